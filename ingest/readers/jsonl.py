@@ -1,0 +1,24 @@
+"""JSON Lines: one object per line with ``title`` and ``abstract`` (or ``summary``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from ingest.readers.common import paper_from_mapping
+from ingest.records import Paper, Skipped
+
+
+def read(text: str, source: str) -> Iterator[Paper | Skipped]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Skipped(source, number, f"malformed JSON: {exc.msg}")
+            continue
+        if not isinstance(record, dict):
+            yield Skipped(source, number, "JSON line is not an object")
+            continue
+        yield paper_from_mapping(record, source, number)
