@@ -123,3 +123,83 @@ def encode(model: SentenceTransformer, texts: list[str], batch_size: int) -> np.
     return model.encode(
         texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     ).astype("float32")
+
+
+class QueryEncoder:
+    """Embeds one query with onnxruntime + tokenizers: no torch import on the query path.
+
+    Importing torch and sentence-transformers costs seconds, which would dominate ``ask`` start-up.
+    The ONNX graph is exported once from the same packaged weights (``export_onnx``), and
+    ``tests/test_embedding.py`` checks it against sentence-transformers (cosine > 0.9999).
+    """
+
+    def __init__(self, name: str, cache: Path) -> None:
+        import numpy as np  # noqa: F401 - fail early if missing
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        force_offline()
+        onnx_path = export_onnx(name, cache)
+        folder = model_dir(name, cache)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(MODELS[name].max_tokens)
+        self.tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def encode(self, text: str) -> np.ndarray:
+        import numpy as np
+
+        enc = self.tokenizer.encode(text)
+        feed = {
+            "input_ids": np.array([enc.ids], dtype=np.int64),
+            "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
+            "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
+        }
+        hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0][0]
+        mask = feed["attention_mask"][0][:, None]
+        vector = (hidden * mask).sum(0) / max(mask.sum(), 1)
+        return (vector / np.linalg.norm(vector)).astype("float32")
+
+
+def export_onnx(name: str, cache: Path) -> Path:
+    """Export the transformer of a packaged model to ONNX once (mean pooling is done in numpy)."""
+    target = cache / "onnx" / name / "model.onnx"
+    if target.is_file():
+        return target
+    force_offline()
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = model_dir(name, cache)
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+    class Encoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    sample = tokenizer(["an example query"], return_tensors="pt")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"model.{os.getpid()}.tmp.onnx")
+    axes = {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}, "hidden": {0: "b", 1: "s"}}
+    with torch.no_grad():
+        torch.onnx.export(
+            Encoder(),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(tmp),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["hidden"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(tmp, target)
+    return target

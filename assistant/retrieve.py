@@ -1,0 +1,134 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 chunk rankings, fused per paper.
+
+Both retrievers rank chunks; each paper takes its best chunk in each ranking, and the two paper
+rankings are combined by weighted reciprocal rank fusion. The result is one entry per paper with
+its best chunk as the snippet. Whether the collection covers the question at all is decided here,
+from the best dense similarity, never by the language model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ingest.index import Hit, PaperIndex
+
+if TYPE_CHECKING:
+    from assistant.embedding import QueryEncoder
+    from assistant.settings import Settings
+
+
+@dataclass
+class Source:
+    n: int
+    paper_id: str
+    title: str
+    score: float
+    similarity: float
+    snippet: str
+    abstract: str
+    date: str | None = None
+    url: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "title": self.title,
+            "paper_id": self.paper_id,
+            "score": round(self.score, 4),
+            "similarity": round(self.similarity, 4),
+            "snippet": self.snippet,
+            "date": self.date,
+            "url": self.url,
+        }
+
+
+@dataclass
+class Retrieval:
+    query: str
+    sources: list[Source]
+    top_similarity: float
+    abstain: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    """Holds the open index and the query encoder; build once per process and reuse."""
+
+    def __init__(self, settings: Settings, index: PaperIndex | None = None, encoder: QueryEncoder | None = None):
+        self.settings = settings
+        self.index = index or PaperIndex.open(settings)
+        if encoder is None:
+            from assistant.embedding import QueryEncoder
+
+            encoder = QueryEncoder(self.index.manifest.embedding_model, settings.cache)
+        self.encoder = encoder
+
+    def search(self, query: str, k: int | None = None, dates: list[str] | None = None) -> Retrieval:
+        cfg = self.settings.retrieval
+        k = k or cfg.k
+        started = time.perf_counter()
+        vector = self.encoder.encode(query)
+        dense = self.index.dense(vector, cfg.candidates)
+        sparse = self.index.sparse(query, cfg.candidates)
+        fused = fuse(dense, sparse, cfg.dense_weight, cfg.rrf_k)
+        papers = self.index.manifest.papers
+        if dates:
+            fused = [f for f in fused if _date_matches(papers[f.paper_id].date, dates)]
+        best_sim = {}
+        best_chunk: dict[str, Hit] = {}
+        for hit in dense:
+            if hit.paper_id not in best_sim:
+                best_sim[hit.paper_id] = hit.score
+                best_chunk[hit.paper_id] = hit
+        sources = []
+        for n, item in enumerate(fused[:k], start=1):
+            entry = papers[item.paper_id]
+            chunk = best_chunk.get(item.paper_id)
+            snippet = chunk.text.split("\n", 1)[-1] if chunk else entry.abstract[:400]
+            sources.append(
+                Source(
+                    n=n,
+                    paper_id=item.paper_id,
+                    title=entry.title,
+                    score=item.score,
+                    similarity=best_sim.get(item.paper_id, 0.0),
+                    snippet=snippet,
+                    abstract=entry.abstract,
+                    date=entry.date,
+                    url=entry.url,
+                )
+            )
+        top = max((s.similarity for s in sources), default=0.0)
+        elapsed = (time.perf_counter() - started) * 1000
+        return Retrieval(query, sources, top, top < cfg.abstain_below, {"retrieve_ms": round(elapsed, 1)})
+
+
+@dataclass(frozen=True)
+class Fused:
+    paper_id: str
+    score: float
+
+
+def fuse(dense: list[Hit], sparse: list[Hit], dense_weight: float, rrf_k: int) -> list[Fused]:
+    """Weighted reciprocal rank fusion over per-paper rankings (a paper's best chunk counts)."""
+    scores: dict[str, float] = {}
+    for weight, hits in ((dense_weight, dense), (1.0 - dense_weight, sparse)):
+        for rank, paper_id in enumerate(_paper_order(hits), start=1):
+            scores[paper_id] = scores.get(paper_id, 0.0) + weight / (rrf_k + rank)
+    return [Fused(pid, s) for pid, s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _paper_order(hits: list[Hit]) -> list[str]:
+    order: list[str] = []
+    seen: set[str] = set()
+    for hit in sorted(hits, key=lambda h: -h.score):
+        if hit.paper_id not in seen:
+            seen.add(hit.paper_id)
+            order.append(hit.paper_id)
+    return order
+
+
+def _date_matches(date: str | None, wanted: list[str]) -> bool:
+    return bool(date) and any(date == w or date.startswith(w) for w in wanted)
