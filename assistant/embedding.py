@@ -148,21 +148,27 @@ class QueryEncoder:
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        self.inputs = {i.name for i in self.session.get_inputs()}
 
     def encode(self, text: str) -> np.ndarray:
+        return self.encode_many([text])[0]
+
+    def encode_many(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Mean-pooled, unit-normalised vectors, as sentence-transformers computes them."""
         import numpy as np
 
-        enc = self.tokenizer.encode(text)
-        feed = {
-            "input_ids": np.array([enc.ids], dtype=np.int64),
-            "attention_mask": np.array([enc.attention_mask], dtype=np.int64),
-            "token_type_ids": np.array([enc.type_ids], dtype=np.int64),
-        }
-        hidden = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[0][0]
-        mask = feed["attention_mask"][0][:, None]
-        vector = (hidden * mask).sum(0) / max(mask.sum(), 1)
-        return (vector / np.linalg.norm(vector)).astype("float32")
+        out = []
+        for start in range(0, len(texts), batch_size):
+            encs = self.tokenizer.encode_batch(texts[start : start + batch_size])
+            width = max(len(e.ids) for e in encs)
+            ids = np.zeros((len(encs), width), dtype=np.int64)
+            mask = np.zeros((len(encs), width), dtype=np.int64)
+            for row, enc in enumerate(encs):
+                ids[row, : len(enc.ids)] = enc.ids
+                mask[row, : len(enc.ids)] = enc.attention_mask
+            hidden = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            summed = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
+            out.append(summed / np.linalg.norm(summed, axis=1, keepdims=True))
+        return np.concatenate(out).astype("float32") if out else np.zeros((0, 0), dtype="float32")
 
 
 def export_onnx(name: str, cache: Path) -> Path:

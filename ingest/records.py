@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-_URL = re.compile(r"https?://[^\s)\]>,;]+")
+_URL = re.compile(r"https?://[^\s)\]>,;}\"']+")
 _ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5})(v\d+)?")
 
 

@@ -1,0 +1,90 @@
+"""Parse the model's ``[n]`` citations per sentence and verify them against the sources.
+
+The model cites paper numbers; we map numbers to titles ourselves, so a title is never invented.
+A number that is not one of the retrieved papers is removed and reported, and every sentence is
+scored against the evidence of the papers it cites.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.support import SupportScorer, split_sentences
+
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]|\((?:paper|source)s?\s*(\d+)\)", re.I)
+_TRAILING = re.compile(r"\s*(\[(?:\d+(?:\s*[,;]\s*\d+)*)\]\s*)+([.!?]?)\s*$")
+
+
+@dataclass
+class CheckedSentence:
+    text: str  # without citation markers
+    citations: list[int]
+    support: float
+    flagged: bool
+    note: str = ""
+
+
+@dataclass
+class CheckResult:
+    sentences: list[CheckedSentence]
+    removed_citations: list[int] = field(default_factory=list)
+
+
+def parse_sentence(sentence: str) -> tuple[str, list[int]]:
+    """Text without markers, and the cited numbers in order of first appearance."""
+    numbers: list[int] = []
+    for match in _MARKER.finditer(sentence):
+        for part in re.split(r"[,;]", match.group(1) or match.group(2)):
+            n = int(part.strip())
+            if n not in numbers:
+                numbers.append(n)
+    text = _MARKER.sub("", sentence)
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    return " ".join(text.split()), numbers
+
+
+def split_answer(answer: str) -> list[str]:
+    """Sentences of a model answer; a marker after the full stop stays with its sentence."""
+    answer = re.sub(r"([.!?])\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)", r" \2\1 ", answer)
+    return [s for s in split_sentences(" ".join(answer.split())) if re.search(r"[A-Za-z]", s)]
+
+
+def check(
+    answer: str,
+    evidence_by_n: dict[int, str],
+    scorer: SupportScorer,
+    min_support: float,
+) -> CheckResult:
+    """Verify each sentence against the papers it cites; attribute uncited ones if a paper backs them."""
+    result = CheckResult([])
+    for raw in split_answer(answer):
+        text, cited = parse_sentence(raw)
+        if not text:
+            continue
+        valid = [n for n in cited if n in evidence_by_n]
+        result.removed_citations += [n for n in cited if n not in evidence_by_n]
+        note = ""
+        if valid:
+            support = scorer.score(text, [evidence_by_n[n] for n in valid])
+            if support < min_support:
+                # the model may have cited the wrong paper: keep the one that does back it, if any
+                best_n, best = _best_source(text, evidence_by_n, scorer)
+                if best >= min_support:
+                    note = f"citation corrected from {valid} to [{best_n}]"
+                    valid, support = [best_n], best
+        else:
+            best_n, support = _best_source(text, evidence_by_n, scorer)
+            valid = [best_n] if support >= min_support else []
+            note = f"no citation in the answer; attributed to [{best_n}]" if valid else "no citation"
+        flagged = bool(note) or support < min_support
+        result.sentences.append(CheckedSentence(text, valid, support, flagged, note))
+    return result
+
+
+def _best_source(text: str, evidence_by_n: dict[int, str], scorer: SupportScorer) -> tuple[int, float]:
+    scored = [(scorer.score(text, [ev]), n) for n, ev in evidence_by_n.items()]
+    if not scored:
+        return 0, 0.0
+    best, n = max(scored)
+    return n, best
