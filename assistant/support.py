@@ -16,6 +16,7 @@ It is reported as a heuristic everywhere; its accuracy on hand-labelled pairs is
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -52,127 +53,13 @@ _REVERSAL = [
     ("gain", "loss"),
 ]
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "in",
-        "on",
-        "for",
-        "to",
-        "and",
-        "or",
-        "but",
-        "with",
-        "by",
-        "from",
-        "as",
-        "at",
-        "into",
-        "over",
-        "under",
-        "about",
-        "between",
-        "through",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "their",
-        "they",
-        "them",
-        "we",
-        "our",
-        "us",
-        "you",
-        "your",
-        "he",
-        "she",
-        "his",
-        "her",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "has",
-        "have",
-        "had",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "may",
-        "might",
-        "will",
-        "would",
-        "should",
-        "shall",
-        "also",
-        "such",
-        "than",
-        "then",
-        "there",
-        "here",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "what",
-        "when",
-        "where",
-        "why",
-        "how",
-        "while",
-        "both",
-        "each",
-        "either",
-        "other",
-        "another",
-        "some",
-        "more",
-        "most",
-        "much",
-        "many",
-        "very",
-        "so",
-        "too",
-        "just",
-        "only",
-        "even",
-        "via",
-        "using",
-        "use",
-        "used",
-        "based",
-        "new",
-        "paper",
-        "work",
-        "study",
-        "show",
-        "shows",
-        "shown",
-        "propose",
-        "proposes",
-        "proposed",
-        "present",
-        "presents",
-        "introduce",
-        "introduces",
-        "approach",
-        "method",
-        "methods",
-        "results",
-        "result",
-        "model",
-        "models",
-    ]
+    """a an the of in on for to and or but with by from as at into over under about between through
+    this that these those it its their they them we our us you your he she his her is are was were be
+    been being has have had do does did can could may might will would should shall also such than
+    then there here which who whom whose what when where why how while both each either other another
+    some more most much many very so too just only even via using use used based new paper work study
+    show shows shown propose proposes proposed present presents introduce introduces approach method
+    methods results result model models""".split()  # noqa: SIM905
 )
 
 
@@ -257,7 +144,7 @@ class SupportScorer:
         if not sentence.strip() or not units:
             return Judgement(0.0, 0.0, 0.0, "", ("no evidence",))
         whole = " ".join(evidence)
-        candidates = units + [f"{a} {b}" for a, b in zip(units, units[1:], strict=False)]
+        candidates = units + [f"{a} {b}" for a, b in itertools.pairwise(units)]
         query = self._embed(sentence)
         sims = np.array([float(query @ self._embed(c)) for c in candidates])
         best = int(sims.argmax())
@@ -322,7 +209,7 @@ def _order_swapped(sentence: str, source: str) -> bool:
     theirs = [n for n, _ in _NUMBER.findall(source)]
     shared = [n for n in dict.fromkeys(mine) if n in theirs and n not in {"0", "1", "2"}]
     positions = [theirs.index(n) for n in shared]
-    return any(a > b for a, b in zip(positions, positions[1:], strict=False))
+    return any(a > b for a, b in itertools.pairwise(positions))
 
 
 def _squash(value: float, low: float, high: float) -> float:
@@ -331,7 +218,4 @@ def _squash(value: float, low: float, high: float) -> float:
 
 def _reversed(sentence: str, source: str) -> bool:
     s, src = sentence.lower(), source.lower()
-    for a, b in _REVERSAL:
-        if (a in s and b in src and a not in src) or (b in s and a in src and b not in src):
-            return True
-    return False
+    return any((a in s and b in src and a not in src) or (b in s and a in src and b not in src) for a, b in _REVERSAL)
