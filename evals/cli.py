@@ -1,0 +1,188 @@
+"""``evals run | compare | scorer``: measure retrieval and answers, gate CI, compare runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.errors import PapersError
+
+PathType = click.Path(path_type=Path)
+
+
+def _clear_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A PapersError becomes one line on stderr and exit status 1 (and an error object with --json)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PapersError as exc:
+            if kwargs.get("as_json"):
+                click.echo(json.dumps({"error": str(exc)}))
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+def main() -> None:
+    """Evaluate retrieval, citations, faithfulness and abstention on question sets."""
+
+
+@main.command()
+@click.option("--questions", "questions", required=True, type=PathType, help="Question JSONL, or a BEIR directory.")
+@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@click.option("--retrieval-only", is_flag=True, help="Skip the LLM: retrieval metrics and retrieval's abstention.")
+@click.option("--index", "index_dir", type=PathType, help="Index directory (BEIR default: OUT/index).")
+@click.option("--model", help="LLM for answers (a litellm model string).")
+@click.option("--mode", type=click.Choice(["auto", "generate", "extract"]), help="Answer mode.")
+@click.option("--k", type=click.IntRange(1, 50), help="Papers handed to the answer step (retrieval is scored at 10).")
+@click.option("--out", type=PathType, help="Output directory (default evals/out/<questions name>).")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
+@click.option("--check", "check", type=PathType, help="Fail (exit 1) if retrieval metrics fall below these thresholds.")
+@click.option("--judge", help="Use this LLM (via litellm) as the support scorer instead of the heuristic.")
+@_clear_errors
+def run(
+    questions: Path,
+    split: str,
+    retrieval_only: bool,
+    index_dir: Path | None,
+    model: str | None,
+    mode: str | None,
+    k: int | None,
+    out: Path | None,
+    as_json: bool,
+    check: Path | None,
+    judge: str | None,
+) -> None:
+    """Run a question set and write results.jsonl, report.json, report.md and report.png."""
+    from evals.report import check_thresholds, load_thresholds, write_outputs
+    from evals.run import RunConfig, run_eval
+
+    thresholds = load_thresholds(check) if check else None  # a bad file fails before the run
+    out = out or Path("evals/out") / (questions.stem if questions.is_file() else questions.name)
+    cfg = RunConfig(questions, out, split, retrieval_only, index_dir, model, mode, k, judge)
+    result = run_eval(cfg, progress=sys.stderr.isatty())
+    write_outputs(out, result.rows, result.report)
+    report = result.report
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo(_summary(report, out))
+    if thresholds is not None:
+        failures = check_thresholds(report, thresholds)
+        if failures:
+            click.echo(f"check failed against {check}:", err=True)
+            for failure in failures:
+                click.echo(f"  {failure}", err=True)
+            sys.exit(1)
+        click.echo(f"check passed against {check}", err=True)
+
+
+def _summary(report: dict[str, Any], out: Path) -> str:
+    def f(v: Any) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    r, c, a = report["retrieval"], report["counts"], report["abstention"]
+    lines = [
+        f"{report['questions']} questions; retrieval scored on {c['retrieval_scored']} "
+        f"({c['no_gold_skipped']} without gold, {c['gold_not_in_index']} gold papers not in the index)",
+        "retrieval  " + "  ".join(f"{k} {f(v)}" for k, v in r.items()),
+    ]
+    if report["citations"].get("measured"):
+        ci, fa = report["citations"], report["faithfulness"]
+        lines.append(
+            f"citations  recall {f(ci['recall'])}  precision {f(ci['precision'])}  cites gold {f(ci['cites_gold'])}  "
+            f"outside retrieved {ci['outside_retrieved']}  (scored {ci['answers_scored']}, "
+            f"abstained {ci['abstained_excluded']}, empty {ci['empty_excluded']})"
+        )
+        lines.append(f"faithfulness  {f(fa['score'])}")
+    lines.append(
+        f"abstention ({a['decided_by']})  "
+        f"unanswerable abstained {f(a['abstained_unanswerable'])} of {a['unanswerable']}"
+        f"  answerable wrongly abstained {f(a['wrongly_abstained'])} of {a['answerable']}"
+    )
+    lines.append(f"wrote {out}/report.json, report.md, report.png, results.jsonl")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("a", type=PathType)
+@click.argument("b", type=PathType)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@_clear_errors
+def compare(a: Path, b: Path, as_json: bool) -> None:
+    """Show two reports (report.json files or run directories) side by side with B − A."""
+    from evals.report import compare as compare_reports
+    from evals.report import config_differences, format_compare, load_report
+
+    ra, rb = load_report(a), load_report(b)
+    rows, diffs = compare_reports(ra, rb), config_differences(ra, rb)
+    if as_json:
+        payload = {"a": str(a), "b": str(b), "metrics": rows, "config_differences": [list(d) for d in diffs]}
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(format_compare(rows, diffs, str(a), str(b)))
+
+
+@main.command()
+@click.option("--pairs", "pairs_path", type=PathType, default=Path("evals/support_pairs.jsonl"), show_default=True)
+@click.option("--index", "index_dir", type=PathType, help="Index whose manifest supplies the abstracts (else data/).")
+@click.option("--out", type=PathType, default=Path("evals/out/scorer.json"), show_default=True)
+@click.option("--judge", help="Score with this LLM (via litellm) instead of the heuristic.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result JSON to stdout.")
+@_clear_errors
+def scorer(pairs_path: Path, index_dir: Path | None, out: Path, judge: str | None, as_json: bool) -> None:
+    """Accuracy, precision, recall and F1 of the support scorer on the labelled pairs."""
+    from assistant.settings import load_settings
+    from evals.pairs import evidence_by_title, load_pairs, score_pairs
+
+    settings = load_settings(**({"index": index_dir} if index_dir else {}))
+    pairs = load_pairs(pairs_path)
+    evidence = evidence_by_title(settings)
+    if judge:
+        from evals.judge import JudgeScorer
+
+        support: Any = JudgeScorer(judge, settings)
+    else:
+        from assistant.embedding import QueryEncoder
+        from evals.run import heuristic_scorer
+
+        model = settings.embedding.model
+        manifest = settings.index / "manifest.json"
+        if manifest.is_file():
+            model = json.loads(manifest.read_text())["embedding_model"]
+        support = heuristic_scorer(QueryEncoder(model, settings.cache))
+    result = score_pairs(pairs, evidence, support)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    s = result["supported"]
+
+    def f(v: Any) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    click.echo(
+        f"{result['scorer']} (threshold {result['threshold']}) on {result['pairs']} pairs: "
+        f"accuracy {f(s['accuracy'])}  "
+        f"'supported' precision {f(s['precision'])} recall {f(s['recall'])} F1 {f(s['f1'])}"
+    )
+    for kind, row in result["by_kind"].items():
+        click.echo(f"  {kind:<18} {row['label']:<12} n={row['n']:<3} accuracy {f(row['accuracy'])}")
+    best = result["best_threshold"]
+    click.echo(
+        f"best F1 on these pairs at threshold {best['threshold']}: F1 {f(best['f1'])} accuracy {f(best['accuracy'])}"
+    )
+    if result["missing_sources"]:
+        click.echo(f"{len(result['missing_sources'])} source titles not found, pairs skipped", err=True)
+    click.echo(f"wrote {out}")

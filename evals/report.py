@@ -1,0 +1,252 @@
+"""Turn per-question rows into report.json / report.md / report.png, check thresholds, compare runs.
+
+The report keeps every count a mean depends on (questions without gold, abstained or empty
+answers left out of the citation means, gold papers missing from the index) next to the mean,
+so a number can never look better than it is because something was quietly dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import InputError
+from evals import metrics
+from evals.metrics import RETRIEVAL_KEYS, mean
+
+SECTIONS = ("retrieval", "citations", "faithfulness", "abstention")
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    return value
+
+
+def build_report(
+    rows: list[dict[str, Any]], config: dict[str, Any], extra: dict[str, Any] | None = None, seconds: float = 0.0
+) -> dict[str, Any]:
+    scored = [r for r in rows if r["hit@1"] is not None]
+    report: dict[str, Any] = {
+        "questions": len(rows),
+        "retrieval": metrics.mean_scores(scored),
+        "citations": {"measured": False, "reason": "--retrieval-only"},
+        "faithfulness": {"measured": False, "reason": "--retrieval-only"},
+        "abstention": {
+            **metrics.abstention((r["kind"] != "unanswerable", bool(r["abstained"])) for r in rows),
+            "decided_by": "retrieval" if config.get("retrieval_only") else "answer",
+        },
+        "counts": {
+            "retrieval_scored": len(scored),
+            "no_gold_skipped": len(rows) - len(scored),
+            "gold_not_in_index": sum(r.get("gold_not_in_index", 0) for r in rows),
+        },
+        "retrieval_by_kind": {},
+    }
+    for kind in sorted({r["kind"] for r in scored}):
+        group = [r for r in scored if r["kind"] == kind]
+        report["retrieval_by_kind"][kind] = {"questions": len(group), **metrics.mean_scores(group)}
+    if not config.get("retrieval_only"):
+        answered = [r for r in rows if not r["abstained"] and not r.get("empty")]
+        with_gold = [r for r in answered if r.get("cites_gold") is not None]
+        report["citations"] = {
+            "measured": True,
+            "recall": mean(r["citation_recall"] for r in answered),
+            "precision": mean(r["citation_precision"] for r in answered),
+            "cites_gold": mean(float(r["cites_gold"]) for r in with_gold),
+            "outside_retrieved": sum(r.get("outside_citations", 0) for r in rows),
+            "duplicate_citations": sum(r.get("duplicate_citations", 0) for r in rows),
+            "removed_by_answer_step": sum(r.get("removed_citations", 0) for r in rows),
+            "answers_scored": len(answered),
+            "abstained_excluded": sum(bool(r["abstained"]) for r in rows),
+            "empty_excluded": sum(bool(r.get("empty")) for r in rows),
+        }
+        report["faithfulness"] = {
+            "measured": True,
+            "score": mean(r["faithfulness"] for r in answered),
+            "answers_scored": len(answered),
+        }
+        report["counts"]["answer_errors"] = sum(r.get("error") is not None for r in rows)
+    report["config"] = config
+    report.update(extra or {})
+    report["timing"] = {
+        "seconds": seconds,
+        "retrieve_ms_mean": mean(r["retrieve_ms"] for r in rows if r.get("retrieve_ms") is not None),
+    }
+    return _round(report)
+
+
+def write_outputs(out: Path, rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "results.jsonl").open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(_round(row), ensure_ascii=False) + "\n")
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(markdown(report, rows), encoding="utf-8")
+    chart(report, out / "report.png")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def markdown(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    cfg = report["config"]
+    lines = [
+        f"# Eval: {cfg['questions_file']}",
+        "",
+        f"{report['questions']} questions · index `{cfg['index']}` ({cfg['papers_indexed']} papers) · "
+        f"{cfg['embedding_model']} · dense weight {cfg['fusion']['dense_weight']} · k {cfg['k']} · "
+        + (
+            "retrieval only"
+            if cfg["retrieval_only"]
+            else f"mode {cfg['mode']} · model {cfg['model']} · scorer {cfg['scorer']}"
+        ),
+        "",
+        "## Retrieval (top 10)",
+        "",
+        "| " + " | ".join(RETRIEVAL_KEYS) + " |",
+        "|" + "---|" * len(RETRIEVAL_KEYS),
+        "| " + " | ".join(_fmt(report["retrieval"][k]) for k in RETRIEVAL_KEYS) + " |",
+        "",
+        f"Scored {report['counts']['retrieval_scored']}; {report['counts']['no_gold_skipped']} without gold skipped; "
+        f"{report['counts']['gold_not_in_index']} gold papers not in the index.",
+        "",
+    ]
+    for section in ("citations", "faithfulness", "abstention"):
+        lines += [f"## {section.capitalize()}", ""]
+        lines += [f"- {k}: {_fmt(v)}" for k, v in report[section].items()]
+        lines.append("")
+    misses = [r for r in rows if r["hit@10"] == 0.0]
+    if misses:
+        lines += [f"## Misses (no gold paper in the top 10): {len(misses)}", ""]
+        for r in misses[:30]:
+            lines.append(f"- `{r['id']}` {r['question']} — gold: {'; '.join(map(str, r['gold']))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(RETRIEVAL_KEYS)
+    values = [report["retrieval"][k] for k in labels]
+    if report["citations"].get("measured"):
+        labels += ["cit. recall", "cit. precision", "faithfulness"]
+        values += [report["citations"]["recall"], report["citations"]["precision"], report["faithfulness"]["score"]]
+    labels += ["abstain (unans.)", "wrong abstain"]
+    values += [report["abstention"]["abstained_unanswerable"], report["abstention"]["wrongly_abstained"]]
+    heights = [v or 0.0 for v in values]
+    fig, ax = plt.subplots(figsize=(max(6, len(labels) * 0.9), 3.8))
+    bars = ax.bar(labels, heights, color=["#4878a8"] * len(RETRIEVAL_KEYS) + ["#6a9f58"] * (len(labels) - 6))
+    for bar, value in zip(bars, values, strict=True):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.01, _fmt(value), ha="center", fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_title(f"{Path(report['config']['questions_file']).name}: {report['questions']} questions", fontsize=10)
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- gate --------------------------------------------------------------------------------------------
+
+
+def load_thresholds(path: Path) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read thresholds {path}: {exc}") from exc
+    if not isinstance(data, dict) or not data:
+        raise InputError(f"{path}: thresholds must be a JSON object like {{'hit@5': 0.8}}")
+    for key, value in data.items():
+        if key not in RETRIEVAL_KEYS:
+            raise InputError(f"{path}: unknown metric {key!r} (known: {', '.join(RETRIEVAL_KEYS)})")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise InputError(f"{path}: threshold for {key} must be a number")
+    return {k: float(v) for k, v in data.items()}
+
+
+def check_thresholds(report: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
+    """One message per metric below its threshold (a metric that could not be computed fails)."""
+    failures = []
+    for key, minimum in thresholds.items():
+        value = report["retrieval"].get(key)
+        if value is None:
+            failures.append(f"{key}: not measured (no question with gold), threshold {minimum:.3f}")
+        elif value < minimum:
+            failures.append(f"{key}: {value:.4f} < threshold {minimum:.3f}")
+    return failures
+
+
+# -- compare -----------------------------------------------------------------------------------------
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    target = path / "report.json" if path.is_dir() else path
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read report {target}: {exc}") from exc
+    if not isinstance(data, dict) or "retrieval" not in data:
+        raise InputError(f"{target} is not an evals report (no 'retrieval')")
+    return data
+
+
+def _numbers(report: dict[str, Any]) -> dict[str, float]:
+    out = {"questions": report.get("questions", 0)}
+    for section in SECTIONS:
+        for key, value in (report.get(section) or {}).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[f"{section}.{key}"] = value
+    return out
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every numeric metric present in either report, with B − A where both have it."""
+    na, nb = _numbers(a), _numbers(b)
+    keys = list(dict.fromkeys([*na, *nb]))
+    return [
+        {
+            "metric": key,
+            "a": na.get(key),
+            "b": nb.get(key),
+            "delta": nb[key] - na[key] if key in na and key in nb else None,
+        }
+        for key in keys
+    ]
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    fa, fb = flat(a.get("config", {})), flat(b.get("config", {}))
+    return [(k, fa.get(k), fb.get(k)) for k in dict.fromkeys([*fa, *fb]) if fa.get(k) != fb.get(k)]
+
+
+def format_compare(rows: list[dict[str, Any]], diffs: list[tuple[str, Any, Any]], a: str, b: str) -> str:
+    width = max([len(r["metric"]) for r in rows] + [6])
+    lines = [f"{'metric':<{width}}  {'A':>9}  {'B':>9}  {'B-A':>8}", "-" * (width + 32)]
+    for r in rows:
+        d = r["delta"]
+        delta = "" if d is None else f"{d:+d}" if isinstance(d, int) else f"{d:+.4f}"
+        lines.append(f"{r['metric']:<{width}}  {_fmt(r['a']):>9}  {_fmt(r['b']):>9}  {delta:>8}")
+    lines += ["", f"A: {a}", f"B: {b}"]
+    if diffs:
+        lines.append("config differences:")
+        lines += [f"  {k}: {va!r} → {vb!r}" for k, va, vb in diffs]
+    return "\n".join(lines)

@@ -1,0 +1,183 @@
+"""`evals run | compare | scorer` in-process on a tiny real index (real Chroma, BM25, embedding model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.answer import Answer, AnswerSentence
+from assistant.retrieve import Retriever
+from assistant.settings import load_settings
+from evals.cli import main
+from evals.metrics import RETRIEVAL_KEYS
+from evals.run import RunConfig, run_eval
+from ingest.pipeline import run_ingest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "evals"
+QUESTIONS = FIXTURES / "questions.jsonl"  # 7 questions; dev-040's gold paper is not in the corpus
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 papers from the bundled corpus, ingested for real into a temporary index."""
+    index = tmp_path_factory.mktemp("evals") / "index"
+    report = run_ingest([FIXTURES / "corpus.jsonl"], load_settings(index=index))
+    assert report.papers == 12
+    return index
+
+
+@pytest.fixture(scope="module")
+def retrieval_run(tiny_index: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("run")
+    result = CliRunner().invoke(
+        main, ["run", "--questions", str(QUESTIONS), "--retrieval-only", "--index", str(tiny_index), "--out", str(out)]
+    )
+    return out, result
+
+
+def test_run_retrieval_only_writes_report_results_markdown_and_chart(retrieval_run: tuple[Path, object]) -> None:
+    out, result = retrieval_run
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["questions"] == 7
+    assert list(report["retrieval"]) == list(RETRIEVAL_KEYS)
+    assert {"citations", "faithfulness", "abstention", "config"} <= set(report)
+    assert report["counts"] == {"retrieval_scored": 6, "no_gold_skipped": 1, "gold_not_in_index": 1}
+    # dev-040's gold is absent, so at most 5 of the 6 scored questions can hit
+    assert report["retrieval"]["hit@10"] == pytest.approx(5 / 6, abs=1e-4)
+    assert report["abstention"]["unanswerable"] == 1 and report["abstention"]["decided_by"] == "retrieval"
+    cfg = report["config"]
+    assert cfg["embedding_model"] == "all-MiniLM-L6-v2"
+    assert cfg["fusion"]["dense_weight"] + cfg["fusion"]["bm25_weight"] == pytest.approx(1.0)
+    assert (cfg["retrieval_only"], cfg["retrieval_k"], cfg["mode"]) == (True, 10, None)
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["dev-002", "dev-005", "dev-012", "dev-026", "dev-008", "dev-040", "dev-003"]
+    first = rows[0]
+    assert first["retrieved"][0] == "Analyzing Transformers in Embedding Space"
+    assert len(first["retrieved"]) == 10 and first["hit@1"] == 1.0
+    assert rows[-1]["hit@1"] is None  # unanswerable: no retrieval score
+    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Misses (no gold paper in the top 10): 1" in (out / "report.md").read_text()
+
+
+def test_run_check_fails_listing_each_metric_below_threshold(tiny_index: Path, tmp_path: Path) -> None:
+    thresholds = tmp_path / "thresholds.json"
+    thresholds.write_text(json.dumps({"hit@5": 0.9, "recall@10": 0.9, "mrr@10": 0.1}))
+    args = ["run", "--questions", str(QUESTIONS), "--retrieval-only", "--index", str(tiny_index)]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a"), "--check", str(thresholds), "--json"])
+    assert result.exit_code == 1
+    assert "hit@5: 0.8333 < threshold 0.900" in result.stderr
+    assert "recall@10: " in result.stderr and "mrr@10" not in result.stderr
+    assert json.loads(result.stdout)["questions"] == 7  # --json prints exactly the report
+    thresholds.write_text(json.dumps({"hit@5": 0.8}))
+    passed = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b"), "--check", str(thresholds)])
+    assert passed.exit_code == 0, passed.output
+    assert "check passed" in passed.stderr
+
+
+def test_run_errors_are_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["run", "--questions", str(QUESTIONS), "--retrieval-only", "--index", str(tmp_path / "none")]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: no index at")
+
+
+def test_beir_run_ingests_its_corpus_and_maps_gold_ids(tmp_path: Path) -> None:
+    out = tmp_path / "beir"
+    result = CliRunner().invoke(
+        main, ["run", "--questions", str(FIXTURES / "beir"), "--retrieval-only", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["index"] == str(out / "index")
+    assert report["beir"]["split"] == "test"
+    assert (report["beir"]["docs_mapped"], report["beir"]["docs_merged_by_title"]) == (3, 0)
+    assert report["counts"]["retrieval_scored"] == 2
+    assert report["retrieval"]["hit@1"] == 1.0  # three docs, two unambiguous claims
+    assert report["retrieval"]["recall@10"] == 1.0
+
+
+def test_compare_prints_both_reports_with_deltas(retrieval_run: tuple[Path, object], tmp_path: Path) -> None:
+    out, _ = retrieval_run
+    other = json.loads((out / "report.json").read_text())
+    other["retrieval"]["hit@1"] = round(other["retrieval"]["hit@1"] - 0.25, 4)
+    other["config"]["k"] = 3
+    (tmp_path / "report.json").write_text(json.dumps(other))
+    result = CliRunner().invoke(main, ["compare", str(out), str(tmp_path / "report.json")])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if x.startswith("retrieval.hit@1 "))
+    assert line.split()[-1] == "-0.2500"
+    assert "k: 5 → 3" in result.stdout
+    as_json = CliRunner().invoke(main, ["compare", str(out), str(tmp_path), "--json"])
+    rows = {r["metric"]: r for r in json.loads(as_json.stdout)["metrics"]}
+    assert rows["retrieval.hit@1"]["delta"] == pytest.approx(-0.25)
+    missing = CliRunner().invoke(main, ["compare", str(out), str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "cannot read report" in missing.stderr
+
+
+class FakeAnswerChain:
+    """Fake answer step (no LLM): cites the top source with its own first sentence, or abstains.
+
+    Retrieval and scoring are real; only the answer text is made up, to test how answers are scored.
+    """
+
+    def __init__(self, index: Path) -> None:
+        self.retriever = Retriever(load_settings(index=index))
+
+    def answer(self, question: str, *, k: int | None = None, mode: str | None = None, model: str | None = None):
+        r = self.retriever.search(question, k=k)
+        if r.abstain:
+            return Answer(question, "Not covered.", r.sources, [], True, "fake", "fake")
+        top = r.sources[0]
+        first = top.abstract.split(". ")[0] + "."
+        sentences = [
+            AnswerSentence(first, [top.n, top.n], 1.0, False),  # duplicate citation
+            AnswerSentence("Bananas are the most popular fruit in Antarctica.", [2, 99], 0.0, True),
+        ]
+        return Answer(question, " ".join(s.text for s in sentences), r.sources, sentences, False, "fake", "fake")
+
+
+def test_answer_scoring_with_the_real_support_scorer(tiny_index: Path, tmp_path: Path) -> None:
+    cfg = RunConfig(QUESTIONS, tmp_path, index=tiny_index, k=3)
+    result = run_eval(cfg, chain=FakeAnswerChain(tiny_index))
+    answered = [r for r in result.rows if not r["abstained"]]
+    assert answered, "the fake chain answers when retrieval does not abstain"
+    for row in answered:
+        assert row["citation_recall"] == 0.5  # the copied sentence is supported, the banana one is not
+        assert row["citation_precision"] == pytest.approx(1 / 3)  # of [top], [2], [99]: only [top]
+        assert row["faithfulness"] == 0.5
+        assert (row["outside_citations"], row["duplicate_citations"]) == (1, 1)
+        assert row["citations"][-1] == "[99]"
+    c = result.report["citations"]
+    assert c["measured"] and c["answers_scored"] == len(answered)
+    assert c["abstained_excluded"] == len(result.rows) - len(answered)
+    assert c["outside_retrieved"] == len(answered)
+    assert result.report["config"]["scorer"].startswith("heuristic")
+    assert result.report["abstention"]["decided_by"] == "answer"
+
+
+def test_scorer_command_on_pairs_from_the_tiny_index(tiny_index: Path, tmp_path: Path) -> None:
+    corpus = [json.loads(line) for line in (FIXTURES / "corpus.jsonl").read_text().splitlines()]
+    paper = corpus[0]
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [
+        {"id": "p1", "sentence": paper["abstract"].split(". ")[0] + ".", "source_title": paper["title"],
+         "label": "supported", "kind": "verbatim"},
+        {"id": "p2", "sentence": "Sourdough starters need a 100% hydration ratio.", "source_title": paper["title"],
+         "label": "unsupported", "kind": "off_topic"},
+        {"id": "p3", "sentence": "Anything.", "source_title": "A paper that is not indexed",
+         "label": "supported", "kind": "verbatim"},
+    ]  # fmt: skip
+    pairs.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "scorer.json"
+    result = CliRunner().invoke(main, ["scorer", "--pairs", str(pairs), "--index", str(tiny_index), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["pairs"] == 2 and data["missing_sources"] == ["A paper that is not indexed"]
+    assert data["supported"]["accuracy"] == 1.0
+    assert set(data["by_kind"]) == {"verbatim", "off_topic"}
+    assert "accuracy 1.000" in result.stdout
