@@ -145,6 +145,7 @@ class AnswerChain:
     def _generate(self, result: Answer, question: str, evidence: list[Evidence], on_text: OnText | None) -> None:
         prompt_evidence = _prompt_papers(evidence, self.settings.answer.prompt_papers)
         texts = {ev.source.n: _evidence_text(ev.source) for ev in evidence}
+        titles = [ev.source.title for ev in evidence]
         messages = build_messages(question, prompt_evidence)
         started = time.perf_counter()
         buffer, emitted, accepted = "", 0, []
@@ -153,11 +154,11 @@ class AnswerChain:
             if "first_token_ms" not in result.timings:
                 result.timings["first_token_ms"] = round((time.perf_counter() - started) * 1000, 1)
             buffer += delta
-            checked = check(buffer, texts, self.scorer, self.scorer.threshold).sentences
+            checked = check(buffer, texts, self.scorer, self.scorer.threshold, titles).sentences
             for sentence in checked[emitted : max(len(checked) - 1, 0)]:  # the last may be unfinished
                 emitted += 1
                 accepted += self._accept(sentence, keep_flagged, on_text)
-        final = check(buffer, texts, self.scorer, self.scorer.threshold)
+        final = check(buffer, texts, self.scorer, self.scorer.threshold, titles)
         for sentence in final.sentences[emitted:]:
             accepted += self._accept(sentence, keep_flagged, on_text)
         result.removed_citations = sorted(set(final.removed_citations))

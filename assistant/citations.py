@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.support import SupportScorer, split_sentences
+from assistant.support import SupportScorer, content_words, split_sentences
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]|\((?:paper|source)s?\s*(\d+)\)", re.I)
 _TRAILING = re.compile(r"\s*(\[(?:\d+(?:\s*[,;]\s*\d+)*)\]\s*)+([.!?]?)\s*$")
@@ -55,6 +55,7 @@ def check(
     evidence_by_n: dict[int, str],
     scorer: SupportScorer,
     min_support: float,
+    titles: list[str] | None = None,
 ) -> CheckResult:
     """Verify each sentence against the papers it cites; attribute uncited ones if a paper backs them."""
     result = CheckResult([])
@@ -64,6 +65,10 @@ def check(
             continue
         valid = [n for n in cited if n in evidence_by_n]
         result.removed_citations += [n for n in cited if n not in evidence_by_n]
+        if titles and is_title_only(text, titles):
+            # small models answer by listing titles; a title is not an answer, however well "supported"
+            result.sentences.append(CheckedSentence(text, valid, 0.0, True, "only restates a paper title"))
+            continue
         note = ""
         if valid:
             support = scorer.score(text, [evidence_by_n[n] for n in valid])
@@ -80,6 +85,19 @@ def check(
         flagged = bool(note) or support < min_support
         result.sentences.append(CheckedSentence(text, valid, support, flagged, note))
     return result
+
+
+def is_title_only(text: str, titles: list[str]) -> bool:
+    """Most of the sentence's content words come from one title and it adds little else."""
+    words = content_words(text)
+    if not words:
+        return True
+    for title in titles:
+        pool = set(content_words(title))
+        inside = sum(w in pool for w in words)
+        if inside / len(words) >= 0.8 and len(words) - inside <= 2:
+            return True
+    return False
 
 
 def _best_source(text: str, evidence_by_n: dict[int, str], scorer: SupportScorer) -> tuple[int, float]:
