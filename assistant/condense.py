@@ -1,0 +1,195 @@
+"""Turn a follow-up question into a standalone retrieval query, using the conversation so far.
+
+Retrieval sees one query, not a chat: "which datasets do they use?" retrieves nothing useful on its
+own. Two condensers:
+
+- ``heuristic`` (the default): deterministic and instant. A question counts as a follow-up when it
+  refers back (it/its/they/them/their, "this method", "the paper", "the authors", ...), opens like
+  a continuation ("and", "what about", "how so", ...) or has almost no content words of its own.
+  A follow-up gets the salient words of the previous standalone query prepended.
+- ``llm``: the chat model rewrites the question (through ``assistant.llm.stream_chat``). Off by
+  default: the tiny embedded model is slow at it and unmeasured; any failure or an implausible
+  rewrite falls back to the heuristic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from assistant.errors import PapersError
+from assistant.support import STOPWORDS
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
+Method = Literal["heuristic", "llm"]
+METHODS: tuple[Method, ...] = ("heuristic", "llm")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange: what the user typed, the standalone query it became, the answer."""
+
+    question: str
+    query: str
+    answer: str = ""
+
+
+@dataclass(frozen=True)
+class Condensed:
+    question: str
+    query: str
+    method: str  # "none" (no history or standalone), "heuristic", "llm", "llm→heuristic" (fallback)
+    reason: str = ""
+
+    @property
+    def rewritten(self) -> bool:
+        return self.query != self.question
+
+
+_NOUNS = (
+    r"papers?|methods?|approach(?:es)?|models?|works?|techniques?|frameworks?|systems?|datasets?|"
+    r"benchmarks?|results?|findings?|ideas?|studies|study|authors?|architectures?|algorithms?|tasks?|"
+    r"ones?|setting|settings|problem|experiments?|evaluation|metric|metrics|losses?|objective"
+)
+_ANAPHORA = re.compile(
+    r"\b(?:it|its|it's|they|them|their|theirs|itself|themselves)\b"
+    rf"|\b(?:this|that|these|those|such|said)\s+(?:{_NOUNS})\b"
+    r"|\b(?:this|that|these|those)\s*[?.!]?\s*$"
+    r"|\bthe\s+(?:paper|papers|authors|same|former|latter|above|previous|first one|second one|last one)\b"
+    r"|\b(?:the|this|that)\s+(?:first|second|third|last|other)\s+(?:one|paper|method)\b",
+    re.I,
+)
+_OPENERS = re.compile(
+    r"^\s*(?:and|also|but|so|then|what about|how about|why|why not|how so|how come|in what way|"
+    r"tell me more|more on|more about|elaborate|explain more|go on|compared to what|which ones?|"
+    r"any others?|what else|is that|are those|does that|do they)\b",
+    re.I,
+)
+# "Is it possible to ...", "it is known that ...": a dummy "it" refers to nothing.
+_DUMMY_IT = re.compile(
+    r"\b(?:(?:is|was|isn't|wasn't|would|will)\s+it|it\s+(?:is|was|seems))\s+"
+    r"(?:possible|true|feasible|necessary|known|worth|better|common|hard|easy|useful|enough|likely)\b",
+    re.I,
+)
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]|[A-Za-z]|\d+(?:\.\d+)?")
+# Words that carry no topic: question words and requests, on top of the shared stopword list.
+_GENERIC = frozenset(
+    """what which who whom whose how why when where does do did is are was were can could would should
+    tell explain describe give list show summarize summarise about more else other others any kind
+    kinds way ways example examples mean means meaning please me i my need want know find papers
+    there any one ones thing things compare compared difference differ main key""".split()  # noqa: SIM905
+)
+MAX_SALIENT = 8
+
+
+def content_terms(text: str) -> list[str]:
+    """Topic words of ``text`` in order, surface forms kept, case-insensitively unique."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for token in _TOKEN.findall(text):
+        low = token.lower()
+        if low in STOPWORDS or low in _GENERIC or low in seen or (len(low) < 3 and not token.isupper()):
+            continue
+        seen.add(low)
+        out.append(token)
+    return out
+
+
+def follow_up_reason(question: str) -> str:
+    """Why ``question`` reads as a follow-up, or "" when it stands on its own."""
+    match = _ANAPHORA.search(_DUMMY_IT.sub(" ", question))
+    if match:
+        return f"refers back ({match.group(0).strip()!r})"
+    match = _OPENERS.search(question)
+    if match:
+        return f"continues the conversation ({match.group(0).strip()!r})"
+    if len(content_terms(question)) <= 2:
+        return "too short to stand alone"
+    return ""
+
+
+def condense_heuristic(question: str, turns: Sequence[Turn]) -> Condensed:
+    question = " ".join(question.split())
+    if not turns:
+        return Condensed(question, question, "none", "first question")
+    reason = follow_up_reason(question)
+    if not reason:
+        return Condensed(question, question, "none", "stands alone")
+    have = {t.lower() for t in content_terms(question)}
+    previous = turns[-1].query or turns[-1].question
+    salient = [t for t in content_terms(previous) if t.lower() not in have][:MAX_SALIENT]
+    if not salient:
+        return Condensed(question, question, "none", f"{reason}, but the previous query adds nothing")
+    return Condensed(question, f"{' '.join(salient)}: {question}", "heuristic", reason)
+
+
+CONDENSE_PROMPT = """Rewrite the user's last question as one standalone search query about research papers.
+Use the earlier questions only to resolve what "it", "they", "this method" and similar words refer to.
+If the last question already stands alone, repeat it unchanged.
+Reply with the query only: one line, no explanation, no quotes."""
+
+
+def build_condense_messages(question: str, turns: Sequence[Turn], keep: int = 3) -> list[dict[str, str]]:
+    lines = []
+    for turn in turns[-keep:]:
+        lines.append(f"User: {turn.query or turn.question}")
+        if turn.answer:
+            lines.append(f"Assistant: {_clip(turn.answer, 300)}")
+    user = "Conversation:\n" + "\n".join(lines) + f"\n\nLast question: {question}\nStandalone query:"
+    return [{"role": "system", "content": CONDENSE_PROMPT}, {"role": "user", "content": user}]
+
+
+def condense_llm(question: str, turns: Sequence[Turn], settings: Settings, model: str | None = None) -> Condensed:
+    from assistant.llm import stream_chat
+
+    question = " ".join(question.split())
+    if not turns:
+        return Condensed(question, question, "none", "first question")
+    try:
+        raw = "".join(stream_chat(build_condense_messages(question, turns), settings, model))
+    except PapersError as exc:
+        return _fallback(question, turns, f"LLM condenser failed: {exc}")
+    query = _clean(raw)
+    if not query or len(query) > 300 or len(query) < 0.5 * min(len(question), 40):
+        return _fallback(question, turns, f"LLM condenser gave an unusable query ({raw[:60]!r})")
+    if query == question:
+        return Condensed(question, question, "llm", "the model kept the question")
+    return Condensed(question, query, "llm", "rewritten by the model")
+
+
+def condense(
+    question: str,
+    turns: Sequence[Turn],
+    *,
+    method: Method = "heuristic",
+    settings: Settings | None = None,
+    model: str | None = None,
+) -> Condensed:
+    """The standalone query for ``question`` after ``turns`` (oldest first)."""
+    if method == "llm":
+        if settings is None:
+            raise ValueError("the LLM condenser needs settings")
+        return condense_llm(question, turns, settings, model)
+    return condense_heuristic(question, turns)
+
+
+def _fallback(question: str, turns: Sequence[Turn], why: str) -> Condensed:
+    result = condense_heuristic(question, turns)
+    return Condensed(result.question, result.query, "llm→heuristic", f"{why}; {result.reason}")
+
+
+def _clean(raw: str) -> str:
+    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = re.sub(r"^(?:standalone\s+)?(?:query|question)\s*:\s*", "", lines[0], flags=re.I)
+    return " ".join(line.strip(" \"'`").split())
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
