@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assistant.citations import CheckedSentence, check
-from assistant.errors import ProviderError
-from assistant.evidence import Evidence, select_evidence
+from assistant.errors import PapersError
+from assistant.evidence import Evidence
 from assistant.llm import stream_chat
 from assistant.retrieve import Retriever, Source
 from assistant.support import SupportScorer
@@ -116,17 +116,20 @@ class AnswerChain:
         result = Answer(question, "", retrieval.sources, [], False, mode, model, dict(retrieval.timings))
         if retrieval.abstain or not retrieval.sources:
             return self._abstain(result, on_text)
-        evidence = select_evidence(
-            question, retrieval.sources, self.retriever.encoder, self.settings.answer.evidence_per_paper
-        )
+        evidence = retrieval.evidence
+        result.timings["relevance"] = round(retrieval.relevance, 3)
         result.evidence = {ev.source.n: ev.sentences for ev in evidence}
         if mode == "extract":
             return self._extract(result, evidence, on_text)
         try:
             self._generate(result, question, evidence, on_text)
-        except ProviderError as exc:
+        except PapersError as exc:  # provider failure, timeout, or a model that cannot be loaded
             result.error = str(exc)
-            return result
+            if mode != "auto":
+                return result
+            # auto still answers (extractively) but the error is kept: the CLI exits non-zero
+            result.sentences, result.mode = [], "auto:extract"
+            return self._extract(result, evidence, on_text)
         if mode == "auto" and not result.sentences:
             result.timings["fallback"] = 1.0
             result.mode = "auto:extract"

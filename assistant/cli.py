@@ -96,10 +96,12 @@ def _print_human(answer: Any) -> None:
     click.echo("")
     if answer.error:
         click.echo(f"error: {answer.error}", err=True)
-        click.echo("\nRetrieved papers (no answer was generated):")
-        for s in answer.sources:
-            click.echo(f"  [{s.n}] {s.title}" + (f" ({s.date})" if s.date else ""))
-        return
+        if not answer.sentences:
+            click.echo("\nRetrieved papers (no answer was generated):")
+            for s in answer.sources:
+                click.echo(f"  [{s.n}] {s.title}" + (f" ({s.date})" if s.date else ""))
+            return
+        click.echo("(the model failed, so this answer is the cited evidence itself)")
     flagged = [s for s in answer.sentences if s.flagged]
     if flagged:
         click.echo(f"\n({len(flagged)} sentence(s) flagged as weakly supported; see --json for scores)")

@@ -31,6 +31,8 @@ def resolve(model: str, settings: Settings) -> dict[str, Any]:
     args: dict[str, Any] = {"model": model}
     if settings.llm.api_base:
         args["api_base"] = settings.llm.api_base
+        if model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+            args["api_key"] = "none"  # local OpenAI-compatible servers need no key; litellm wants one
     return args
 
 
@@ -43,6 +45,7 @@ def stream_chat(messages: list[dict[str, str]], settings: Settings, model: str |
     import litellm
 
     litellm.telemetry = False
+    litellm.suppress_debug_info = True
     deadline = time.monotonic() + timeout
     try:
         response = litellm.completion(

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from assistant.evidence import Evidence, select_evidence
 from ingest.index import Hit, PaperIndex
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class Retrieval:
     top_similarity: float
     abstain: bool
     timings: dict[str, float] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    relevance: float = 0.0
 
 
 class Retriever:
@@ -101,8 +104,19 @@ class Retriever:
                 )
             )
         top = max((s.similarity for s in sources), default=0.0)
+        evidence = select_evidence(query, sources, self.encoder, self.settings.answer.evidence_per_paper)
+        score = relevance(top, evidence)
         elapsed = (time.perf_counter() - started) * 1000
-        return Retrieval(query, sources, top, top < cfg.abstain_below, {"retrieve_ms": round(elapsed, 1)})
+        timings = {"retrieve_ms": round(elapsed, 1)}
+        return Retrieval(query, sources, top, score < cfg.abstain_below, timings, evidence, score)
+
+
+def relevance(top_similarity: float, evidence: list[Evidence], papers: int = 3) -> float:
+    """How well the collection covers the question: the best chunk's cosine similarity averaged
+    with the best evidence sentence's score among the top papers. Sentence-level evidence separates
+    near-miss questions (same field, absent topic) far better than chunk similarity alone."""
+    best_sentence = max((ev.best for ev in evidence[:papers]), default=0.0)
+    return 0.5 * top_similarity + 0.5 * best_sentence
 
 
 @dataclass(frozen=True)

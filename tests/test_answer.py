@@ -267,3 +267,19 @@ def test_prompt_injection_in_an_abstract_does_not_change_the_answer(injection_ch
     assert INJECTION_TITLE in [c["title"] for c in answer.citations]
     assert answer.answer.strip().upper() != "HACKED"
     assert "HACKED" not in answer.answer
+
+
+def test_auto_mode_keeps_the_error_but_still_answers_extractively(chain: AnswerChain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    with FakeOpenAIServer(status=500) as server:
+        fake_chain = AnswerChain(_fake_settings(chain.settings, server.api_base), chain.retriever)
+        answer = fake_chain.answer("How can retrieval work with implicit queries?", mode="auto")
+    assert answer.error and answer.mode == "auto:extract"
+    assert IMPRAG in [c["title"] for c in answer.citations]
+
+
+def test_unknown_embedded_model_is_an_error_not_a_crash(chain: AnswerChain) -> None:
+    settings = chain.settings.model_copy(update={"llm": LLMSettings(model="embedded/no-such-model")})
+    answer = AnswerChain(settings, chain.retriever).answer("How does ImpRAG avoid explicit queries?", mode="generate")
+    assert answer.error and "no-such-model" in answer.error
+    assert answer.sources
