@@ -108,9 +108,19 @@ class PaperIndex:
 
     @classmethod
     def open_for_write(cls, settings: Settings, dimension: int) -> PaperIndex:
+        """Like ``open``, but the chunking must match too: new chunks must not mix with old ones."""
         path = settings.index / "manifest.json"
         if path.is_file():
-            return cls.open(settings)
+            index = cls.open(settings)
+            built = (index.manifest.chunk_size, index.manifest.chunk_overlap)
+            wanted = (settings.chunking.chunk_size, settings.chunking.chunk_overlap)
+            if built != wanted:
+                raise IndexMismatchError(
+                    f"index {settings.index} was chunked with chunk_size={built[0]}, chunk_overlap={built[1]} but "
+                    f"settings ask for chunk_size={wanted[0]}, chunk_overlap={wanted[1]}: rebuild with "
+                    "`ingest --rebuild`, or restore the chunking settings"
+                )
+            return index
         manifest = Manifest(
             embedding_model=settings.embedding.model,
             dimension=dimension,

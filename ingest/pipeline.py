@@ -130,7 +130,9 @@ def run_ingest(
 
         all_chunks = [c for _, _, chunks in pending for c in chunks]
         already = index.stored_ids() if all_chunks else set()  # a crashed run may have stored some
-        to_embed = [c for c in all_chunks if c.id not in already]
+        # Longest first across the whole run, as one encode call would order them: batches then hold
+        # texts of similar length, and little of the encoder's work goes on padding.
+        to_embed = sorted((c for c in all_chunks if c.id not in already), key=lambda c: len(c.text), reverse=True)
         if to_embed:
             model = embedding.load_model(settings.embedding.model, settings.cache)
             meta = {pid: paper for pid, paper, _ in pending}
@@ -161,16 +163,27 @@ def _needs_repair(index: PaperIndex) -> bool:
 
 
 def _wipe(root: Path) -> None:
+    """Forget the committed state, then empty Chroma through its client: Chroma keeps one client per
+    path per process, so deleting its files under a client this process already opened (a UI, a
+    test) would leave that client writing to a deleted database. Only a store Chroma cannot open is
+    removed from disk."""
     import shutil
 
-    for name in ["manifest.json", "chroma"]:
-        target = root / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    from ingest.index import chroma_client
+
+    manifest = root / "manifest.json"
+    if manifest.exists():
+        manifest.unlink()
     for folder in root.glob("bm25-*"):
         shutil.rmtree(folder)
+    chroma = root / "chroma"
+    if chroma.is_dir():
+        try:
+            client = chroma_client(chroma)
+            for collection in client.list_collections():
+                client.delete_collection(collection.name)
+        except Exception:
+            shutil.rmtree(chroma)
 
 
 def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:

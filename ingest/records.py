@@ -8,7 +8,8 @@ import unicodedata
 from dataclasses import dataclass, field
 
 _URL = re.compile(r"https?://[^\s)\]>,;}\"']+")
-_ARXIV_ID = re.compile(r"(\d{4}\.\d{4,5})(v\d+)?")
+# New-style (2401.01234v2) and old-style (hep-th/9901001) arXiv ids, not digits inside a longer number.
+_ARXIV_ID = re.compile(r"(?<!\d)(\d{4}\.\d{4,5})(?:v\d+)?(?!\d)|\b([a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b")
 
 
 @dataclass
@@ -70,7 +71,12 @@ def title_key(title: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", folded).split())
 
 
-def normalise_arxiv_id(raw: str) -> str:
-    """``http://arxiv.org/abs/2401.01234v2`` -> ``2401.01234``; other ids pass through stripped."""
+def normalise_arxiv_id(raw: str) -> str | None:
+    """``http://arxiv.org/abs/2401.01234v2`` -> ``2401.01234``; None for ids that are not arXiv ids.
+
+    Any other id (a row number, a DOI, a database key) is dropped rather than kept as an arXiv id:
+    ids are the de-duplication key, and two collections numbering their rows 1, 2, 3 would
+    otherwise merge unrelated papers. Such papers are identified by their title instead.
+    """
     match = _ARXIV_ID.search(raw)
-    return match.group(1) if match else raw.strip()
+    return (match.group(1) or match.group(2)) if match else None

@@ -27,7 +27,7 @@ def first(record: Mapping[str, object], *keys: str) -> str | None:
     """The first non-empty string value among ``keys`` (case-insensitive)."""
     lowered = {str(k).lower(): v for k, v in record.items()}
     for key in keys:
-        value = lowered.get(key)
+        value = lowered.get(key.lower())
         if value is not None and str(value).strip():
             return str(value).strip()
     return None

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from ingest.records import Paper, Skipped
 
 CHROME = {"new", "subscribe", "daily papers", "byak and the research community"}
+# "SubscribeAnalyzing Transformers…": the button glued to the first title; "Subscriber …" is a title.
+_GLUED_SUBSCRIBE = re.compile(r"^Subscribe\s*(?=[A-Z0-9])")
 _DATE = re.compile(r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{1,2}(, \d{4})?")
 
 
@@ -28,9 +30,7 @@ def read(text: str, source: str) -> Iterator[Paper | Skipped]:
     date: str | None = None
     title: tuple[int, str] | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if line.startswith("Subscribe") and len(line) > len("Subscribe"):
-            line = line[len("Subscribe") :].strip()
+        line = _GLUED_SUBSCRIBE.sub("", raw.strip(), count=1)
         if not line or is_chrome(line):
             continue
         if _DATE.fullmatch(line):

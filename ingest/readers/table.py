@@ -19,8 +19,10 @@ def read(text: str, source: str) -> Iterator[Paper | Skipped]:
         return
     try:
         for row in reader:
-            # reader.line_num is the physical line where this row ended (quoted fields span lines)
+            # reader.line_num is the physical line where this row ended (quoted fields span lines):
+            # step back over the line breaks inside its fields to report the line it starts on.
+            breaks = sum(v.count("\n") for v in row.values() if isinstance(v, str))
             row = {(k or "").strip(): v for k, v in row.items()}
-            yield paper_from_mapping(row, source, reader.line_num)
+            yield paper_from_mapping(row, source, reader.line_num - breaks)
     except csv.Error as exc:
         yield Skipped(source, reader.line_num, f"malformed CSV: {exc}")

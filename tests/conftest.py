@@ -1,0 +1,53 @@
+"""Shared test setup: offline model loading, and one real index of the bundled corpus per session.
+
+Environment (set at import time, before anything loads sentence-transformers or Chroma):
+``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` so the packaged model loads without the hub,
+``ANONYMIZED_TELEMETRY=False`` so Chroma sends nothing. ``setdefault``: a caller may override them.
+
+Fixtures:
+
+``corpus_index``
+    ``(settings, report)`` for a real index (Chroma + BM25 + manifest, all-MiniLM-L6-v2, default
+    chunking) of everything under ``data/``, built ONCE per session in a temporary directory
+    because the full ingest takes tens of seconds. ``report`` is the ``IngestReport`` of that
+    first build (557 records, 502 papers, 55 duplicates, 502 added).
+
+    Treat it as read-only: open it with ``PaperIndex.open(settings)``, the retrieval code or
+    ``ask --index {settings.index}``. A test that must change an index copies it first with
+    ``tests.index_helpers.copy_index`` (cheap: no re-embedding). Embedding and chunking settings
+    are passed explicitly, so a ``config.toml`` or ``PAPERS_*`` variable cannot change what gets
+    built; derive variants with ``settings.model_copy(update={...})``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import pytest
+
+from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data"
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """(settings, report): the bundled corpus ingested once per session; see the module docstring."""
+    from ingest.pipeline import run_ingest
+
+    settings = Settings(
+        index=tmp_path_factory.mktemp("corpus") / "index",
+        data=DATA,
+        embedding=EmbeddingSettings(),
+        chunking=ChunkSettings(),
+    )
+    report = run_ingest([DATA], settings)
+    return settings, report
