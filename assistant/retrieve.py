@@ -75,7 +75,7 @@ class Retriever:
         vector = self.encoder.encode(query)
         dense = self.index.dense(vector, cfg.candidates)
         sparse = self.index.sparse(query, cfg.candidates)
-        fused = fuse(dense, sparse, cfg.dense_weight, cfg.rrf_k)
+        fused = fuse(dense, sparse, cfg.dense_weight, cfg.rrf_k, cfg.fusion)
         papers = self.index.manifest.papers
         if dates:
             fused = [f for f in fused if _date_matches(papers[f.paper_id].date, dates)]
@@ -125,23 +125,39 @@ class Fused:
     score: float
 
 
-def fuse(dense: list[Hit], sparse: list[Hit], dense_weight: float, rrf_k: int) -> list[Fused]:
-    """Weighted reciprocal rank fusion over per-paper rankings (a paper's best chunk counts)."""
+def fuse(dense: list[Hit], sparse: list[Hit], dense_weight: float, rrf_k: int, method: str = "zscore") -> list[Fused]:
+    """Combine the per-paper dense and BM25 scores (a paper's best chunk counts).
+
+    ``zscore`` (default): a convex combination of z-normalised scores over the candidates, a paper
+    missing from one list taking that list's minimum; it measured better than RRF on SciFact
+    (README). ``rrf``: weighted reciprocal rank fusion.
+    """
+    lists = [(dense_weight, _best_per_paper(dense)), (1.0 - dense_weight, _best_per_paper(sparse))]
     scores: dict[str, float] = {}
-    for weight, hits in ((dense_weight, dense), (1.0 - dense_weight, sparse)):
-        for rank, paper_id in enumerate(_paper_order(hits), start=1):
-            scores[paper_id] = scores.get(paper_id, 0.0) + weight / (rrf_k + rank)
+    papers = {pid for _, best in lists for pid in best}
+    for weight, best in lists:
+        if not best:
+            continue
+        if method == "rrf":
+            ranked = sorted(best, key=lambda pid: (-best[pid], pid))
+            for rank, pid in enumerate(ranked, start=1):
+                scores[pid] = scores.get(pid, 0.0) + weight / (rrf_k + rank)
+            continue
+        values = list(best.values())
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+        floor = min(values)
+        for pid in papers:
+            scores[pid] = scores.get(pid, 0.0) + weight * (best.get(pid, floor) - mean) / std
     return [Fused(pid, s) for pid, s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def _paper_order(hits: list[Hit]) -> list[str]:
-    order: list[str] = []
-    seen: set[str] = set()
-    for hit in sorted(hits, key=lambda h: -h.score):
-        if hit.paper_id not in seen:
-            seen.add(hit.paper_id)
-            order.append(hit.paper_id)
-    return order
+def _best_per_paper(hits: list[Hit]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for hit in hits:
+        if hit.score > best.get(hit.paper_id, float("-inf")):
+            best[hit.paper_id] = hit.score
+    return best
 
 
 def _date_matches(date: str | None, wanted: list[str]) -> bool:

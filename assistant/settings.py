@@ -49,7 +49,10 @@ class RetrievalSettings(_Section):
     dense_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="Weight of the dense ranking in fusion (BM25 gets the rest)."
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    fusion: Literal["zscore", "rrf"] = Field(
+        "zscore", description="How dense and BM25 scores are combined (zscore measured best on SciFact)."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion = rrf).")
     abstain_below: float = Field(
         0.54,
         description="Abstain when the retrieval relevance (mean of the best chunk similarity and the best "

@@ -167,7 +167,7 @@ def run_eval(
 
 
 def retrieval_row(q: Question, gold: list[str], retrieval: Retrieval, k: int, abstain_below: float) -> dict[str, Any]:
-    """Ranked titles and retrieval scores; ``abstained`` is retrieval's own decision over the top k."""
+    """Ranked titles and retrieval scores; ``abstained`` is retrieval's own decision (as in the product)."""
     top = retrieval.sources[:RETRIEVAL_K]
     scores = metrics.retrieval_scores([s.paper_id for s in top], gold)
     best = max((s.similarity for s in retrieval.sources[:k]), default=0.0)
@@ -183,9 +183,10 @@ def retrieval_row(q: Question, gold: list[str], retrieval: Retrieval, k: int, ab
         "top_similarity": round(best, 4),
         "answer": None,
         "citations": [],
-        "abstained": best < abstain_below,
+        "relevance": round(retrieval.relevance, 4),
+        "abstained": retrieval.abstain,
         "abstained_by": "retrieval",
-        "retrieval_abstained": best < abstain_below,
+        "retrieval_abstained": retrieval.abstain,
         **{key: (scores[key] if scores else None) for key in metrics.RETRIEVAL_KEYS},
         "retrieve_ms": retrieval.timings.get("retrieve_ms"),
     }
