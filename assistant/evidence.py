@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from assistant.support import content_words, split_sentences
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from assistant.embedding import QueryEncoder
     from assistant.retrieve import Source
 
@@ -27,25 +29,42 @@ class Evidence:
         return max(self.scores, default=0.0)
 
 
-def select_evidence(question: str, sources: list[Source], encoder: QueryEncoder, per_paper: int) -> list[Evidence]:
-    """Score every abstract sentence by embedding similarity plus word overlap with the question."""
+def select_evidence(
+    question: str,
+    sources: list[Source],
+    encoder: QueryEncoder,
+    per_paper: int,
+    stored: dict[str, tuple[list[str], np.ndarray]] | None = None,
+    query_vector: np.ndarray | None = None,
+) -> list[Evidence]:
+    """Score every abstract sentence by embedding similarity plus word overlap with the question.
+
+    ``stored`` holds sentence vectors embedded at ingest (``PaperIndex.sentence_vectors``); papers
+    missing from it (an index built before sentences were stored) are encoded here instead.
+    """
     import numpy as np
 
-    split = [split_sentences(s.abstract) or [s.abstract] for s in sources]
-    flat = [sent for sents in split for sent in sents]
-    if not flat:
-        return []
-    vectors = encoder.encode_many([question, *flat])
-    sims = vectors[1:] @ vectors[0]
+    stored = stored or {}
+    query = query_vector if query_vector is not None else encoder.encode(question)
+    missing = [s for s in sources if s.paper_id not in stored]
+    if missing:
+        texts = [split_sentences(s.abstract) or [s.abstract] for s in missing]
+        vectors = encoder.encode_many([t for sents in texts for t in sents])
+        offset = 0
+        for source, sents in zip(missing, texts, strict=True):
+            stored[source.paper_id] = (sents, vectors[offset : offset + len(sents)])
+            offset += len(sents)
     q_words = set(content_words(question))
     chosen: list[Evidence] = []
-    offset = 0
-    for source, sents in zip(sources, split, strict=True):
+    for source in sources:
+        sents, vectors = stored[source.paper_id]
+        if not sents:
+            continue
+        sims = vectors @ query
         scores = []
         for i, sent in enumerate(sents):
             overlap = len(q_words & set(content_words(sent))) / max(len(q_words), 1)
-            scores.append(float(sims[offset + i]) + 0.3 * overlap)
-        offset += len(sents)
+            scores.append(float(sims[i]) + 0.3 * overlap)
         keep = sorted(np.argsort(scores)[::-1][:per_paper].tolist())
         chosen.append(Evidence(source, [sents[i] for i in keep], [scores[i] for i in keep]))
     return chosen

@@ -104,7 +104,9 @@ class Retriever:
                 )
             )
         top = max((s.similarity for s in sources), default=0.0)
-        evidence = select_evidence(query, sources, self.encoder, self.settings.answer.evidence_per_paper)
+        stored = self.index.sentence_vectors([s.paper_id for s in sources]) if sources else {}
+        per_paper = self.settings.answer.evidence_per_paper
+        evidence = select_evidence(query, sources, self.encoder, per_paper, stored, vector)
         score = relevance(top, evidence)
         elapsed = (time.perf_counter() - started) * 1000
         timings = {"retrieve_ms": round(elapsed, 1)}

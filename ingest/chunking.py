@@ -35,3 +35,11 @@ def chunk_paper(paper: Paper, paper_id: str, chunk_size: int, chunk_overlap: int
     pieces = _splitter(chunk_size, chunk_overlap).split_text(paper.abstract) or [paper.abstract]
     prefix = f"{paper_id}#{paper.content_hash[:8]}"
     return [Chunk(f"{prefix}:{i}", paper_id, f"{paper.title}\n{piece}") for i, piece in enumerate(pieces)]
+
+
+def sentence_units(paper: Paper, paper_id: str) -> list[Chunk]:
+    """The abstract's sentences, embedded at ingest for evidence selection at question time."""
+    from assistant.support import split_sentences
+
+    prefix = f"{paper_id}#{paper.content_hash[:8]}"
+    return [Chunk(f"{prefix}:s{i}", paper_id, text) for i, text in enumerate(split_sentences(paper.abstract))]

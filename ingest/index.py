@@ -41,6 +41,7 @@ class PaperEntry(BaseModel):
     abstract: str
     hash: str
     chunk_ids: list[str]
+    sentence_ids: list[str] = Field(default_factory=list)
     date: str | None = None
     url: str | None = None
     links: list[str] = Field(default_factory=list)
@@ -59,6 +60,9 @@ class Manifest(BaseModel):
 
     def chunk_owner(self) -> dict[str, str]:
         return {cid: pid for pid, entry in self.papers.items() for cid in entry.chunk_ids}
+
+    def sentence_owner(self) -> dict[str, str]:
+        return {sid: pid for pid, entry in self.papers.items() for sid in entry.sentence_ids}
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class PaperIndex:
         self.root = root
         self.manifest = manifest
         self._collection: Any = None
+        self._sentences: Any = None
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
         self._owner: dict[str, str] | None = None
@@ -132,16 +137,43 @@ class PaperIndex:
 
     @property
     def collection(self) -> Any:
+        """Chunks: what dense retrieval searches and BM25 indexes."""
         if self._collection is None:
-            client = chroma_client(self.root / "chroma")
-            self._collection = client.get_or_create_collection(
-                name=collection_name(
-                    self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap
-                ),
-                embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
-            )
+            self._collection = self._open_collection("")
         return self._collection
+
+    @property
+    def sentences(self) -> Any:
+        """Abstract sentences with their vectors, embedded at ingest so that picking evidence for a
+        question costs dot products, not an encoder pass per sentence."""
+        if self._sentences is None:
+            self._sentences = self._open_collection("-sentences")
+        return self._sentences
+
+    def _open_collection(self, suffix: str) -> Any:
+        client = chroma_client(self.root / "chroma")
+        name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
+        return client.get_or_create_collection(
+            name=name + suffix, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+        )
+
+    def sentence_vectors(self, paper_ids: list[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Each paper's committed sentences, in abstract order, with their unit vectors."""
+        import numpy as np
+
+        owner = self.manifest.sentence_owner()
+        got = self.sentences.get(
+            where={"paper_id": {"$in": list(paper_ids)}}, include=["embeddings", "documents", "metadatas"]
+        )
+        grouped: dict[str, list[tuple[int, str, Any]]] = {}
+        for sid, text, vec, meta in zip(got["ids"], got["documents"], got["embeddings"], got["metadatas"], strict=True):
+            if sid in owner:
+                grouped.setdefault(owner[sid], []).append((int(meta["position"]), text, vec))
+        out = {}
+        for pid, rows in grouped.items():
+            rows.sort(key=lambda r: r[0])
+            out[pid] = ([r[1] for r in rows], np.asarray([r[2] for r in rows], dtype="float32"))
+        return out
 
     @property
     def owner(self) -> dict[str, str]:
@@ -151,26 +183,36 @@ class PaperIndex:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def stored_ids(self) -> set[str]:
-        return set(self.collection.get(include=[])["ids"])
+    def stored_ids(self, kind: str = "chunks") -> set[str]:
+        target = self.sentences if kind == "sentences" else self.collection
+        return set(target.get(include=[])["ids"])
 
-    def upsert(self, ids: list[str], vectors: np.ndarray, texts: list[str], metadatas: list[dict[str, Any]]) -> None:
+    def upsert(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        kind: str = "chunks",
+    ) -> None:
         """Writes in slices of the client's max batch size (Chroma rejects larger batches)."""
+        target = self.sentences if kind == "sentences" else self.collection
         step = self.collection._client.get_max_batch_size()
         for start in range(0, len(ids), step):
             end = start + step
-            self.collection.upsert(
+            target.upsert(
                 ids=ids[start:end],
                 embeddings=vectors[start:end],
                 documents=texts[start:end],
                 metadatas=metadatas[start:end],
             )
 
-    def delete(self, ids: Iterable[str]) -> None:
+    def delete(self, ids: Iterable[str], kind: str = "chunks") -> None:
+        target = self.sentences if kind == "sentences" else self.collection
         ids = list(ids)
         step = self.collection._client.get_max_batch_size()
         for start in range(0, len(ids), step):
-            self.collection.delete(ids=ids[start : start + step])
+            target.delete(ids=ids[start : start + step])
 
     def commit(self, manifest: Manifest) -> None:
         """Build BM25 for the new generation, then atomically replace the manifest; tidy after."""
@@ -192,6 +234,9 @@ class PaperIndex:
         stale = self.stored_ids() - set(self.owner)
         if stale:
             self.delete(stale)
+        stale_sentences = self.stored_ids("sentences") - set(self.manifest.sentence_owner())
+        if stale_sentences:
+            self.delete(stale_sentences, "sentences")
 
     def _chunk_texts(self, ids: list[str]) -> list[str]:
         texts: dict[str, str] = {}

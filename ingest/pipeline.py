@@ -11,7 +11,7 @@ from typing import Any
 from assistant import embedding
 from assistant.errors import InputError
 from assistant.settings import Settings
-from ingest.chunking import Chunk, chunk_paper
+from ingest.chunking import Chunk, chunk_paper, sentence_units
 from ingest.index import PaperEntry, PaperIndex
 from ingest.lock import writer_lock
 from ingest.readers import read_paths
@@ -106,7 +106,7 @@ def run_ingest(
         old = index.manifest
         new = old.model_copy(deep=True)
         by_title = {title_key(e.title): pid for pid, e in old.papers.items()}
-        pending: list[tuple[str, Paper, list[Chunk]]] = []
+        pending: list[tuple[str, Paper, list[Chunk], list[Chunk]]] = []
         seen: set[str] = set()
         for paper in unique:
             pid = by_title.get(paper.title_key) or paper.paper_id
@@ -118,7 +118,7 @@ def run_ingest(
                 new.papers[pid] = entry
                 continue
             chunks = chunk_paper(paper, pid, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
-            pending.append((pid, paper, chunks))
+            pending.append((pid, paper, chunks, sentence_units(paper, pid)))
             if entry is None:
                 report.added += 1
             else:
@@ -128,28 +128,34 @@ def run_ingest(
                 del new.papers[pid]
                 report.removed += 1
 
-        all_chunks = [c for _, _, chunks in pending for c in chunks]
-        already = index.stored_ids() if all_chunks else set()  # a crashed run may have stored some
+        all_chunks = [("chunks", c) for *_, chunks, _ in pending for c in chunks]
+        all_chunks += [("sentences", s) for *_, sentences in pending for s in sentences]
+        # a crashed run may have stored some already
+        already = (index.stored_ids() | index.stored_ids("sentences")) if all_chunks else set()
         # Longest first across the whole run, as one encode call would order them: batches then hold
         # texts of similar length, and little of the encoder's work goes on padding.
-        to_embed = sorted((c for c in all_chunks if c.id not in already), key=lambda c: len(c.text), reverse=True)
+        to_embed = sorted((kc for kc in all_chunks if kc[1].id not in already), key=lambda kc: -len(kc[1].text))
         if to_embed:
             model = embedding.load_model(settings.embedding.model, settings.cache)
-            meta = {pid: paper for pid, paper, _ in pending}
+            meta = {pid: paper for pid, paper, *_ in pending}
             step = max(settings.embedding.batch_size * 4, 64)
             for start in range(0, len(to_embed), step):
                 batch = to_embed[start : start + step]
-                vectors = embedding.encode(model, [c.text for c in batch], settings.embedding.batch_size)
-                index.upsert(
-                    [c.id for c in batch],
-                    vectors,
-                    [c.text for c in batch],
-                    [_chunk_metadata(c, meta[c.paper_id]) for c in batch],
-                )
+                vectors = embedding.encode(model, [c.text for _, c in batch], settings.embedding.batch_size)
+                for kind in ("chunks", "sentences"):
+                    rows = [i for i, (k, _) in enumerate(batch) if k == kind]
+                    if rows:
+                        index.upsert(
+                            [batch[i][1].id for i in rows],
+                            vectors[rows],
+                            [batch[i][1].text for i in rows],
+                            [_chunk_metadata(batch[i][1], meta[batch[i][1].paper_id]) for i in rows],
+                            kind,
+                        )
                 if progress:
                     progress(min(start + step, len(to_embed)), len(to_embed))
-        for pid, paper, chunks in pending:
-            new.papers[pid] = _entry(paper, [c.id for c in chunks])
+        for pid, paper, chunks, sentences in pending:
+            new.papers[pid] = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
         if pending or prune or new.generation == 0 or _needs_repair(index):
             index.commit(new)
     report.seconds = time.perf_counter() - started
@@ -159,7 +165,8 @@ def run_ingest(
 def _needs_repair(index: PaperIndex) -> bool:
     """A crash after upserting but before commit leaves chunks no manifest owns; sweep them."""
     bm25_ok = (index.root / f"bm25-{index.manifest.generation}" / "ids.json").is_file()
-    return not bm25_ok or bool(index.stored_ids() - set(index.owner))
+    stale_sentences = index.stored_ids("sentences") - set(index.manifest.sentence_owner())
+    return not bm25_ok or bool(index.stored_ids() - set(index.owner)) or bool(stale_sentences)
 
 
 def _wipe(root: Path) -> None:
@@ -187,15 +194,23 @@ def _wipe(root: Path) -> None:
 
 
 def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
-    return {"paper_id": chunk.paper_id, "title": paper.title, "date": paper.date or "", "source": paper.source}
+    position = int(chunk.id.rsplit(":", 1)[1].lstrip("s"))
+    return {
+        "paper_id": chunk.paper_id,
+        "title": paper.title,
+        "date": paper.date or "",
+        "source": paper.source,
+        "position": position,
+    }
 
 
-def _entry(paper: Paper, chunk_ids: list[str]) -> PaperEntry:
+def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> PaperEntry:
     return PaperEntry(
         title=paper.title,
         abstract=paper.abstract,
         hash=paper.content_hash,
         chunk_ids=chunk_ids,
+        sentence_ids=sentence_ids,
         date=paper.date,
         url=paper.url or (paper.links[0] if paper.links else None),
         links=paper.links,

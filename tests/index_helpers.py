@@ -32,10 +32,13 @@ class IndexIds:
     manifest: set[str]
     bm25: list[str]
     generation: int
+    chroma_sentences: set[str]
+    manifest_sentences: set[str]
 
     def consistent(self) -> bool:
-        """No stale or missing chunk anywhere: the three stores hold exactly the same ids."""
-        return self.chroma == self.manifest == set(self.bm25) and len(self.bm25) == len(set(self.bm25))
+        """No stale or missing chunk or sentence anywhere: the stores hold exactly the same ids."""
+        chunks = self.chroma == self.manifest == set(self.bm25) and len(self.bm25) == len(set(self.bm25))
+        return chunks and self.chroma_sentences == self.manifest_sentences
 
 
 def read_manifest(index_dir: Path) -> Manifest:
@@ -46,8 +49,15 @@ def index_ids(index_dir: Path) -> IndexIds:
     manifest = read_manifest(index_dir)
     manifest_ids = {cid for entry in manifest.papers.values() for cid in entry.chunk_ids}
     bm25 = json.loads((index_dir / f"bm25-{manifest.generation}" / "ids.json").read_text())
-    chroma = PaperIndex(index_dir, manifest).stored_ids()
-    return IndexIds(chroma=chroma, manifest=manifest_ids, bm25=bm25, generation=manifest.generation)
+    index = PaperIndex(index_dir, manifest)
+    return IndexIds(
+        chroma=index.stored_ids(),
+        manifest=manifest_ids,
+        bm25=bm25,
+        generation=manifest.generation,
+        chroma_sentences=index.stored_ids(kind="sentences"),
+        manifest_sentences=set(manifest.sentence_owner()),
+    )
 
 
 def copy_index(src: Path, dst: Path) -> Path:

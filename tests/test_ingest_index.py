@@ -94,11 +94,13 @@ def test_run_with_one_new_paper_embeds_only_that_paper(corpus_index, tmp_path, m
     report = run_ingest([data], _settings(index))
     assert (report.records, report.papers, report.duplicates) == (558, 503, 55)
     assert (report.added, report.updated, report.unchanged) == (1, 0, 502)
-    assert embedded and all(text.startswith(new["title"] + "\n") for text in embedded)
+    # only the new paper is embedded: its chunks (title + text) and its evidence sentences
+    assert embedded and all(_of_paper(text, new) for text in embedded)
     after = index_ids(index)
     assert after.consistent()
     added = after.chroma - before.chroma
-    assert before.chroma < after.chroma and len(added) == len(embedded)
+    added_sentences = after.chroma_sentences - before.chroma_sentences
+    assert before.chroma < after.chroma and len(added) + len(added_sentences) == len(embedded)
     assert after.generation == before.generation + 1
 
 
@@ -116,6 +118,11 @@ def test_corpus_index_reopens_in_a_new_process(corpus_index, model, tmp_path) ->
     assert [hits[0][0] for hits in out["dense"]] == picked
     assert all(hits[0][1] > 0.8 for hits in out["dense"])
     assert [hits[0] for hits in out["sparse"]] == picked
+
+
+def _of_paper(text: str, paper: dict[str, str]) -> bool:
+    """An embedded text belongs to ``paper``: one of its chunks or one of its abstract's sentences."""
+    return text.startswith(paper["title"] + "\n") or text in paper["abstract"]
 
 
 # -- a changed paper; pruning --------------------------------------------------------------------
@@ -149,7 +156,7 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path, monkeypatch) -> No
     embedded = spy_on_encode(monkeypatch)
     report = run_ingest([src], settings)
     assert (report.added, report.updated, report.unchanged) == (0, 1, 2)
-    assert embedded and all(t.startswith("Paper B on Animal Ecology\n") for t in embedded)
+    assert embedded and all(_of_paper(t, {"title": "Paper B on Animal Ecology", "abstract": NEW}) for t in embedded)
 
     after = index_ids(settings.index)
     new_manifest = read_manifest(settings.index)
@@ -159,6 +166,7 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path, monkeypatch) -> No
     assert new_chunks <= after.chroma and new_chunks <= set(after.bm25)
     assert after.consistent()  # Chroma ids == manifest chunk ids == BM25 ids.json: nothing stale
     assert after.chroma - new_chunks == before.chroma - old_chunks  # A and C untouched
+    assert not set(manifest.papers[pid_b].sentence_ids) & after.chroma_sentences  # old sentences gone
     assert new_manifest.papers[pid_b].abstract.startswith("Quokka burrows")
     assert not list(settings.index.glob("bm25-*.tmp")) and len(list(settings.index.glob("bm25-*"))) == 1
 
