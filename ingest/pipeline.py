@@ -116,6 +116,8 @@ def run_ingest(
                 report.unchanged += 1
                 entry.sources = sorted(set(entry.sources) | {paper.source})
                 new.papers[pid] = entry
+                if not entry.sentence_ids:  # an index from before evidence sentences were stored
+                    pending.append((pid, paper, [], sentence_units(paper, pid)))
                 continue
             chunks = chunk_paper(paper, pid, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
             pending.append((pid, paper, chunks, sentence_units(paper, pid)))
@@ -155,7 +157,10 @@ def run_ingest(
                 if progress:
                     progress(min(start + step, len(to_embed)), len(to_embed))
         for pid, paper, chunks, sentences in pending:
-            new.papers[pid] = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
+            if chunks:
+                new.papers[pid] = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
+            else:  # an unchanged paper that only gained its sentence vectors
+                new.papers[pid].sentence_ids = [s.id for s in sentences]
         if pending or prune or new.generation == 0 or _needs_repair(index):
             index.commit(new)
     report.seconds = time.perf_counter() - started

@@ -192,6 +192,27 @@ def test_prune_removes_papers_the_paths_no_longer_hold(tmp_path: Path, monkeypat
     assert ids.consistent() and len(ids.chroma) == 2
 
 
+def test_index_without_sentence_vectors_gains_them_without_reembedding_chunks(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An index written before evidence sentences were stored is upgraded in place by the next run."""
+    settings = _settings(tmp_path / "index")
+    src = write_jsonl(tmp_path / "papers.jsonl", _three_papers(OLD))
+    run_ingest([src], settings)
+    index = PaperIndex.open(settings)
+    index.delete(sorted(index.stored_ids("sentences")), "sentences")
+    old = read_manifest(settings.index)
+    for entry in old.papers.values():
+        entry.sentence_ids = []
+    (settings.index / "manifest.json").write_text(old.model_dump_json())
+
+    embedded = spy_on_encode(monkeypatch)
+    report = run_ingest([src], settings)
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 3)
+    # each one-sentence abstract is embedded once, as a sentence; no chunk is embedded again
+    assert sorted(embedded) == sorted(p["abstract"] for p in _three_papers(OLD))
+    ids = index_ids(settings.index)
+    assert ids.consistent() and len(ids.chroma_sentences) == 3
+
+
 # -- every format end to end ---------------------------------------------------------------------
 
 
