@@ -49,6 +49,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout.")
 @click.option("--check", "check", type=PathType, help="Fail (exit 1) if retrieval metrics fall below these thresholds.")
 @click.option("--judge", help="Use this LLM (via litellm) as the support scorer instead of the heuristic.")
+@click.option("--sample", type=click.IntRange(1), help="Run only N questions, evenly spaced over the set.")
 @_clear_errors
 def run(
     questions: Path,
@@ -62,6 +63,7 @@ def run(
     as_json: bool,
     check: Path | None,
     judge: str | None,
+    sample: int | None,
 ) -> None:
     """Run a question set and write results.jsonl, report.json, report.md and report.png."""
     from evals.report import check_thresholds, load_thresholds, write_outputs
@@ -69,7 +71,7 @@ def run(
 
     thresholds = load_thresholds(check) if check else None  # a bad file fails before the run
     out = out or Path("evals/out") / (questions.stem if questions.is_file() else questions.name)
-    cfg = RunConfig(questions, out, split, retrieval_only, index_dir, model, mode, k, judge)
+    cfg = RunConfig(questions, out, split, retrieval_only, index_dir, model, mode, k, judge, sample)
     result = run_eval(cfg, progress=sys.stderr.isatty())
     write_outputs(out, result.rows, result.report)
     report = result.report

@@ -56,6 +56,14 @@ class RunConfig:
     mode: str | None = None
     k: int | None = None
     judge: str | None = None
+    sample: int | None = None
+
+
+def evenly_spaced(items: list[Any], n: int) -> list[Any]:
+    """``n`` items spread evenly over the list: deterministic, and a file grouped by kind keeps
+    roughly its proportions of kinds (a cheaper answer eval than the whole set)."""
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
 
 
 @dataclass
@@ -90,6 +98,8 @@ def run_eval(
     else:
         questions = load_questions(cfg.questions)
 
+    if cfg.sample and cfg.sample < len(questions):
+        questions = evenly_spaced(questions, cfg.sample)
     retriever = Retriever(settings)
     papers = retriever.index.manifest.papers
     by_title = {title_key(entry.title): pid for pid, entry in papers.items()}

@@ -193,3 +193,12 @@ def test_compare_deltas() -> None:
     assert rows["retrieval.hit@5"]["delta"] == pytest.approx(0.25)
     assert rows["citations.recall"] == {"metric": "citations.recall", "a": None, "b": 0.4, "delta": None}
     assert "citations.measured" not in rows  # booleans are not metrics
+
+
+def test_evenly_spaced_sample_is_deterministic_and_spread() -> None:
+    from evals.run import evenly_spaced
+
+    items = list(range(10))
+    assert evenly_spaced(items, 5) == [0, 2, 4, 6, 8]
+    assert evenly_spaced(items, 3) == [0, 3, 6]
+    assert evenly_spaced(items, 10) == items
