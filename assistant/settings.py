@@ -130,6 +130,8 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_path = Path(os.environ.get("PAPERS_CONFIG", "config.toml"))
+        if "PAPERS_CONFIG" in os.environ and not toml_path.exists():  # a typo must not mean "defaults"
+            raise FileNotFoundError(f"PAPERS_CONFIG names a file that does not exist: {toml_path}")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))

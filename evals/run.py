@@ -143,7 +143,7 @@ def run_eval(
     for q in iterator:
         gold = gold_of(q)
         retrieval = retriever.search(q.question, k=max(RETRIEVAL_K, k))
-        row = retrieval_row(q, gold, retrieval, k, settings.retrieval.abstain_below)
+        row = retrieval_row(q, gold, retrieval, k)
         if chain is not None and supports is not None:
             row.update(answer_row(chain.answer(q.question, k=k, mode=cfg.mode, model=cfg.model), gold, supports))
         rows.append(row)
@@ -176,7 +176,7 @@ def run_eval(
     return RunResult(rows, report)
 
 
-def retrieval_row(q: Question, gold: list[str], retrieval: Retrieval, k: int, abstain_below: float) -> dict[str, Any]:
+def retrieval_row(q: Question, gold: list[str], retrieval: Retrieval, k: int) -> dict[str, Any]:
     """Ranked titles and retrieval scores; ``abstained`` is retrieval's own decision (as in the product)."""
     top = retrieval.sources[:RETRIEVAL_K]
     scores = metrics.retrieval_scores([s.paper_id for s in top], gold)
