@@ -68,7 +68,11 @@ class Retriever:
             encoder = QueryEncoder(self.index.manifest.embedding_model, settings.cache)
         self.encoder = encoder
 
-    def search(self, query: str, k: int | None = None, dates: list[str] | None = None) -> Retrieval:
+    def search(
+        self, query: str, k: int | None = None, dates: list[str] | None = None, evidence: bool = True
+    ) -> Retrieval:
+        """Papers for ``query``, best first, with their evidence sentences and the abstain decision.
+        ``evidence=False`` is for ranking-only benchmarks: no evidence, no abstention decided."""
         cfg = self.settings.retrieval
         k = k or cfg.k
         started = time.perf_counter()
@@ -104,13 +108,16 @@ class Retriever:
                 )
             )
         top = max((s.similarity for s in sources), default=0.0)
-        stored = self.index.sentence_vectors([s.paper_id for s in sources]) if sources else {}
-        per_paper = self.settings.answer.evidence_per_paper
-        evidence = select_evidence(query, sources, self.encoder, per_paper, stored, vector)
-        score = relevance(top, evidence)
+        chosen: list[Evidence] = []
+        if evidence and sources:
+            stored = self.index.sentence_vectors([s.paper_id for s in sources])
+            per_paper = self.settings.answer.evidence_per_paper
+            chosen = select_evidence(query, sources, self.encoder, per_paper, stored, vector)
+        score = relevance(top, chosen) if evidence else top
+        abstain = evidence and score < cfg.abstain_below
         elapsed = (time.perf_counter() - started) * 1000
         timings = {"retrieve_ms": round(elapsed, 1)}
-        return Retrieval(query, sources, top, score < cfg.abstain_below, timings, evidence, score)
+        return Retrieval(query, sources, top, abstain, timings, chosen, score)
 
 
 def relevance(top_similarity: float, evidence: list[Evidence], papers: int = 3) -> float:

@@ -34,6 +34,12 @@ class EmbeddingSettings(_Section):
         "The index records it: switching models needs a rebuild.",
     )
     batch_size: int = Field(64, ge=1, description="Texts per encode call.")
+    sentence_vectors: bool = Field(
+        True,
+        description="Also store one vector per abstract sentence, so picking the evidence sentences "
+        "for an answer costs no encoding at query time (about 2x the ingest time). Off: evidence "
+        "sentences are encoded per query (a few seconds on a CPU).",
+    )
 
 
 class ChunkSettings(_Section):

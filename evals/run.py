@@ -85,7 +85,11 @@ def run_eval(
     started = time.perf_counter()
     beir = load_beir(cfg.questions, cfg.split) if is_beir_dir(cfg.questions) else None
     index_dir = cfg.index or (cfg.out / "index" if beir else None)
-    settings = load_settings(**({"index": index_dir} if index_dir else {}))
+    overrides: dict[str, Any] = {"index": index_dir} if index_dir else {}
+    ranking_only = beir is not None and cfg.retrieval_only
+    if ranking_only:  # a ranking benchmark needs no evidence sentences: skip their vectors (half the ingest)
+        overrides["embedding"] = {"sentence_vectors": False}
+    settings = load_settings(**overrides)
     extra: dict[str, Any] = {}
     if beir is not None:
         from ingest.pipeline import run_ingest
@@ -142,7 +146,7 @@ def run_eval(
         iterator = tqdm(questions, desc="questions", unit="q", file=sys.stderr)
     for q in iterator:
         gold = gold_of(q)
-        retrieval = retriever.search(q.question, k=max(RETRIEVAL_K, k))
+        retrieval = retriever.search(q.question, k=max(RETRIEVAL_K, k), evidence=not ranking_only)
         row = retrieval_row(q, gold, retrieval, k)
         if chain is not None and supports is not None:
             row.update(answer_row(chain.answer(q.question, k=k, mode=cfg.mode, model=cfg.model), gold, supports))

@@ -107,6 +107,7 @@ def run_ingest(
         new = old.model_copy(deep=True)
         by_title = {title_key(e.title): pid for pid, e in old.papers.items()}
         pending: list[tuple[str, Paper, list[Chunk], list[Chunk]]] = []
+        want_sentences = settings.embedding.sentence_vectors
         seen: set[str] = set()
         for paper in unique:
             pid = by_title.get(paper.title_key) or paper.paper_id
@@ -116,11 +117,12 @@ def run_ingest(
                 report.unchanged += 1
                 entry.sources = sorted(set(entry.sources) | {paper.source})
                 new.papers[pid] = entry
-                if not entry.sentence_ids:  # an index from before evidence sentences were stored
-                    pending.append((pid, paper, [], sentence_units(paper, pid)))
+                units = sentence_units(paper, pid) if want_sentences and not entry.sentence_ids else []
+                if units:  # stored before sentence vectors were on: add them, the chunks stay
+                    pending.append((pid, paper, [], units))
                 continue
             chunks = chunk_paper(paper, pid, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
-            pending.append((pid, paper, chunks, sentence_units(paper, pid)))
+            pending.append((pid, paper, chunks, sentence_units(paper, pid) if want_sentences else []))
             if entry is None:
                 report.added += 1
             else:
