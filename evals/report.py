@@ -8,6 +8,7 @@ so a number can never look better than it is because something was quietly dropp
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ def build_report(
             "answers_scored": len(answered),
         }
         report["counts"]["answer_errors"] = sum(r.get("error") is not None for r in rows)
+        # which path produced each answer: the model's checked sentences, or the extractive fallback
+        report["counts"]["answered_by"] = dict(sorted(Counter(str(r.get("mode")) for r in answered).items()))
     report["config"] = config
     report.update(extra or {})
     report["timing"] = {

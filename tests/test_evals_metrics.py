@@ -149,14 +149,21 @@ def test_report_excludes_abstained_and_empty_answers_but_counts_them() -> None:
     answer = {"citation_recall": None, "citation_precision": None, "faithfulness": None, "cites_gold": None}
     rows = [
         _row("a", "single", 1.0, False, **{**answer, "citation_recall": 0.5, "citation_precision": 1.0,
-                                          "faithfulness": 1.0, "cites_gold": True, "outside_citations": 1}),
+                                          "faithfulness": 1.0, "cites_gold": True, "outside_citations": 1,
+                                          "mode": "auto:extract"}),
         _row("b", "single", 0.0, True, **answer),  # abstained on an answerable question
         _row("c", "single", 1.0, False, **answer, empty=True),
         _row("u", "unanswerable", None, True, **answer),
     ]  # fmt: skip
     report = build_report(rows, {"retrieval_only": False})
     assert report["questions"] == 4
-    assert report["counts"] == {"retrieval_scored": 3, "no_gold_skipped": 1, "gold_not_in_index": 0, "answer_errors": 0}
+    assert report["counts"] == {
+        "retrieval_scored": 3,
+        "no_gold_skipped": 1,
+        "gold_not_in_index": 0,
+        "answer_errors": 0,
+        "answered_by": {"auto:extract": 1},  # only the one answered question, by the extractive fallback
+    }
     assert report["retrieval"]["hit@5"] == pytest.approx(0.6667)
     c = report["citations"]
     assert (c["recall"], c["precision"], c["cites_gold"], c["outside_retrieved"]) == (0.5, 1.0, 1.0, 1)
