@@ -51,7 +51,9 @@ class ChunkSettings(_Section):
 
 class RetrievalSettings(_Section):
     k: int = Field(5, ge=1, le=50, description="Papers handed to the answer step.")
-    candidates: int = Field(40, ge=5, description="Chunks fetched from each retriever before fusion.")
+    candidates: int = Field(
+        200, ge=5, description="Chunks fetched from each retriever before fusion (200 measured best on SciFact train)."
+    )
     dense_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="Weight of the dense ranking in fusion (BM25 gets the rest)."
     )

@@ -80,11 +80,13 @@ def main() -> None:
         for question in answerable:
             started = time.perf_counter()
             marks: list[float] = []
-            chain.answer(question, mode="generate", on_text=lambda _t, m=marks: m.append(time.perf_counter()))
+            # the default mode streams only sentences that passed the checks: time to the first of them
+            chain.answer(question, on_text=lambda _t, m=marks: m.append(time.perf_counter()))
             totals.append(time.perf_counter() - started)
             firsts.append((marks[0] - started) if marks else totals[-1])
         report["answer_s"] = {
             "model": settings.llm.model,
+            "mode": settings.answer.mode,
             "first_verified_text_median": round(statistics.median(firsts), 2),
             "total_median": round(statistics.median(totals), 2),
             "total_max": round(max(totals), 2),
