@@ -89,11 +89,14 @@ class Retriever:
             if hit.paper_id not in best_sim:
                 best_sim[hit.paper_id] = hit.score
                 best_chunk[hit.paper_id] = hit
+        shown = [best_chunk[f.paper_id].chunk_id for f in fused[:k] if f.paper_id in best_chunk]
+        texts = self.index.chunk_texts(shown)
         sources = []
         for n, item in enumerate(fused[:k], start=1):
             entry = papers[item.paper_id]
             chunk = best_chunk.get(item.paper_id)
-            snippet = chunk.text.split("\n", 1)[-1] if chunk else entry.abstract[:400]
+            text = texts.get(chunk.chunk_id) if chunk else None
+            snippet = text.split("\n", 1)[-1] if text else entry.abstract[:400]
             sources.append(
                 Source(
                     n=n,

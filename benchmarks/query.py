@@ -16,6 +16,11 @@ import sys
 import time
 from pathlib import Path
 
+# Run as a script, this file's folder comes first on sys.path and benchmarks/ingest.py would shadow
+# the `ingest` package: drop the folder.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
