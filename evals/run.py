@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -92,10 +91,10 @@ def run_eval(
     settings = load_settings(**overrides)
     extra: dict[str, Any] = {}
     if beir is not None:
-        from ingest.pipeline import run_ingest
+        from ingest.pipeline import progress_bar, run_ingest
 
         corpus = write_corpus_jsonl(beir, cfg.out / "beir-corpus.jsonl")
-        ingested = run_ingest([corpus], settings, progress=_bar("ingest", "chunk") if progress else None)
+        ingested = run_ingest([corpus], settings, progress=progress_bar("ingest", "text") if progress else None)
         questions = beir.questions()
     elif cfg.questions.is_dir():
         raise InputError(f"{cfg.questions} is a directory but not a BEIR one (no corpus.jsonl)")
@@ -282,18 +281,3 @@ def heuristic_scorer(encoder: Any) -> Scorer:
     except ImportError as exc:
         raise ConfigError(f"the support scorer (assistant/support.py) is not available: {exc}") from exc
     return SupportScorer(encoder)
-
-
-def _bar(desc: str, unit: str) -> Callable[[int, int], None]:
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, desc=desc, unit=unit, file=sys.stderr)
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-
-    return update

@@ -20,12 +20,12 @@ from assistant.settings import load_settings
 @click.option("--prune", is_flag=True, help="Also remove indexed papers that these paths no longer contain.")
 def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, rebuild: bool, prune: bool) -> None:
     """Read paper collections (Daily Papers dumps, JSONL, CSV, arXiv Atom, HF JSON) into the index."""
-    from ingest.pipeline import run_ingest
+    from ingest.pipeline import progress_bar, run_ingest
 
     try:
         settings = load_settings(**({"index": index_dir} if index_dir else {}))
         targets = list(paths) or [settings.data]
-        progress = None if as_json or not sys.stderr.isatty() else _progress_bar()
+        progress = None if as_json or not sys.stderr.isatty() else progress_bar()
         report = run_ingest(targets, settings, rebuild=rebuild, prune=prune, progress=progress)
     except PapersError as exc:
         if as_json:
@@ -43,18 +43,3 @@ def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, rebuild
         + (f", {report.removed} removed" if report.removed else "")
         + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index}"
     )
-
-
-def _progress_bar():  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, unit="chunk", desc="embedding", file=sys.stderr)
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-
-    return update

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,22 @@ from ingest.readers import read_paths
 from ingest.records import Paper, Skipped, title_key
 
 Progress = Callable[[int, int], None]
+
+
+def progress_bar(desc: str = "embedding", unit: str = "text") -> Progress:
+    """A tqdm bar on stderr driven by ``run_ingest``'s (done, total) callbacks."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit=unit, file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
 
 
 @dataclass
