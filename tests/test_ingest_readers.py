@@ -9,6 +9,7 @@ import pytest
 from ingest.pipeline import deduplicate
 from ingest.readers import read_file, read_paths
 from ingest.records import Paper, Skipped, normalise_arxiv_id
+from tests.index_helpers import BAD_FIXTURE_SKIPS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ingest"
 
@@ -216,13 +217,7 @@ def test_bad_files_are_reported_and_good_records_kept() -> None:
         "Curriculum Learning for Theorem Proving",
         "Neural Fields for Sparse-View Tomography",
     }
-    assert set(skipped) == {
-        ("binary.txt", None),
-        ("latin1.jsonl", 1),
-        ("orphan.txt", 5),
-        ("malformed.jsonl", 2),
-        ("nocolumns.csv", 1),
-    }
+    assert set(skipped) == BAD_FIXTURE_SKIPS
     assert "binary" in skipped[("binary.txt", None)]
     assert "UTF-8" in skipped[("latin1.jsonl", 1)]
     assert "no abstract" in skipped[("orphan.txt", 5)]
