@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--index", type=Path, default=ROOT / ".papers")
     parser.add_argument("--questions", type=Path, default=ROOT / "evals/questions/dev.jsonl")
-    parser.add_argument("--answers", type=int, default=5, help="Full answers to time with the embedded model.")
+    parser.add_argument("--answers", type=int, default=10, help="Full answers to time with the embedded model.")
     parser.add_argument("--cold", type=int, default=5, help="Cold `ask --retrieve-only` runs.")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/query.json")
     args = parser.parse_args()
@@ -79,20 +79,23 @@ def main() -> None:
         started = time.perf_counter()
         chain.answer("warm-up: what is model merging?", mode="generate")  # starts the embedded server
         report["embedded_server_start_and_first_answer_s"] = round(time.perf_counter() - started, 1)
-        firsts, totals = [], []
+        firsts, totals, model_firsts = [], [], []
         answerable = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
         answerable = [q["question"] for q in answerable if q["kind"] != "unanswerable"][: args.answers]
         for question in answerable:
             started = time.perf_counter()
             marks: list[float] = []
             # the default mode streams only sentences that passed the checks: time to the first of them
-            chain.answer(question, on_text=lambda _t, m=marks: m.append(time.perf_counter()))
+            answer = chain.answer(question, on_text=lambda _t, m=marks: m.append(time.perf_counter()))
+            if "first_token_ms" in answer.timings:  # the model's first raw token, before any check
+                model_firsts.append((answer.timings["retrieve_ms"] + answer.timings["first_token_ms"]) / 1000)
             totals.append(time.perf_counter() - started)
             firsts.append((marks[0] - started) if marks else totals[-1])
         report["answer_s"] = {
             "model": settings.llm.model,
             "mode": settings.answer.mode,
             "first_verified_text_median": round(statistics.median(firsts), 2),
+            "model_first_token_median": round(statistics.median(model_firsts), 2) if model_firsts else None,
             "total_median": round(statistics.median(totals), 2),
             "total_max": round(max(totals), 2),
         }
