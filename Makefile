@@ -12,7 +12,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: ask test install ingest eval ui lint bench clean browser
+.PHONY: ask test install ingest eval eval-modes ui lint bench clean browser
 
 install: .venv/.installed
 
@@ -54,6 +54,13 @@ gate: $(INDEX)/manifest.json
 
 eval: $(INDEX)/manifest.json
 	.venv/bin/evals run --questions evals/questions/dev.jsonl --index $(INDEX) --out evals/out/dev
+
+# The README's mode/model table: 30 dev questions, evenly spaced, per answer mode and model.
+eval-modes: $(INDEX)/manifest.json
+	for run in "extract embedded/qwen2.5-0.5b" "auto embedded/qwen2.5-0.5b" "generate embedded/qwen2.5-0.5b" \
+	           "auto embedded/smollm2-135m"; do set -- $$run; \
+	  .venv/bin/evals run --questions evals/questions/dev.jsonl --index $(INDEX) --sample 30 --mode $$1 \
+	    --model $$2 --out evals/out/modes/$$1-$${2#embedded/} || exit 1; done
 
 bench: $(INDEX)/manifest.json
 	$(PY) benchmarks/ingest.py
