@@ -83,7 +83,7 @@ class Answer:
             "abstained": self.abstained,
             "mode": self.mode,
             "model": self.model,
-            "timings": self.timings,
+            "timings": {"generate_ms": 0.0, **self.timings},  # 0 when no model ran (abstain, extract)
             "removed_citations": self.removed_citations,
             "error": self.error,
         }

@@ -69,7 +69,7 @@ def _retrieve_only(question: str, settings: Any, k: int | None, dates: list[str]
             "abstained": retrieval.abstain,
             "mode": "retrieve-only",
             "model": None,
-            "timings": retrieval.timings,
+            "timings": {**retrieval.timings, "generate_ms": 0.0},
         }
         click.echo(json.dumps(payload))
         return

@@ -217,7 +217,7 @@ def test_ask_cli_retrieve_only_json_schema(corpus_index) -> None:  # type: ignor
         "timings",
     }
     assert payload["sources"] and {"n", "title", "paper_id", "score", "snippet"} <= set(payload["sources"][0])
-    assert "retrieve_ms" in payload["timings"]
+    assert {"retrieve_ms", "generate_ms"} <= set(payload["timings"]) and payload["timings"]["generate_ms"] == 0
 
 
 def test_ask_cli_json_answer_schema(corpus_index) -> None:  # type: ignore[no-untyped-def]
@@ -230,7 +230,7 @@ def test_ask_cli_json_answer_schema(corpus_index) -> None:  # type: ignore[no-un
     payload = json.loads(result.stdout)
     assert payload["citations"] and {"n", "title", "paper_id"} == set(payload["citations"][0])
     assert payload["sentences"] and {"text", "citations", "support"} <= set(payload["sentences"][0])
-    assert {"retrieve_ms"} <= set(payload["timings"])
+    assert {"retrieve_ms", "generate_ms"} <= set(payload["timings"])  # generate_ms is 0: no model ran
 
 
 # -- prompt injection, real embedded model ---------------------------------------------------------
