@@ -83,12 +83,9 @@ class Retriever:
         papers = self.index.manifest.papers
         if dates:
             fused = [f for f in fused if _date_matches(papers[f.paper_id].date, dates)]
-        best_sim = {}
-        best_chunk: dict[str, Hit] = {}
+        best_chunk: dict[str, Hit] = {}  # dense hits come best first
         for hit in dense:
-            if hit.paper_id not in best_sim:
-                best_sim[hit.paper_id] = hit.score
-                best_chunk[hit.paper_id] = hit
+            best_chunk.setdefault(hit.paper_id, hit)
         shown = [best_chunk[f.paper_id].chunk_id for f in fused[:k] if f.paper_id in best_chunk]
         texts = self.index.chunk_texts(shown)
         sources = []
@@ -103,7 +100,7 @@ class Retriever:
                     paper_id=item.paper_id,
                     title=entry.title,
                     score=item.score,
-                    similarity=best_sim.get(item.paper_id, 0.0),
+                    similarity=chunk.score if chunk else 0.0,
                     snippet=snippet,
                     abstract=entry.abstract,
                     date=entry.date,

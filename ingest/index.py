@@ -98,6 +98,7 @@ class PaperIndex:
         self._bm25: Any = None
         self._bm25_ids: list[str] = []
         self._owner: dict[str, str] | None = None
+        self._sentence_owner: dict[str, str] | None = None
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -161,7 +162,7 @@ class PaperIndex:
         """Each paper's committed sentences, in abstract order, with their unit vectors."""
         import numpy as np
 
-        owner = self.manifest.sentence_owner()
+        owner = self.sentence_owner
         got = self.sentences.get(
             where={"paper_id": {"$in": list(paper_ids)}}, include=["embeddings", "documents", "metadatas"]
         )
@@ -181,11 +182,20 @@ class PaperIndex:
             self._owner = self.manifest.chunk_owner()
         return self._owner
 
+    @property
+    def sentence_owner(self) -> dict[str, str]:
+        """Built once per manifest, not per query: ``sentence_vectors`` runs on every search."""
+        if self._sentence_owner is None:
+            self._sentence_owner = self.manifest.sentence_owner()
+        return self._sentence_owner
+
     # -- writing -------------------------------------------------------------------------------
 
+    def _store(self, kind: str) -> Any:
+        return self.sentences if kind == "sentences" else self.collection
+
     def stored_ids(self, kind: str = "chunks") -> set[str]:
-        target = self.sentences if kind == "sentences" else self.collection
-        return set(target.get(include=[])["ids"])
+        return set(self._store(kind).get(include=[])["ids"])
 
     def upsert(
         self,
@@ -196,7 +206,7 @@ class PaperIndex:
         kind: str = "chunks",
     ) -> None:
         """Writes in slices of the client's max batch size (Chroma rejects larger batches)."""
-        target = self.sentences if kind == "sentences" else self.collection
+        target = self._store(kind)
         step = self.collection._client.get_max_batch_size()
         for start in range(0, len(ids), step):
             end = start + step
@@ -208,7 +218,7 @@ class PaperIndex:
             )
 
     def delete(self, ids: Iterable[str], kind: str = "chunks") -> None:
-        target = self.sentences if kind == "sentences" else self.collection
+        target = self._store(kind)
         ids = list(ids)
         step = self.collection._client.get_max_batch_size()
         for start in range(0, len(ids), step):
@@ -223,6 +233,7 @@ class PaperIndex:
         write_atomic(self.root / "manifest.json", manifest.model_dump_json())
         self.manifest = manifest
         self._owner = None
+        self._sentence_owner = None
         self._bm25 = None
         self.tidy()
 
@@ -234,16 +245,12 @@ class PaperIndex:
         stale = self.stored_ids() - set(self.owner)
         if stale:
             self.delete(stale)
-        stale_sentences = self.stored_ids("sentences") - set(self.manifest.sentence_owner())
+        stale_sentences = self.stored_ids("sentences") - set(self.sentence_owner)
         if stale_sentences:
             self.delete(stale_sentences, "sentences")
 
     def _chunk_texts(self, ids: list[str]) -> list[str]:
-        texts: dict[str, str] = {}
-        step = 5000
-        for start in range(0, len(ids), step):
-            got = self.collection.get(ids=ids[start : start + step], include=["documents"])
-            texts.update(zip(got["ids"], got["documents"], strict=True))
+        texts = self.chunk_texts(ids)
         missing = [i for i in ids if i not in texts]
         if missing:
             raise RuntimeError(f"{len(missing)} chunks missing from Chroma before commit, e.g. {missing[0]}")
@@ -265,11 +272,13 @@ class PaperIndex:
         return hits[:n]
 
     def chunk_texts(self, chunk_ids: list[str]) -> dict[str, str]:
-        """Stored text of these chunks (for snippets)."""
-        if not chunk_ids:
-            return {}
-        result = self.collection.get(ids=chunk_ids, include=["documents"])
-        return dict(zip(result["ids"], result["documents"], strict=True))
+        """Stored text of these chunks (those Chroma has), read in slices."""
+        texts: dict[str, str] = {}
+        step = 5000
+        for start in range(0, len(chunk_ids), step):
+            got = self.collection.get(ids=chunk_ids[start : start + step], include=["documents"])
+            texts.update(zip(got["ids"], got["documents"], strict=True))
+        return texts
 
     def sparse(self, query: str, n: int) -> list[Hit]:
         retriever, ids = self._load_bm25()
