@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assistant.citations import CheckedSentence, check
+from assistant.citations import CheckedSentence, check, evidence_text, split_answer
 from assistant.errors import PapersError
 from assistant.evidence import Evidence
 from assistant.llm import stream_chat
@@ -147,16 +147,22 @@ class AnswerChain:
 
     def _generate(self, result: Answer, question: str, evidence: list[Evidence], on_text: OnText | None) -> None:
         prompt_evidence = _prompt_papers(evidence, self.settings.answer.prompt_papers)
-        texts = {ev.source.n: _evidence_text(ev.source) for ev in evidence}
+        texts = {ev.source.n: evidence_text(ev.source.title, ev.source.abstract) for ev in evidence}
         titles = [ev.source.title for ev in evidence]
         messages = build_messages(question, prompt_evidence)
         started = time.perf_counter()
-        buffer, emitted, accepted = "", 0, []
+        buffer, emitted, accepted, pieces = "", 0, [], 0
         keep_flagged = result.mode == "generate"
         for delta in stream_chat(messages, self.settings, result.model):
             if "first_token_ms" not in result.timings:
                 result.timings["first_token_ms"] = round((time.perf_counter() - started) * 1000, 1)
             buffer += delta
+            # check only when a sentence boundary appears, not on every token: scoring encodes the
+            # unfinished last sentence, and that CPU is taken from the model generating next to us
+            count = len(split_answer(buffer))
+            if count == pieces:
+                continue
+            pieces = count
             checked = check(buffer, texts, self.scorer, self.scorer.threshold, titles).sentences
             for sentence in checked[emitted : max(len(checked) - 1, 0)]:  # the last may be unfinished
                 emitted += 1
@@ -188,7 +194,7 @@ class AnswerChain:
             take = 2 if not sentences else 1
             for _, text in ranked[:take]:
                 prose = third_person(text)
-                support = self.scorer.score(prose, [_evidence_text(ev.source)])
+                support = self.scorer.score(prose, [evidence_text(ev.source.title, ev.source.abstract)])
                 sentences.append(AnswerSentence(prose, [ev.source.n], support, False, "extracted"))
         result.sentences = sentences
         result.answer = " ".join(render(s) for s in sentences)
@@ -240,7 +246,3 @@ def _prompt_papers(evidence: list[Evidence], limit: int, margin: float = 0.15) -
         return []
     top = max(ev.best for ev in evidence)
     return [ev for ev in evidence if ev.best >= top - margin][:limit]
-
-
-def _evidence_text(source: Source) -> str:
-    return f"{source.title}. {source.abstract}"

@@ -31,6 +31,11 @@ class CheckResult:
     removed_citations: list[int] = field(default_factory=list)
 
 
+def evidence_text(title: str, abstract: str) -> str:
+    """What a paper offers as evidence to the support check: "title. abstract" (answers and evals)."""
+    return f"{title}. {abstract}"
+
+
 def parse_sentence(sentence: str) -> tuple[str, list[int]]:
     """Text without markers, and the cited numbers in order of first appearance."""
     numbers: list[int] = []

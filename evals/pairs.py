@@ -61,7 +61,7 @@ def load_pairs(path: Path) -> list[Pair]:
 
 def evidence_by_title(settings: Settings) -> dict[str, str]:
     """title_key -> evidence text, from the index manifest if there is one, else by reading settings.data."""
-    from evals.run import evidence_text
+    from assistant.citations import evidence_text
 
     manifest = settings.index / "manifest.json"
     if manifest.is_file():

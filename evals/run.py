@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from assistant.citations import evidence_text
 from assistant.errors import ConfigError, InputError
 from assistant.settings import load_settings
 from evals import metrics
@@ -247,11 +248,6 @@ def answer_row(answer: Answer, gold: list[str], supports: metrics.SupportFn) -> 
         duplicate_citations=scores.duplicates,
     )
     return row
-
-
-def evidence_text(title: str, abstract: str) -> str:
-    """What a paper offers as evidence: the same "title. abstract" the answer step checks against."""
-    return f"{title}. {abstract}"
 
 
 def cached_supports(scorer: Scorer) -> metrics.SupportFn:
