@@ -1,20 +1,64 @@
-"""``ask QUESTION``: answer from the indexed papers, with verified citations (or abstain)."""
+"""The command line: one ``papers`` group (``ask``, ``ingest``, ``ui``, ``eval``), one error mapping.
+
+``papers ask`` and ``papers ui`` live in this package; ``papers ingest`` and ``papers eval`` are
+plugged in through the ``papers.commands`` entry-point group (``pyproject.toml``), so this library
+never imports the packages built on top of it. ``ask``, ``ingest``, ``evals`` and ``papers-ui``
+remain as entry points of their own.
+
+Every command maps errors the same way (:func:`handle_errors`): a ``PapersError`` prints
+``error: <message>`` on stderr (and ``{"error": message}`` on stdout with ``--json``) and exits 1;
+a usage error (bad option, empty question, ``--k`` out of range) exits 2 with click's message.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from functools import wraps
+from importlib import import_module
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
 from assistant.errors import PapersError
 
+EXIT_ERROR = 1  # a PapersError: something the user can act on, named in the message
+EXIT_USAGE = 2  # click's own code for usage errors
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a PapersError raised by a command into one clear line and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PapersError as exc:
+            fail(str(exc), bool(kwargs.get("as_json")))
+
+    return wrapper
+
+
+def fail(message: str, as_json: bool = False) -> None:
+    """Print ``message`` as the error (JSON on stdout too with ``--json``) and exit 1."""
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _question(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("the question is empty", ctx=ctx, param=param)
+    return value
+
 
 @click.command()
-@click.argument("question")
-@click.option("--k", type=int, help="Papers to retrieve (default from settings: 5).")
+@click.argument("question", callback=_question)
+@click.option("--k", type=click.IntRange(1, 50), help="Papers to retrieve, 1-50 (default from settings: 5).")
 @click.option("--model", help="Any litellm model string; default: the embedded local model.")
 @click.option("--mode", type=click.Choice(["auto", "generate", "extract"]), help="How to answer.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index directory (default .papers/).")
@@ -32,20 +76,8 @@ def main(
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the indexed paper abstracts, citing paper titles."""
-    from assistant.settings import load_settings
-
-    try:
-        settings = load_settings(**({"index": index_dir} if index_dir else {}))
-        if retrieve_only:
-            _retrieve_only(question, settings, k, list(dates), as_json)
-            return
-        from assistant.answer import AnswerChain
-
-        chain = AnswerChain(settings)
-        stream = None if as_json else _Streamer()
-        answer = chain.answer(question, k=k, mode=mode, model=model, dates=list(dates) or None, on_text=stream)
-    except PapersError as exc:
-        _fail(str(exc), as_json)
+    answer = _answer(question, k, model, mode, index_dir, dates, retrieve_only, as_json=as_json)
+    if answer is None:
         return
     if as_json:
         click.echo(json.dumps(answer.as_dict()))
@@ -55,10 +87,35 @@ def main(
         sys.exit(1)
 
 
-def _retrieve_only(question: str, settings: Any, k: int | None, dates: list[str], as_json: bool) -> None:
-    from assistant.retrieve import Retriever
+@handle_errors
+def _answer(
+    question: str,
+    k: int | None,
+    model: str | None,
+    mode: str | None,
+    index_dir: Path | None,
+    dates: tuple[str, ...],
+    retrieve_only: bool,
+    *,
+    as_json: bool,
+) -> Any:
+    from assistant.settings import load_settings
 
-    retrieval = Retriever(settings).search(question, k=k, dates=dates or None)
+    settings = load_settings(**({"index": index_dir} if index_dir else {}))
+    if retrieve_only:
+        _retrieve_only(question, settings, k, list(dates), as_json)
+        return None
+    from assistant.answer import AnswerChain
+
+    chain = AnswerChain(settings)
+    stream = None if as_json else _Streamer()
+    return chain.answer(question, k=k, mode=mode, model=model, dates=list(dates) or None, on_text=stream)
+
+
+def _retrieve_only(question: str, settings: Any, k: int | None, dates: list[str], as_json: bool) -> None:
+    from assistant.answer import AnswerChain
+
+    retrieval = AnswerChain(settings).retrieve(question, k=k, dates=dates or None)
     if as_json:
         payload = {
             "question": question,
@@ -116,8 +173,27 @@ def _print_human(answer: Any) -> None:
             click.echo(f"  [{c['n']}] {src.title}" + (f" — {extra}" if extra else ""))
 
 
-def _fail(message: str, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps({"error": message}))
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+class _Commands(click.Group):
+    """``papers``: built-in commands plus those registered under the ``papers.commands`` entry points,
+    each imported only when it runs (``papers ask`` never imports the UI or the ingest stack)."""
+
+    BUILTIN: ClassVar[dict[str, str]] = {"ask": "assistant.cli:main", "ui": "assistant.ui:main"}
+
+    def _targets(self) -> dict[str, str]:
+        plugged = {ep.name: ep.value for ep in entry_points(group="papers.commands")}
+        return {**plugged, **self.BUILTIN}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._targets())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = self._targets().get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(import_module(module), attr)
+
+
+@click.group(cls=_Commands)
+def papers() -> None:
+    """Question answering over paper abstracts with verified citations, offline by default."""

@@ -7,7 +7,7 @@ own. Two condensers:
   refers back (it/its/they/them/their, "this method", "the paper", "the authors", ...), opens like
   a continuation ("and", "what about", "how so", ...) or has almost no content words of its own.
   A follow-up gets the salient words of the previous standalone query prepended.
-- ``llm``: the chat model rewrites the question (through ``assistant.llm.stream_chat``). Off by
+- ``llm``: the chat model rewrites the question (through ``assistant.llm``). Off by
   default: the tiny embedded model is slow at it and unmeasured; any failure or an implausible
   rewrite falls back to the heuristic.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from assistant.errors import PapersError
-from assistant.support import STOPWORDS
+from assistant.text import STOPWORDS, TOKEN_PATTERN
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -75,7 +75,7 @@ _DUMMY_IT = re.compile(
     r"(?:possible|true|feasible|necessary|known|worth|better|common|hard|easy|useful|enough|likely)\b",
     re.I,
 )
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9\-]*[A-Za-z0-9]|[A-Za-z]|\d+(?:\.\d+)?")
+_TOKEN = re.compile(TOKEN_PATTERN)  # the shared tokenizer (assistant.text), surface forms kept
 # Words that carry no topic: question words and requests, on top of the shared stopword list.
 _GENERIC = frozenset(
     """what which who whom whose how why when where does do did is are was were can could would should
@@ -144,13 +144,13 @@ def build_condense_messages(question: str, turns: Sequence[Turn], keep: int = 3)
 
 
 def condense_llm(question: str, turns: Sequence[Turn], settings: Settings, model: str | None = None) -> Condensed:
-    from assistant.llm import stream_chat
+    from assistant.llm import get_model
 
     question = " ".join(question.split())
     if not turns:
         return Condensed(question, question, "none", "first question")
     try:
-        raw = "".join(stream_chat(build_condense_messages(question, turns), settings, model))
+        raw = get_model(model, settings).complete(build_condense_messages(question, turns))
     except PapersError as exc:
         return _fallback(question, turns, f"LLM condenser failed: {exc}")
     query = _clean(raw)

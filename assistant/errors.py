@@ -8,8 +8,13 @@ PapersError
 │   ├── IndexLockedError
 │   └── IndexMismatchError
 ├── ModelError           a packaged model is not installed or fails its checksum
-└── ProviderError        the LLM provider failed (bad key, unreachable, timeout, bad reply)
-    └── ProviderTimeout
+└── ProviderError        the LLM provider failed (bad reply, or one of:)
+    ├── ProviderTimeout      no answer within llm.timeout_s
+    ├── ProviderAuthError    the key was refused (401/403)
+    ├── ProviderRateLimited  429 from the provider
+    └── ProviderUnreachable  connection refused or dropped
+
+Exit codes (``assistant.cli``): 0 ok, 1 a PapersError (the message on stderr), 2 a usage error.
 """
 
 from __future__ import annotations
@@ -52,4 +57,16 @@ class ProviderError(PapersError):
 
 
 class ProviderTimeout(ProviderError):
+    pass
+
+
+class ProviderAuthError(ProviderError):
+    pass
+
+
+class ProviderRateLimited(ProviderError):
+    pass
+
+
+class ProviderUnreachable(ProviderError):
     pass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from assistant.support import content_words, split_sentences
+from assistant.text import content_words, split_sentences
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,3 +68,12 @@ def select_evidence(
         keep = sorted(np.argsort(scores)[::-1][:per_paper].tolist())
         chosen.append(Evidence(source, [sents[i] for i in keep], [scores[i] for i in keep]))
     return chosen
+
+
+def prompt_papers(evidence: list[Evidence], limit: int, margin: float = 0.15) -> list[Evidence]:
+    """The papers worth showing: retrieval order, capped, and only those whose best evidence
+    sentence is nearly as relevant as the best paper's (the rest would be padding to the model)."""
+    if not evidence:
+        return []
+    top = max(ev.best for ev in evidence)
+    return [ev for ev in evidence if ev.best >= top - margin][:limit]

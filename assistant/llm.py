@@ -1,81 +1,198 @@
-"""Every LLM call goes through litellm; ``embedded/<name>`` is served in-process first.
+"""The LLM seam: a small ``Model`` interface, backends registered by model-name prefix.
 
-The one seam per backend: ``resolve`` turns the settings' model string into litellm arguments.
-A hosted model uses its usual environment variables (OPENAI_API_KEY, ...); an embedded one starts
-(once per process) a llama.cpp server on 127.0.0.1 and is reached as ``openai/<name>``.
+In the style of simonw/llm's ``Model``: a backend knows how to stream a chat for one model string
+and nothing else. Two ship here, both reached through litellm:
+
+- ``embedded/<name>`` (:class:`EmbeddedModel`): a packaged GGUF served in-process by llama.cpp on
+  127.0.0.1 (``assistant.embedded``), spoken to as an OpenAI-compatible server;
+- anything else (:class:`LiteLLMModel`): any litellm model string (``openai/gpt-4o-mini``,
+  ``ollama/llama3.2``, ``hosted_vllm/...``) with the provider's usual environment variables.
+
+A new backend is a subclass with a ``prefix`` passed to :func:`register`. Streams are context
+managers and are always closed (closing the HTTP response is what tells a server to stop
+generating). Provider failures are mapped by exception type (:func:`provider_error`) to the
+``ProviderError`` family, never by message text.
+
+Usage::
+
+    model = get_model("embedded/qwen2.5-0.5b", settings)
+    with model.stream(messages) as deltas:
+        for text in deltas: ...
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from assistant.errors import ProviderError, ProviderTimeout
-from assistant.settings import EMBEDDED_PREFIX
+from assistant.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnreachable,
+)
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
 
+Messages = list[dict[str, str]]
 
-def resolve(model: str, settings: Settings) -> dict[str, Any]:
-    """litellm keyword arguments for ``model``; starts the embedded server when needed."""
-    if model.startswith(EMBEDDED_PREFIX):
+
+class Model:
+    """One model string and the settings it runs under. Subclasses give ``completion_args``."""
+
+    prefix: ClassVar[str] = ""
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = name
+        self.settings = settings
+
+    def completion_args(self) -> dict[str, Any]:
+        """litellm keyword arguments naming the model (and where to reach it)."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def stream(self, messages: Messages, *, max_tokens: int | None = None) -> Iterator[Iterator[str]]:
+        """Yield an iterator of text deltas; the response is closed when the block exits, however it exits.
+
+        Raises ``ProviderError`` (or a subclass) for any provider failure; nothing outlives
+        ``llm.timeout_s`` (litellm's own timeout bounds each read, and a deadline bounds the whole).
+        """
+        cfg = self.settings.llm
+        response = None
+        try:
+            args = self.completion_args()
+            import litellm
+
+            litellm.telemetry = False
+            litellm.suppress_debug_info = True
+            response = litellm.completion(
+                messages=messages,
+                stream=True,
+                timeout=cfg.timeout_s,
+                max_tokens=max_tokens or cfg.max_tokens,
+                temperature=cfg.temperature,
+                num_retries=0,
+                **args,
+            )
+            yield self._deltas(response, time.monotonic() + cfg.timeout_s)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            if isinstance(exc, GeneratorExit):
+                raise
+            raise provider_error(self.name, exc) from exc
+        finally:
+            close_response(response)
+
+    def _deltas(self, response: Any, deadline: float) -> Iterator[str]:
+        try:
+            for chunk in response:
+                if time.monotonic() > deadline:
+                    raise ProviderTimeout(
+                        f"{self.name} did not finish within {self.settings.llm.timeout_s:.0f}s (llm.timeout_s)"
+                    )
+                delta = chunk.choices[0].delta.content if chunk.choices else None
+                if delta:
+                    yield delta
+        except ProviderError:
+            raise
+        except Exception as exc:  # errors raised while streaming surface here, not at the call
+            raise provider_error(self.name, exc) from exc
+
+    def complete(self, messages: Messages, *, max_tokens: int | None = None) -> str:
+        """The whole reply as one string (a convenience over ``stream``)."""
+        with self.stream(messages, max_tokens=max_tokens) as deltas:
+            return "".join(deltas)
+
+    def close(self) -> None:
+        """Release what the backend holds (nothing for a hosted provider)."""
+
+
+_REGISTRY: list[type[Model]] = []
+
+
+def register(cls: type[Model]) -> type[Model]:
+    """Class decorator: route model strings starting with ``cls.prefix`` to ``cls`` (longest prefix wins)."""
+    _REGISTRY.append(cls)
+    _REGISTRY.sort(key=lambda c: -len(c.prefix))
+    return cls
+
+
+def get_model(name: str | None, settings: Settings) -> Model:
+    """The backend for ``name`` (default: ``settings.llm.model``)."""
+    name = name or settings.llm.model
+    backend = next(cls for cls in _REGISTRY if name.startswith(cls.prefix))
+    return backend(name, settings)
+
+
+@register
+class LiteLLMModel(Model):
+    """Any litellm model string; ``llm.api_base`` overrides the provider's URL when set."""
+
+    prefix = ""
+
+    def completion_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"model": self.name}
+        if self.settings.llm.api_base:
+            args["api_base"] = self.settings.llm.api_base
+            if self.name.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+                args["api_key"] = "none"  # local OpenAI-compatible servers need no key; litellm wants one
+        return args
+
+
+@register
+class EmbeddedModel(Model):
+    """A packaged GGUF served in this process (started once per process, then shared)."""
+
+    prefix = "embedded/"
+
+    def completion_args(self) -> dict[str, Any]:
         from assistant.embedded import get_server
 
-        server = get_server(
-            model.removeprefix(EMBEDDED_PREFIX), settings.cache, settings.llm.threads, settings.llm.context
-        )
+        cfg = self.settings.llm
+        server = get_server(self.name.removeprefix(self.prefix), self.settings.cache, cfg.threads, cfg.context)
         return {"model": f"openai/{server.model_name}", "api_base": server.api_base, "api_key": "embedded"}
-    args: dict[str, Any] = {"model": model}
-    if settings.llm.api_base:
-        args["api_base"] = settings.llm.api_base
-        if model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
-            args["api_key"] = "none"  # local OpenAI-compatible servers need no key; litellm wants one
-    return args
 
 
-def stream_chat(messages: list[dict[str, str]], settings: Settings, model: str | None = None) -> Iterator[str]:
-    """Yield text deltas; any provider failure becomes a ProviderError, and nothing outlives the timeout."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the cost map
-    model = model or settings.llm.model
-    timeout = settings.llm.timeout_s
-    args = resolve(model, settings)
-    import litellm
-
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    deadline = time.monotonic() + timeout
-    try:
-        response = litellm.completion(
-            messages=messages,
-            stream=True,
-            timeout=timeout,
-            max_tokens=settings.llm.max_tokens,
-            temperature=settings.llm.temperature,
-            num_retries=0,
-            **args,
-        )
-        for chunk in response:
-            if time.monotonic() > deadline:
-                raise ProviderTimeout(f"{model} did not finish within {timeout:.0f}s (llm.timeout_s)")
-            delta = chunk.choices[0].delta.content if chunk.choices else None
-            if delta:
-                yield delta
-    except ProviderError:
-        raise
-    except Exception as exc:  # litellm maps provider errors to many classes; report them uniformly
-        raise _provider_error(model, exc) from exc
+def close_response(response: Any) -> None:
+    """Close a litellm stream and the HTTP response under it (so the server stops generating)."""
+    if response is None:
+        return
+    for target in (getattr(response, "completion_stream", None), response):
+        closer: Callable[[], object] | None = getattr(target, "close", None)
+        if callable(closer):
+            with contextlib.suppress(Exception):
+                closer()
 
 
-def _provider_error(model: str, exc: Exception) -> ProviderError:
-    name = type(exc).__name__
-    text = str(exc).splitlines()[0] if str(exc) else name
-    if "Timeout" in name or "timed out" in text.lower():
+def provider_error(model: str, exc: BaseException) -> ProviderError:
+    """Map a litellm / openai / httpx exception, by type, to our ``ProviderError`` family."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    kinds = _provider_exception_types()
+    if isinstance(exc, kinds["timeout"]):
         return ProviderTimeout(f"{model} timed out: {text}")
-    if "Authentication" in name:
-        return ProviderError(f"{model}: authentication failed (check the API key variable): {text}")
-    if "Connection" in name or "APIConnection" in name:
-        return ProviderError(f"{model}: cannot reach the provider: {text}")
-    return ProviderError(f"{model} failed ({name}): {text}")
+    if isinstance(exc, kinds["auth"]):
+        return ProviderAuthError(f"{model}: authentication failed (check the API key variable): {text}")
+    if isinstance(exc, kinds["rate"]):
+        return ProviderRateLimited(f"{model}: rate limited by the provider: {text}")
+    if isinstance(exc, kinds["connection"]):
+        return ProviderUnreachable(f"{model}: cannot reach the provider: {text}")
+    return ProviderError(f"{model} failed ({type(exc).__name__}): {text}")
+
+
+def _provider_exception_types() -> dict[str, tuple[type[BaseException], ...]]:
+    import httpx
+    import litellm
+    import openai
+
+    return {
+        "timeout": (litellm.Timeout, openai.APITimeoutError, httpx.TimeoutException, TimeoutError),
+        "auth": (litellm.AuthenticationError, litellm.PermissionDeniedError, openai.AuthenticationError),
+        "rate": (litellm.RateLimitError, openai.RateLimitError),
+        "connection": (litellm.APIConnectionError, openai.APIConnectionError, httpx.TransportError, ConnectionError),
+    }

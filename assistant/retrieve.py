@@ -1,9 +1,9 @@
-"""Hybrid retrieval: dense (Chroma) and BM25 chunk rankings, fused per paper.
+"""Retrieve: dense (Chroma) and BM25 chunk rankings, fused per paper, ranked sources out.
 
 Both retrievers rank chunks; each paper takes its best chunk in each ranking, and the two paper
-rankings are combined by weighted reciprocal rank fusion. The result is one entry per paper with
-its best chunk as the snippet. Whether the collection covers the question at all is decided here,
-from the best dense similarity, never by the language model.
+rankings are fused (z-score by default, or weighted RRF). The result is one entry per paper with
+its best chunk as the snippet. Picking evidence sentences (``assistant.evidence``) and deciding
+whether to abstain (``assistant.abstain``) are the next steps, not this one's.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from assistant.evidence import Evidence, select_evidence
-from ingest.index import Hit, PaperIndex
+from assistant.store import Hit, PaperIndex
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from assistant.embedding import QueryEncoder
     from assistant.settings import Settings
 
@@ -47,13 +48,14 @@ class Source:
 
 @dataclass
 class Retrieval:
+    """Ranked sources for one query. ``top_similarity``: the best shown chunk's cosine similarity;
+    ``query_vector``: the unit query embedding (reused by evidence selection)."""
+
     query: str
     sources: list[Source]
     top_similarity: float
-    abstain: bool
     timings: dict[str, float] = field(default_factory=dict)
-    evidence: list[Evidence] = field(default_factory=list)
-    relevance: float = 0.0
+    query_vector: np.ndarray | None = None
 
 
 class Retriever:
@@ -68,11 +70,8 @@ class Retriever:
             encoder = QueryEncoder(self.index.manifest.embedding_model, settings.cache)
         self.encoder = encoder
 
-    def search(
-        self, query: str, k: int | None = None, dates: list[str] | None = None, evidence: bool = True
-    ) -> Retrieval:
-        """Papers for ``query``, best first, with their evidence sentences and the abstain decision.
-        ``evidence=False`` is for ranking-only benchmarks: no evidence, no abstention decided."""
+    def search(self, query: str, k: int | None = None, dates: list[str] | None = None) -> Retrieval:
+        """The ``k`` (default ``retrieval.k``) best papers for ``query``, best first."""
         cfg = self.settings.retrieval
         k = k or cfg.k
         started = time.perf_counter()
@@ -108,24 +107,8 @@ class Retriever:
                 )
             )
         top = max((s.similarity for s in sources), default=0.0)
-        chosen: list[Evidence] = []
-        if evidence and sources:
-            stored = self.index.sentence_vectors([s.paper_id for s in sources])
-            per_paper = self.settings.answer.evidence_per_paper
-            chosen = select_evidence(query, sources, self.encoder, per_paper, stored, vector)
-        score = relevance(top, chosen) if evidence else top
-        abstain = evidence and score < cfg.abstain_below
         elapsed = (time.perf_counter() - started) * 1000
-        timings = {"retrieve_ms": round(elapsed, 1)}
-        return Retrieval(query, sources, top, abstain, timings, chosen, score)
-
-
-def relevance(top_similarity: float, evidence: list[Evidence], papers: int = 3) -> float:
-    """How well the collection covers the question: the best chunk's cosine similarity averaged
-    with the best evidence sentence's score among the top papers. Sentence-level evidence separates
-    near-miss questions (same field, absent topic) far better than chunk similarity alone."""
-    best_sentence = max((ev.best for ev in evidence[:papers]), default=0.0)
-    return 0.5 * top_similarity + 0.5 * best_sentence
+        return Retrieval(query, sources, top, {"retrieve_ms": round(elapsed, 1)}, vector)
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,13 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
+
+from assistant.text import STOPWORDS, content_words, split_sentences
 
 if TYPE_CHECKING:
     import numpy as np
 
-_ABBREV = r"(?:e\.g|i\.e|et al|etc|vs|cf|Fig|Eq|Sec|approx|resp|w\.r\.t|ca|No)\."
-_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9\-']*|\d+(?:\.\d+)?")
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)\s*(%|x|×|k|K|M|B)?")
 _NEGATION = re.compile(
     r"\b(not|no|never|neither|nor|cannot|can't|fails? to|failed to|without|unable|lack|lacks|none|hardly)\b"
@@ -52,38 +50,10 @@ _REVERSAL = [
     ("larger", "smaller"),
     ("gain", "loss"),
 ]
-STOPWORDS = frozenset(
-    """a an the of in on for to and or but with by from as at into over under about between through
-    this that these those it its their they them we our us you your he she his her is are was were be
-    been being has have had do does did can could may might will would should shall also such than
-    then there here which who whom whose what when where why how while both each either other another
-    some more most much many very so too just only even via using use used based new paper work study
-    show shows shown propose proposes proposed present presents introduce introduces approach method
-    methods results result model models""".split()  # noqa: SIM905
-)
 
 
 class Encoder(Protocol):
     def encode(self, text: str) -> np.ndarray: ...
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentence split that survives "e.g.", "et al." and decimals, which abstracts are full of."""
-    protected = re.sub(_ABBREV, lambda m: m.group(0).replace(".", "\x00"), text)
-    parts = _SPLIT.split(protected)
-    return [p.replace("\x00", ".").strip() for p in parts if p.strip()]
-
-
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def content_words(text: str) -> list[str]:
-    words = [w.lower() for w in _WORD.findall(text)]
-    return _stemmer().stemWords([w for w in words if w not in STOPWORDS and len(w) > 1])
 
 
 def numbers(text: str) -> set[str]:

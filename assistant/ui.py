@@ -16,12 +16,6 @@
 
 from __future__ import annotations
 
-import os
-
-# Before gradio (and litellm) are imported: no analytics, no version check, no cost-map fetch.
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
 import queue
 import re
 import sys
@@ -112,7 +106,7 @@ def support_label(sentence: Any, threshold: float) -> str:
 def backing_evidence(answer: Answer) -> dict[int, list[str]]:
     """For each cited paper, the evidence sentences that back the answer sentences citing it:
     per citing sentence, the paper's evidence sentence sharing the most content words with it."""
-    from assistant.support import content_words, split_sentences
+    from assistant.text import content_words, split_sentences
 
     by_n = {s.n: s for s in answer.sources}
     out: dict[int, list[str]] = {}
@@ -580,10 +574,10 @@ def warm_up(settings: Settings, say: Callable[[str], None] = print) -> None:
     """Start the embedded model now: loading it holds the GIL for seconds, better before users come."""
     if not settings.llm.model.startswith(EMBEDDED_PREFIX):
         return
-    from assistant.llm import resolve
+    from assistant.llm import get_model
 
     try:
-        resolve(settings.llm.model, settings)
+        get_model(settings.llm.model, settings).completion_args()  # starts the embedded server
     except PapersError as exc:
         say(f"warning: {exc} (mode extract still works)")
 

@@ -31,11 +31,6 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
@@ -44,6 +39,8 @@ import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
+
+import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
 
 REPO = _HERE.parent
 TARGET = 0.9
@@ -112,8 +109,8 @@ def padded_tokens(tokenizer: Any, texts: list[str], batch_size: int, call_size: 
 def one_run(data: Path) -> dict[str, Any]:
     from assistant import embedding
     from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
+    from assistant.store import PaperIndex
     from ingest import pipeline
-    from ingest.index import PaperIndex
 
     clock = Clock()
     embedded: list[str] = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -21,8 +20,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,17 +40,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from assistant.answer import AnswerChain
-    from assistant.retrieve import Retriever
     from assistant.settings import Settings
 
     settings = Settings(index=args.index)
     questions = [json.loads(line)["question"] for line in args.questions.read_text().splitlines() if line.strip()]
-    retriever = Retriever(settings)
-    retriever.search(questions[0])  # warm: loads BM25, Chroma segments, ONNX session
+    chain = AnswerChain(settings)
+    chain.retrieve(questions[0])  # warm: loads BM25, Chroma segments, ONNX session
     latencies = []
     for question in questions:
         started = time.perf_counter()
-        retriever.search(question)
+        chain.retrieve(question)  # hybrid search + evidence selection + abstain decision
         latencies.append((time.perf_counter() - started) * 1000)
     report: dict[str, object] = {
         "questions": len(questions),
@@ -75,7 +72,6 @@ def main() -> None:
     report["ask_retrieve_only_cold_s"] = {"median": round(statistics.median(cold), 2), "max": round(max(cold), 2)}
 
     if args.answers:
-        chain = AnswerChain(settings, retriever)
         started = time.perf_counter()
         chain.answer("warm-up: what is model merging?", mode="generate")  # starts the embedded server
         report["embedded_server_start_and_first_answer_s"] = round(time.perf_counter() - started, 1)

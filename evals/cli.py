@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
-from assistant.errors import PapersError
+from assistant.cli import handle_errors
 
 PathType = click.Path(path_type=Path)
-
-
-def _clear_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A PapersError becomes one line on stderr and exit status 1 (and an error object with --json)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PapersError as exc:
-            if kwargs.get("as_json"):
-                click.echo(json.dumps({"error": str(exc)}))
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 @click.group()
@@ -50,7 +32,7 @@ def main() -> None:
 @click.option("--check", "check", type=PathType, help="Fail (exit 1) if retrieval metrics fall below these thresholds.")
 @click.option("--judge", help="Use this LLM (via litellm) as the support scorer instead of the heuristic.")
 @click.option("--sample", type=click.IntRange(1), help="Run only N questions, evenly spaced over the set.")
-@_clear_errors
+@handle_errors
 def run(
     questions: Path,
     split: str,
@@ -120,7 +102,7 @@ def _summary(report: dict[str, Any], out: Path) -> str:
 @click.argument("a", type=PathType)
 @click.argument("b", type=PathType)
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@_clear_errors
+@handle_errors
 def compare(a: Path, b: Path, as_json: bool) -> None:
     """Show two reports (report.json files or run directories) side by side with B − A."""
     from evals.report import compare as compare_reports
@@ -141,7 +123,7 @@ def compare(a: Path, b: Path, as_json: bool) -> None:
 @click.option("--out", type=PathType, default=Path("evals/out/scorer.json"), show_default=True)
 @click.option("--judge", help="Score with this LLM (via litellm) instead of the heuristic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON to stdout.")
-@_clear_errors
+@handle_errors
 def scorer(pairs_path: Path, index_dir: Path | None, out: Path, judge: str | None, as_json: bool) -> None:
     """Accuracy, precision, recall and F1 of the support scorer on the labelled pairs."""
     from assistant.settings import load_settings

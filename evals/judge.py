@@ -7,11 +7,9 @@ heuristic scorer stays the default because it is deterministic and offline.
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from assistant.errors import ProviderError
-from assistant.settings import EMBEDDED_PREFIX
+from assistant.llm import get_model
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -29,30 +27,10 @@ class JudgeScorer:
 
     def __init__(self, model: str, settings: Settings) -> None:
         self.name = f"judge:{model}"
-        self.settings = settings
-        self.kwargs: dict[str, Any] = {"model": model, "api_base": settings.llm.api_base}
-        if model.startswith(EMBEDDED_PREFIX):  # served in-process, reached like any OpenAI server
-            from assistant.embedded import get_server
-
-            name = model[len(EMBEDDED_PREFIX) :]
-            server = get_server(name, settings.cache, settings.llm.threads, settings.llm.context)
-            self.kwargs = {"model": f"openai/{name}", "api_base": server.api_base, "api_key": "none"}
+        self.model = get_model(model, settings)  # the same backend seam as the answer chain
 
     def score(self, sentence: str, evidence: list[str]) -> float:
-        """1.0 when the model answers yes, else 0.0."""
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch at import
-        import litellm
-
+        """1.0 when the model answers yes, else 0.0. Raises ProviderError when the model fails."""
         prompt = PROMPT.format(evidence="\n\n".join(evidence), sentence=sentence)
-        try:
-            reply = litellm.completion(
-                messages=[{"role": "user", "content": prompt}],
-                temperature=0.0,
-                max_tokens=4,
-                timeout=self.settings.llm.timeout_s,
-                **self.kwargs,
-            )
-        except Exception as exc:  # litellm raises many provider-specific types
-            raise ProviderError(f"judge {self.kwargs['model']} failed: {exc}") from exc
-        text = (reply.choices[0].message.content or "").strip().lower()
+        text = self.model.complete([{"role": "user", "content": prompt}], max_tokens=4).strip().lower()
         return 1.0 if text.startswith("yes") else 0.0

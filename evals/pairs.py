@@ -61,11 +61,11 @@ def load_pairs(path: Path) -> list[Pair]:
 
 def evidence_by_title(settings: Settings) -> dict[str, str]:
     """title_key -> evidence text, from the index manifest if there is one, else by reading settings.data."""
-    from assistant.citations import evidence_text
+    from assistant.verify import evidence_text
 
     manifest = settings.index / "manifest.json"
     if manifest.is_file():
-        from ingest.index import Manifest
+        from assistant.store import Manifest
 
         papers = Manifest.model_validate_json(manifest.read_text()).papers
         return {title_key(e.title): evidence_text(e.title, e.abstract) for e in papers.values()}

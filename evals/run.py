@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from assistant.citations import evidence_text
 from assistant.errors import ConfigError, InputError
 from assistant.settings import load_settings
+from assistant.verify import evidence_text
 from evals import metrics
 from evals.beir import is_beir_dir, load_beir, map_docs, write_corpus_jsonl
 from evals.questions import Question, load_questions
 from ingest.records import title_key
 
 if TYPE_CHECKING:
-    from assistant.answer import Answer
-    from assistant.retrieve import Retrieval, Retriever
+    from assistant.answer import Answer, Retrieved
+    from assistant.retrieve import Retriever
     from assistant.settings import Settings
 
 RETRIEVAL_K = 10
@@ -80,7 +80,7 @@ def run_eval(
     progress: bool = False,
 ) -> RunResult:
     """Run every question; ``chain``/``scorer`` default to the product's own (tests may pass others)."""
-    from assistant.retrieve import Retriever
+    from assistant.answer import AnswerChain
 
     started = time.perf_counter()
     beir = load_beir(cfg.questions, cfg.split) if is_beir_dir(cfg.questions) else None
@@ -104,7 +104,8 @@ def run_eval(
 
     if cfg.sample and cfg.sample < len(questions):
         questions = evenly_spaced(questions, cfg.sample)
-    retriever = Retriever(settings)
+    pipeline = AnswerChain(settings)  # retrieval, evidence and abstention as the product runs them
+    retriever = pipeline.retriever
     papers = retriever.index.manifest.papers
     by_title = {title_key(entry.title): pid for pid, entry in papers.items()}
     if beir is not None:
@@ -134,9 +135,7 @@ def run_eval(
         scorer_name = getattr(scorer, "name", "heuristic")
         supports = cached_supports(scorer)
         if chain is None:
-            from assistant.answer import AnswerChain
-
-            chain = AnswerChain(settings, retriever=retriever)
+            chain = pipeline
 
     rows = []
     iterator: Any = questions
@@ -146,7 +145,7 @@ def run_eval(
         iterator = tqdm(questions, desc="questions", unit="q", file=sys.stderr)
     for q in iterator:
         gold = gold_of(q)
-        retrieval = retriever.search(q.question, k=max(RETRIEVAL_K, k), evidence=not ranking_only)
+        retrieval = pipeline.retrieve(q.question, k=max(RETRIEVAL_K, k), evidence=not ranking_only)
         row = retrieval_row(q, gold, retrieval, k)
         if chain is not None and supports is not None:
             row.update(answer_row(chain.answer(q.question, k=k, mode=cfg.mode, model=cfg.model), gold, supports))
@@ -180,7 +179,7 @@ def run_eval(
     return RunResult(rows, report)
 
 
-def retrieval_row(q: Question, gold: list[str], retrieval: Retrieval, k: int) -> dict[str, Any]:
+def retrieval_row(q: Question, gold: list[str], retrieval: Retrieved, k: int) -> dict[str, Any]:
     """Ranked titles and retrieval scores; ``abstained`` is retrieval's own decision (as in the product)."""
     top = retrieval.sources[:RETRIEVAL_K]
     scores = metrics.retrieval_scores([s.paper_id for s in top], gold)

@@ -1,4 +1,5 @@
-"""Split a paper into chunks with llama-index's SentenceSplitter (sentence-aware, token-sized).
+"""Chunk: split a paper into chunks with llama-index's SentenceSplitter (sentence-aware, token-sized),
+splitting sentences with the project's one splitter (``assistant.text``).
 
 Each chunk's text starts with the paper's title: the title is the most informative line for both
 BM25 and the embedding, and abstracts split in two would otherwise lose it in the second half.
@@ -9,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from assistant.text import sentence_spans, split_sentences
 
 if TYPE_CHECKING:
     from llama_index.core.node_parser import SentenceSplitter
@@ -27,7 +30,12 @@ class Chunk:
 def _splitter(chunk_size: int, chunk_overlap: int) -> SentenceSplitter:
     from llama_index.core.node_parser import SentenceSplitter
 
-    return SentenceSplitter(chunk_size=chunk_size, chunk_overlap=min(chunk_overlap, chunk_size // 2))
+    # our sentence splitter, not llama-index's NLTK default (which can call nltk.download)
+    return SentenceSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=min(chunk_overlap, chunk_size // 2),
+        chunking_tokenizer_fn=sentence_spans,
+    )
 
 
 def chunk_paper(paper: Paper, paper_id: str, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
@@ -39,7 +47,5 @@ def chunk_paper(paper: Paper, paper_id: str, chunk_size: int, chunk_overlap: int
 
 def sentence_units(paper: Paper, paper_id: str) -> list[Chunk]:
     """The abstract's sentences, embedded at ingest for evidence selection at question time."""
-    from assistant.support import split_sentences
-
     prefix = f"{paper_id}#{paper.content_hash[:8]}"
     return [Chunk(f"{prefix}:s{i}", paper_id, text) for i, text in enumerate(split_sentences(paper.abstract))]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from assistant.errors import PapersError
+from assistant.cli import handle_errors
 from assistant.settings import load_settings
 
 
@@ -20,18 +21,7 @@ from assistant.settings import load_settings
 @click.option("--prune", is_flag=True, help="Also remove indexed papers that these paths no longer contain.")
 def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, rebuild: bool, prune: bool) -> None:
     """Read paper collections (Daily Papers dumps, JSONL, CSV, arXiv Atom, HF JSON) into the index."""
-    from ingest.pipeline import progress_bar, run_ingest
-
-    try:
-        settings = load_settings(**({"index": index_dir} if index_dir else {}))
-        targets = list(paths) or [settings.data]
-        progress = None if as_json or not sys.stderr.isatty() else progress_bar()
-        report = run_ingest(targets, settings, rebuild=rebuild, prune=prune, progress=progress)
-    except PapersError as exc:
-        if as_json:
-            click.echo(json.dumps({"error": str(exc)}))
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    settings, report = _ingest(paths, index_dir, rebuild, prune, as_json=as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return
@@ -43,3 +33,13 @@ def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, rebuild
         + (f", {report.removed} removed" if report.removed else "")
         + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index}"
     )
+
+
+@handle_errors
+def _ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, prune: bool, *, as_json: bool) -> Any:
+    from ingest.pipeline import progress_bar, run_ingest
+
+    settings = load_settings(**({"index": index_dir} if index_dir else {}))
+    targets = list(paths) or [settings.data]
+    progress = None if as_json or not sys.stderr.isatty() else progress_bar()
+    return settings, run_ingest(targets, settings, rebuild=rebuild, prune=prune, progress=progress)

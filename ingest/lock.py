@@ -1,32 +1,40 @@
-"""One writer per index: an exclusive, non-blocking ``flock`` that the OS drops if we crash."""
+"""One writer per index: an exclusive ``filelock`` on ``<index>/.lock``, which the OS drops if we crash.
+
+A second ``ingest`` on the same index is refused at once (not queued, not interleaved), with
+the holder's pid in the message.
+"""
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from assistant.errors import IndexLockedError
 
 
 @contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's writer lock for the ``with`` block; raises IndexLockedError if it is taken."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    path = index_dir / ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    owner = index_dir / ".lock.owner"
+    lock = FileLock(str(index_dir / ".lock"), timeout=0)
     try:
+        lock.acquire()
+    except Timeout:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = path.read_text().strip() or "another process"
-            raise IndexLockedError(
-                f"index {index_dir} is being written by {holder}; wait for it to finish "
-                "(a second ingest on the same index is refused, not interleaved)"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"ingest pid {os.getpid()}".encode())
+            holder = owner.read_text().strip()
+        except OSError:
+            holder = ""
+        raise IndexLockedError(
+            f"index {index_dir} is being written by {holder or 'another process'}; wait for it to finish "
+            "(a second ingest on the same index is refused, not interleaved)"
+        ) from None
+    try:
+        owner.write_text(f"ingest pid {os.getpid()}")
         yield
     finally:
-        os.close(fd)
+        lock.release()

@@ -12,8 +12,8 @@ from typing import Any
 from assistant import embedding
 from assistant.errors import InputError
 from assistant.settings import Settings
+from assistant.store import PaperEntry, PaperIndex
 from ingest.chunking import Chunk, chunk_paper, sentence_units
-from ingest.index import PaperEntry, PaperIndex
 from ingest.lock import writer_lock
 from ingest.readers import read_paths
 from ingest.records import Paper, Skipped, title_key
@@ -200,7 +200,7 @@ def _wipe(root: Path) -> None:
     removed from disk."""
     import shutil
 
-    from ingest.index import chroma_client
+    from assistant.store import chroma_client
 
     manifest = root / "manifest.json"
     if manifest.exists():

@@ -7,6 +7,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from assistant.text import SEGMENTER
+
 _URL = re.compile(r"https?://[^\s)\]>,;}\"']+")
 # New-style (2401.01234v2) and old-style (hep-th/9901001) arXiv ids, not digits inside a longer number.
 _ARXIV_ID = re.compile(r"(?<!\d)(\d{4}\.\d{4,5})(?:v\d+)?(?!\d)|\b([a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b")
@@ -45,8 +47,8 @@ class Paper:
 
     @property
     def content_hash(self) -> str:
-        """Changes whenever anything that is embedded or shown changes."""
-        payload = "\x1f".join([self.title, self.abstract, self.date or "", self.url or ""])
+        """Changes whenever anything that is embedded or shown changes, the sentence splitter included."""
+        payload = "\x1f".join([self.title, self.abstract, self.date or "", self.url or "", SEGMENTER])
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

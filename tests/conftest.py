@@ -1,8 +1,7 @@
 """Shared test setup: offline model loading, and one real index of the bundled corpus per session.
 
-Environment (set at import time, before anything loads sentence-transformers or Chroma):
-``HF_HUB_OFFLINE=1`` and ``TRANSFORMERS_OFFLINE=1`` so the packaged model loads without the hub,
-``ANONYMIZED_TELEMETRY=False`` so Chroma sends nothing. ``setdefault``: a caller may override them.
+Environment: importing ``assistant`` first sets it, as for every entry point
+(``assistant.environment``: offline Hugging Face, no telemetry, no cost-map fetch).
 
 Fixtures:
 
@@ -21,17 +20,11 @@ Fixtures:
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 from pathlib import Path
 
 import pytest
 
+import assistant  # noqa: F401 - sets the process environment before any library loads
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
 
 REPO = Path(__file__).resolve().parent.parent

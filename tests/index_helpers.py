@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.index import Manifest, PaperIndex
+from assistant.store import Manifest, PaperIndex
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
@@ -125,7 +125,7 @@ import json, sys
 import numpy as np
 from pathlib import Path
 from assistant.settings import Settings
-from ingest.index import PaperIndex
+from assistant.store import PaperIndex
 
 index = PaperIndex.open(Settings(index=Path(sys.argv[1])))
 vectors = np.load(sys.argv[2])

@@ -12,10 +12,12 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from assistant.answer import AnswerChain, render, sanitize, third_person
-from assistant.citations import parse_sentence, split_answer
+from assistant.answer import AnswerChain, render
 from assistant.cli import main as ask_main
+from assistant.extract import third_person
+from assistant.prompt import sanitize
 from assistant.settings import LLMSettings, Settings
+from assistant.verify import parse_sentence, split_answer
 from ingest.pipeline import run_ingest
 from tests.fake_llm import FakeOpenAIServer
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import json
 import urllib.request
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before litellm is imported: no cost-map fetch
-
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,13 +37,18 @@ def test_assembles_verifies_and_reuses(gguf: Path) -> None:
     before = gguf.stat().st_mtime_ns
     assert ensure_gguf(NAME, gguf.parent) == gguf
     assert gguf.stat().st_mtime_ns == before  # reused, not rebuilt
-    assert not list(gguf.parent.glob("*.part"))
+    assert sorted(p.name for p in gguf.parent.iterdir()) == [
+        f".{NAME}.gguf.lock",
+        f"{NAME}.gguf",
+        f"{NAME}.gguf.verified",
+    ]
 
 
 def test_single_file_model_is_used_in_place(tmp_path: Path) -> None:
     path = ensure_gguf("smollm2-135m", tmp_path)
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
-    assert not list(tmp_path.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["smollm2-135m.gguf.verified"]  # checked, not copied
+    assert json.loads((tmp_path / "smollm2-135m.gguf.verified").read_text())["sha256"] == MODELS["smollm2-135m"].sha256
 
 
 def test_missing_package_names_the_pip_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,7 +70,8 @@ def test_checksum_mismatch_is_a_model_error(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setitem(MODELS, "bad", bad)
     with pytest.raises(ModelError, match=r"fails its checksum.*--no-deps"):
         ensure_gguf("bad", tmp_path)
-    assert not list(tmp_path.iterdir())  # neither the temp file nor a half-built model is left
+    left = [p.name for p in tmp_path.iterdir()]
+    assert left == [".bad.gguf.lock"]  # the lock file only: neither a temp file nor a half-built model
 
 
 def test_bad_file_is_a_model_error(tmp_path: Path) -> None:

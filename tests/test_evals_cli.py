@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.answer import Answer, AnswerSentence
-from assistant.retrieve import Retriever
+from assistant.answer import Answer, AnswerChain, AnswerSentence
 from assistant.settings import load_settings
 from evals.cli import main
 from evals.metrics import RETRIEVAL_KEYS
@@ -123,10 +122,10 @@ class FakeAnswerChain:
     """
 
     def __init__(self, index: Path) -> None:
-        self.retriever = Retriever(load_settings(index=index))
+        self.stages = AnswerChain(load_settings(index=index))  # real retrieval; no model is ever called
 
     def answer(self, question: str, *, k: int | None = None, mode: str | None = None, model: str | None = None):
-        r = self.retriever.search(question, k=k)
+        r = self.stages.retrieve(question, k=k)
         if r.abstain:
             return Answer(question, "Not covered.", r.sources, [], True, "fake", "fake")
         top = r.sources[0]

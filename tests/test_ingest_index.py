@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from assistant import embedding
 from assistant.errors import IndexLockedError, IndexMismatchError, InputError
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
+from assistant.store import PaperIndex
 from ingest.cli import main
-from ingest.index import PaperIndex
 from ingest.lock import writer_lock
 from ingest.pipeline import run_ingest
 from tests.index_helpers import (

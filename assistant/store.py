@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from assistant.errors import IndexMismatchError, IndexMissingError
+from assistant.text import bm25_tokenize
 
 if TYPE_CHECKING:
     import numpy as np
@@ -284,9 +285,8 @@ class PaperIndex:
         retriever, ids = self._load_bm25()
         if not ids:
             return []
-        import bm25s
 
-        tokens = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), show_progress=False)
+        tokens = bm25_tokenize([query])
         if not tokens.vocab:
             return []
         docs, scores = retriever.retrieve(tokens, k=min(n, len(ids)), show_progress=False, n_threads=1)
@@ -328,12 +328,6 @@ def check_compatible(manifest: Manifest, settings: Settings) -> None:
         )
 
 
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def build_bm25(folder: Path, ids: list[str], texts: list[str]) -> None:
     """bm25s over the chunk texts, English stopwords and Snowball stemming, saved with its ids."""
     import bm25s
@@ -342,9 +336,7 @@ def build_bm25(folder: Path, ids: list[str], texts: list[str]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     retriever = bm25s.BM25()
     if texts:
-        retriever.index(
-            bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False), show_progress=False
-        )
+        retriever.index(bm25_tokenize(texts), show_progress=False)
     retriever.save(str(tmp))
     write_atomic(tmp / "ids.json", json.dumps(ids))
     shutil.rmtree(folder, ignore_errors=True)

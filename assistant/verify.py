@@ -1,4 +1,4 @@
-"""Parse the model's ``[n]`` citations per sentence and verify them against the sources.
+"""Verify: parse the model's ``[n]`` citations per sentence and check each sentence against its sources.
 
 The model cites paper numbers; we map numbers to titles ourselves, so a title is never invented.
 A number that is not one of the retrieved papers is removed and reported, and every sentence is
@@ -9,25 +9,39 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-from assistant.support import SupportScorer, content_words, split_sentences
+from assistant.support import SupportScorer
+from assistant.text import content_words, split_sentences
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]|\((?:paper|source)s?\s*(\d+)\)", re.I)
 _TRAILING = re.compile(r"\s*(\[(?:\d+(?:\s*[,;]\s*\d+)*)\]\s*)+([.!?]?)\s*$")
 
 
 @dataclass
-class CheckedSentence:
-    text: str  # without citation markers
+class AnswerSentence:
+    """One checked sentence: ``text`` without citation marks, the paper numbers it cites, its
+    support score in [0, 1] against those papers, whether it is flagged, and why."""
+
+    text: str
     citations: list[int]
     support: float
     flagged: bool
     note: str = ""
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "citations": self.citations,
+            "support": round(self.support, 3),
+            "flagged": self.flagged,
+            "note": self.note,
+        }
+
 
 @dataclass
 class CheckResult:
-    sentences: list[CheckedSentence]
+    sentences: list[AnswerSentence]
     removed_citations: list[int] = field(default_factory=list)
 
 
@@ -72,7 +86,7 @@ def check(
         result.removed_citations += [n for n in cited if n not in evidence_by_n]
         if titles and is_title_only(text, titles):
             # small models answer by listing titles; a title is not an answer, however well "supported"
-            result.sentences.append(CheckedSentence(text, valid, 0.0, True, "only restates a paper title"))
+            result.sentences.append(AnswerSentence(text, valid, 0.0, True, "only restates a paper title"))
             continue
         note = ""
         if valid:
@@ -88,7 +102,7 @@ def check(
             valid = [best_n] if support >= min_support else []
             note = f"no citation in the answer; attributed to [{best_n}]" if valid else "no citation"
         flagged = bool(note) or support < min_support
-        result.sentences.append(CheckedSentence(text, valid, support, flagged, note))
+        result.sentences.append(AnswerSentence(text, valid, support, flagged, note))
     return result
 
 

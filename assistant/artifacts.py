@@ -1,0 +1,107 @@
+"""Model artifacts built once into the cache: split files joined, checksums verified, under a lock.
+
+Every one-time build (a GGUF concatenated from package parts, the mpnet zip, the ONNX export)
+goes through :func:`build_once`: an inter-process ``filelock`` so two first runs never write the
+same file, a temporary file renamed into place (``os.replace``) so a reader never sees half of
+one, and a sha256 check (``hashlib.file_digest``) before the file is used. A sidecar
+``<file>.verified`` records the digest with the file's size and mtime, so later runs skip
+re-hashing hundreds of MB unless the file changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from assistant.errors import ModelError
+
+LOCK_TIMEOUT_S = 900.0  # a first build of a 500 MB model on a slow disk takes minutes, not hours
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file (``hashlib.file_digest``)."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _stamp(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def verified(path: Path, sha256: str | None, record: Path | None = None) -> bool:
+    """True when ``path`` exists and matches ``sha256`` (None: any content), re-hashing only when
+    its size or mtime changed since the last check. The check is recorded beside ``record``
+    (default ``path``; a file in a read-only place, e.g. site-packages, records in the cache)."""
+    if not path.exists():
+        return False
+    sidecar = _sidecar(record or path)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(sidecar.read_text()) == {"sha256": sha256, **_stamp(path)}:
+            return True
+    if path.is_file() and sha256 is not None and sha256_of(path) != sha256:
+        return False
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    sidecar.write_text(json.dumps({"sha256": sha256, **_stamp(path)}))
+    return True
+
+
+def lock(target: Path) -> contextlib.AbstractContextManager[object]:
+    """The inter-process lock guarding ``target``'s build (``filelock``; released if we crash)."""
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(target.with_name(f".{target.name}.lock")), timeout=LOCK_TIMEOUT_S)
+
+
+def build_once(target: Path, build: Callable[[Path], None], *, sha256: str | None = None, what: str = "") -> Path:
+    """Return ``target``, building it first if needed: ``build(tmp)`` writes a file or folder at
+    ``tmp``; it is checked against ``sha256`` (files only) and renamed to ``target``.
+
+    Raises ModelError when the built file fails its checksum or the build fails with an OSError.
+    """
+    what = what or target.name
+    if verified(target, sha256):
+        return target
+    with lock(target):
+        if verified(target, sha256):  # another process built it while we waited
+            return target
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.")) / "build"
+        try:
+            build(tmp)
+            if tmp.is_file() and sha256 is not None and (got := sha256_of(tmp)) != sha256:
+                raise ModelError(f"{what}: built file fails its checksum (sha256 {got[:12]}…, expected {sha256[:12]}…)")
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise ModelError(f"could not build {what} into {target.parent}: {exc}") from exc
+        finally:
+            shutil.rmtree(tmp.parent, ignore_errors=True)
+        _sidecar(target).write_text(json.dumps({"sha256": sha256, **_stamp(target)}))
+    return target
+
+
+def concatenate(parts: Sequence[Path]) -> Callable[[Path], None]:
+    """A ``build`` for :func:`build_once` that joins ``parts`` in order into one file."""
+
+    def build(tmp: Path) -> None:
+        needed = sum(p.stat().st_size for p in parts)
+        if shutil.disk_usage(tmp.parent).free < needed:
+            raise ModelError(f"not enough free space in {tmp.parent} ({needed:,} bytes needed)")
+        with tmp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    shutil.copyfileobj(src, out, 8 << 20)
+
+    return build
