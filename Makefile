@@ -4,13 +4,8 @@ PY    := .venv/bin/python
 PIP   := .venv/bin/pip
 INDEX ?= .papers
 Q     ?= What is retrieval-augmented generation with implicit queries?
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export ANONYMIZED_TELEMETRY := False
-export GRADIO_ANALYTICS_ENABLED := False
-export LITELLM_LOCAL_MODEL_COST_MAP := True
-export TOKENIZERS_PARALLELISM := false
-export OMP_WAIT_POLICY := PASSIVE
+# The process environment (offline Hugging Face, no telemetry, ...) is set by the code itself, in one
+# place: assistant/environment.py, applied when any entry point imports `assistant`.
 
 .PHONY: ask test install ingest eval eval-modes ui lint bench clean browser
 
@@ -44,6 +39,7 @@ browser:
 
 test: .venv/.installed browser
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q
 	$(MAKE) --no-print-directory gate
 
@@ -68,6 +64,7 @@ bench: $(INDEX)/manifest.json
 
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 	.venv/bin/ruff format --check .
 
 clean:

@@ -3,8 +3,10 @@
 Measures, for each packaged model loaded the project's way (``assistant.embedding.load_model`` /
 ``encode``, unit-normalised vectors, cosine = dot product):
 
-* dense nDCG@10 and recall@10 over the 300 SciFact test queries (BEIR / pytrec_eval definitions:
-  linear graded gains from the qrels, log2(rank + 1) discount, ideal DCG from the qrels);
+* dense nDCG@10 and recall@10 over the 300 SciFact test queries, scored by ``evals.metrics``
+  (ir-measures over pytrec_eval, i.e. trec_eval ``ndcg_cut_10`` / ``recall_10``, the BEIR
+  definitions) at binary relevance: every qrel scored above 0 is relevant with gain 1 (all
+  SciFact test qrels are scored 1, so this equals graded nDCG there);
 * document encode wall seconds, CPU seconds (``time.process_time``) and docs per CPU second;
 * median single-query encode latency in milliseconds.
 
@@ -12,8 +14,9 @@ Why a sub-corpus: a full all-mpnet-base-v2 encode of SciFact's 5,183 abstracts c
 CPU-hours on the reference machine, so both models are scored on the same fixed sub-corpus: every
 document relevant to any test query plus random distractors (seed 0) up to ``--docs`` (default 1000).
 Absolute scores are therefore higher than full-corpus BEIR numbers (fewer distractors); the
-comparison between the two models is what this measures. Document text is ``title + " " + text``,
-a common BEIR convention. Torch runs on one thread so CPU seconds compare like with like.
+comparison between the two models is what this measures. SciFact is read by ``evals.beir.load_beir``
+(the reader ``evals run`` uses); document text is ``title + " " + text``, a common BEIR convention.
+Torch runs on one thread so CPU seconds compare like with like.
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/embedding_choice.py``
 (writes benchmarks/out/embedding_choice.json and prints a markdown table).
@@ -25,25 +28,24 @@ import os
 
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import argparse
-import csv
 import json
-import math
 import platform
 import random
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import assistant  # noqa: F401 - sets the process environment (assistant.environment)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from assistant.errors import InputError  # noqa: E402
+from evals import metrics  # noqa: E402
+from evals.beir import load_beir  # noqa: E402
 
 MODEL_NAMES = ["all-MiniLM-L6-v2", "all-mpnet-base-v2"]
 K = 10
@@ -52,28 +54,17 @@ Qrels = dict[str, dict[str, int]]
 
 
 def load_scifact(folder: Path) -> tuple[dict[str, str], dict[str, str], Qrels]:
-    """Corpus id -> title + " " + text, test query id -> text, test qrels (query -> doc -> grade)."""
-    corpus: dict[str, str] = {}
-    with (folder / "corpus.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            corpus[str(row["_id"])] = (row.get("title", "") + " " + row.get("text", "")).strip()
-    qrels: Qrels = defaultdict(dict)
-    with (folder / "qrels" / "test.tsv").open(encoding="utf-8") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        next(reader)  # header: query-id, corpus-id, score
-        for qid, did, score in reader:
-            qrels[qid][did] = int(score)
-    queries: dict[str, str] = {}
-    with (folder / "queries.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if str(row["_id"]) in qrels:
-                queries[str(row["_id"])] = row["text"]
-    missing = set(qrels) - set(queries)
-    if missing:
-        raise SystemExit(f"{len(missing)} test queries missing from queries.jsonl, e.g. {sorted(missing)[:3]}")
-    return corpus, queries, dict(qrels)
+    """Corpus id -> title + " " + text, test query id -> text, test qrels (query -> relevant doc -> score).
+
+    Read by ``evals.beir.load_beir`` (split ``test``): qrels rows scored 0 are dropped, and only
+    queries with a relevant document are kept.
+    """
+    try:
+        beir = load_beir(folder, "test")
+    except InputError as exc:
+        raise SystemExit(str(exc)) from exc
+    corpus = {did: (doc["title"] + " " + doc["text"]).strip() for did, doc in beir.corpus.items()}
+    return corpus, beir.queries, beir.qrels
 
 
 def build_subcorpus(corpus: dict[str, str], qrels: Qrels, size: int, seed: int) -> list[str]:
@@ -86,32 +77,6 @@ def build_subcorpus(corpus: dict[str, str], qrels: Qrels, size: int, seed: int) 
     extra = max(0, min(size - len(relevant), len(pool)))
     chosen = relevant | set(random.Random(seed).sample(pool, extra))
     return [did for did in corpus if did in chosen]
-
-
-def ndcg_at_k(ranked: list[str], judged: dict[str, int], k: int = K) -> float:
-    """pytrec_eval ndcg_cut: DCG = sum gain / log2(rank + 1) over the top k, ideal from the qrels."""
-    dcg = sum(judged.get(did, 0) / math.log2(rank + 2) for rank, did in enumerate(ranked[:k]))
-    ideal = sorted((g for g in judged.values() if g > 0), reverse=True)[:k]
-    idcg = sum(g / math.log2(rank + 2) for rank, g in enumerate(ideal))
-    return dcg / idcg if idcg > 0 else 0.0
-
-
-def recall_at_k(ranked: list[str], judged: dict[str, int], k: int = K) -> float:
-    relevant = {did for did, g in judged.items() if g > 0}
-    return len(relevant & set(ranked[:k])) / len(relevant) if relevant else 0.0
-
-
-def _check_metrics() -> None:
-    """Hand-computed example: relevant a (grade 2) at rank 1, b (grade 1) at rank 3, c (grade 1) unretrieved."""
-    judged = {"a": 2, "b": 1, "c": 1}
-    dcg = 2 / 1 + 1 / 2  # log2(2) = 1, log2(4) = 2
-    idcg = 2 / 1 + 1 / math.log2(3) + 1 / 2
-    assert math.isclose(ndcg_at_k(["a", "x", "b", "y"], judged), dcg / idcg)
-    assert math.isclose(ndcg_at_k(["a", "b", "c"], judged), 1.0)
-    assert ndcg_at_k(["x", "y"], judged) == 0.0
-    assert math.isclose(ndcg_at_k(["x", "a"], {"a": 1}), 1 / math.log2(3))
-    assert math.isclose(ndcg_at_k(["x"] * 10 + ["a"], {"a": 1}), 0.0)  # rank 11 is past the cut
-    assert math.isclose(recall_at_k(["a", "x", "b"], judged), 2 / 3)
 
 
 def evaluate(
@@ -148,8 +113,9 @@ def evaluate(
     for row, qid in enumerate(qids):
         top = np.argsort(-scores[row], kind="stable")[:K]
         ranked = [doc_ids[i] for i in top]
-        ndcgs.append(ndcg_at_k(ranked, qrels[qid]))
-        recalls.append(recall_at_k(ranked, qrels[qid]))
+        gold = set(qrels[qid])  # load_beir keeps relevant documents only, never an empty set
+        ndcgs.append(metrics.ndcg_at_k(ranked, gold, K))
+        recalls.append(metrics.recall_at_k(ranked, gold, K))
     return {
         "ndcg@10": round(statistics.fmean(ndcgs), 4),
         "recall@10": round(statistics.fmean(recalls), 4),
@@ -174,7 +140,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/embedding_choice.json")
     args = parser.parse_args()
 
-    _check_metrics()
     import torch
 
     torch.set_num_threads(1)

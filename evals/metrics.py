@@ -1,4 +1,4 @@
-"""Pure metric functions: retrieval (BEIR / llama-index definitions), citations (ALCE), faithfulness.
+"""Pure metric functions: retrieval (ir-measures / trec_eval, BEIR definitions), citations (ALCE), faithfulness.
 
 Retrieval uses binary relevance against a set of gold paper ids. ``retrieved`` is a ranked list;
 repeated ids count once, at their first rank (a paper cannot be relevant twice). A question with
@@ -16,63 +16,132 @@ citation naming no retrieved source contributes no evidence and always counts as
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import ir_measures
+from ir_measures import RR, Measure, R, Success, nDCG
 
 SupportFn = Callable[[str, list[str]], bool]
 RETRIEVAL_KEYS = ("hit@1", "hit@5", "hit@10", "recall@10", "mrr@10", "ndcg@10")
 
 
 # -- retrieval -------------------------------------------------------------------------------------
+#
+# Computed by ir-measures (https://ir-measur.es), not by hand. One ranking is one query of a TREC run:
+# the deduplicated ids get descending scores n, n-1, ..., 1 (trec_eval ranks by score, breaking ties
+# by doc id, so distinct scores keep the given order exactly) and every gold id is a qrel of
+# relevance 1. Each measure is pinned to one provider so its definition cannot move with whatever
+# else is installed:
+#
+# * hit@k = ``Success@k``, recall@k = ``R@k``, nDCG@k = ``nDCG@k`` from the pytrec_eval provider
+#   (trec_eval 9 ``success_k``, ``recall_k``, ``ndcg_cut_k``; the BEIR definitions, BEIR scores with
+#   pytrec_eval too);
+# * MRR@k = ``RR@k`` from the msmarco provider (the MS MARCO ``MRR @k`` script): pytrec_eval's
+#   ``recip_rank`` has no cutoff, and ir-measures' pytrec_eval provider silently drops one.
+
+Run = dict[str, dict[str, float]]  # TREC run: query id -> doc id -> score
+Qrels = dict[str, dict[str, int]]  # TREC qrels: query id -> doc id -> relevance
+
+_QUERY = "q"  # the single query id of the one-ranking run
+_PYTREC_EVAL = ir_measures.pytrec_eval
+_MSMARCO = ir_measures.msmarco
+_RETRIEVAL_MEASURES: dict[str, Measure] = dict(
+    zip(RETRIEVAL_KEYS, (Success @ 1, Success @ 5, Success @ 10, R @ 10, RR @ 10, nDCG @ 10), strict=True)
+)
 
 
 def _unique(ids: Iterable[str]) -> list[str]:
+    """The ids in order, each at its first position."""
     return list(dict.fromkeys(ids))
 
 
+def _check_cutoff(k: int) -> None:
+    # pytrec_eval aborts the whole process (a C assertion) on a cutoff below 1, so refuse it here.
+    if k < 1:
+        raise ValueError(f"cutoff k must be at least 1, got {k}")
+
+
+def _scores(retrieved: Sequence[str], gold: Iterable[str], measures: Sequence[Measure]) -> dict[Measure, float]:
+    """Per-query value of each measure for one ranking, computed by ir-measures.
+
+    ``retrieved``: ranked ids, best first, repeats allowed (kept at their first rank). ``gold``: the
+    relevant ids (binary relevance). Returns ``{measure: value}`` with every measure present; a
+    measure the provider reports nothing for (no gold at all) is 0.0.
+    """
+    ranked = _unique(retrieved)
+    run: Run = {_QUERY: {doc: float(len(ranked) - rank) for rank, doc in enumerate(ranked)}}
+    qrels: Qrels = {_QUERY: dict.fromkeys(gold, 1)}
+    values = dict.fromkeys(measures, 0.0)
+    by_rr = [m for m in measures if m.NAME == "RR"]
+    by_trec = [m for m in measures if m.NAME != "RR"]
+    for provider, group in ((_MSMARCO, by_rr), (_PYTREC_EVAL, by_trec)):
+        if group:
+            for metric in provider.iter_calc(group, qrels, run):
+                values[metric.measure] = float(metric.value)
+    return values
+
+
 def hit_at_k(retrieved: Sequence[str], gold: set[str], k: int) -> float:
-    """1 if any gold paper is in the top k (llama-index HitRate, BEIR success@k)."""
-    return 1.0 if any(r in gold for r in _unique(retrieved)[:k]) else 0.0
+    """1.0 if any gold id is in the top k, else 0.0 (0.0 with no gold).
+
+    ir-measures ``Success@k`` (trec_eval ``success_k``; llama-index HitRate, BEIR success@k).
+    Raises ValueError for k < 1.
+    """
+    _check_cutoff(k)
+    measure = Success @ k
+    return _scores(retrieved, gold, [measure])[measure]
 
 
 def recall_at_k(retrieved: Sequence[str], gold: set[str], k: int) -> float:
-    """Share of the gold papers found in the top k (BEIR recall@k)."""
+    """Share of the gold ids found in the top k, in [0, 1].
+
+    ir-measures ``R@k`` (trec_eval ``recall_k``; BEIR recall@k). Raises ValueError without gold
+    (recall is undefined) or for k < 1.
+    """
     if not gold:
         raise ValueError("recall is undefined without gold")
-    return len(set(_unique(retrieved)[:k]) & gold) / len(gold)
+    _check_cutoff(k)
+    measure = R @ k
+    return _scores(retrieved, gold, [measure])[measure]
 
 
 def mrr_at_k(retrieved: Sequence[str], gold: set[str], k: int = 10) -> float:
-    """Reciprocal rank of the first gold paper within the top k, else 0."""
-    for rank, r in enumerate(_unique(retrieved)[:k], start=1):
-        if r in gold:
-            return 1.0 / rank
-    return 0.0
+    """Reciprocal rank of the first gold id within the top k, else 0.0 (0.0 with no gold).
+
+    ir-measures ``RR@k`` from its msmarco provider (the MS MARCO ``MRR @k`` script); the mean over
+    questions is MRR@k. Raises ValueError for k < 1.
+    """
+    _check_cutoff(k)
+    measure = RR @ k
+    return _scores(retrieved, gold, [measure])[measure]
 
 
 def ndcg_at_k(retrieved: Sequence[str], gold: set[str], k: int = 10) -> float:
-    """Binary-relevance nDCG@k; the ideal ranking puts min(|gold|, k) gold papers first (BEIR)."""
+    """Binary-relevance nDCG@k in [0, 1]: gain 1 per gold id, discount log2(rank + 1), ideal DCG
+    from min(|gold|, k) gold ids at the top.
+
+    ir-measures ``nDCG@k`` (trec_eval ``ndcg_cut_k``; BEIR ndcg@k). Raises ValueError without gold
+    (nDCG is undefined) or for k < 1.
+    """
     if not gold:
         raise ValueError("nDCG is undefined without gold")
-    dcg = sum(1.0 / math.log2(rank + 1) for rank, r in enumerate(_unique(retrieved)[:k], start=1) if r in gold)
-    idcg = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(gold), k) + 1))
-    return dcg / idcg
+    _check_cutoff(k)
+    measure = nDCG @ k
+    return _scores(retrieved, gold, [measure])[measure]
 
 
 def retrieval_scores(retrieved: Sequence[str], gold: Iterable[str]) -> dict[str, float] | None:
-    """All report retrieval metrics for one question, or None when it has no gold."""
+    """All report retrieval metrics for one question, or None when it has no gold.
+
+    Returns ``{key: value}`` for each key of ``RETRIEVAL_KEYS`` (hit@1/5/10, recall@10, mrr@10,
+    ndcg@10), the same values the single-metric functions give, computed in one ir-measures pass.
+    """
     gold = set(gold)
     if not gold:
         return None
-    return {
-        "hit@1": hit_at_k(retrieved, gold, 1),
-        "hit@5": hit_at_k(retrieved, gold, 5),
-        "hit@10": hit_at_k(retrieved, gold, 10),
-        "recall@10": recall_at_k(retrieved, gold, 10),
-        "mrr@10": mrr_at_k(retrieved, gold, 10),
-        "ndcg@10": ndcg_at_k(retrieved, gold, 10),
-    }
+    values = _scores(retrieved, gold, list(_RETRIEVAL_MEASURES.values()))
+    return {key: values[measure] for key, measure in _RETRIEVAL_MEASURES.items()}
 
 
 def mean(values: Iterable[float]) -> float | None:
@@ -80,7 +149,9 @@ def mean(values: Iterable[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def mean_scores(rows: Iterable[Mapping[str, float] | None], keys: Sequence[str] = RETRIEVAL_KEYS) -> dict:
+def mean_scores(
+    rows: Iterable[Mapping[str, float] | None], keys: Sequence[str] = RETRIEVAL_KEYS
+) -> dict[str, float | None]:
     """Mean of each key over the rows that have scores; None rows (no gold) are left out."""
     scored = [r for r in rows if r is not None]
     return {key: mean(r[key] for r in scored) for key in keys}

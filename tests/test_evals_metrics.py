@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Iterable, Sequence
 
 import pytest
 
@@ -60,6 +62,144 @@ def test_no_gold_is_skipped_and_counted() -> None:
     assert metrics.mean_scores([None, None]) == dict.fromkeys(metrics.RETRIEVAL_KEYS)
     with pytest.raises(ValueError):
         metrics.recall_at_k(["a"], set(), 10)
+
+
+def test_cutoff_below_one_is_refused() -> None:
+    # pytrec_eval would abort the interpreter on a cutoff of 0, so the wrappers refuse it first.
+    for fn in (metrics.hit_at_k, metrics.recall_at_k, metrics.mrr_at_k, metrics.ndcg_at_k):
+        with pytest.raises(ValueError, match="cutoff"):
+            fn(["a"], {"a"}, 0)
+
+
+def test_benchmark_hand_computed_cases() -> None:
+    """The cases benchmarks/embedding_choice.py checked its own nDCG with, at binary relevance."""
+    gold = {"a", "b", "c"}  # a at rank 1, b at rank 3, c not retrieved
+    dcg = 1 + 1 / 2  # log2(2) = 1, log2(4) = 2
+    idcg = 1 + 1 / math.log2(3) + 1 / 2
+    assert metrics.ndcg_at_k(["a", "x", "b", "y"], gold) == pytest.approx(dcg / idcg)
+    assert metrics.ndcg_at_k(["a", "b", "c"], gold) == pytest.approx(1.0)
+    assert metrics.ndcg_at_k(["x", "y"], gold) == 0.0
+    assert metrics.ndcg_at_k(["x", "a"], {"a"}) == pytest.approx(1 / math.log2(3))
+    assert metrics.ndcg_at_k([f"x{i}" for i in range(10)] + ["a"], {"a"}) == 0.0  # rank 11 is past the cut
+    assert metrics.recall_at_k(["a", "x", "b"], gold, 10) == pytest.approx(2 / 3)
+
+
+# -- differential: ir-measures against the previous hand-written implementation ----------------------
+#
+# The _reference_* functions are evals/metrics.py's retrieval metrics as they were before ir-measures
+# computed them (commit e358e5b), copied verbatim apart from the names.
+
+
+def _reference_unique(ids: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
+
+
+def _reference_hit_at_k(retrieved: Sequence[str], gold: set[str], k: int) -> float:
+    return 1.0 if any(r in gold for r in _reference_unique(retrieved)[:k]) else 0.0
+
+
+def _reference_recall_at_k(retrieved: Sequence[str], gold: set[str], k: int) -> float:
+    if not gold:
+        raise ValueError("recall is undefined without gold")
+    return len(set(_reference_unique(retrieved)[:k]) & gold) / len(gold)
+
+
+def _reference_mrr_at_k(retrieved: Sequence[str], gold: set[str], k: int = 10) -> float:
+    for rank, r in enumerate(_reference_unique(retrieved)[:k], start=1):
+        if r in gold:
+            return 1.0 / rank
+    return 0.0
+
+
+def _reference_ndcg_at_k(retrieved: Sequence[str], gold: set[str], k: int = 10) -> float:
+    if not gold:
+        raise ValueError("nDCG is undefined without gold")
+    dcg = sum(
+        1.0 / math.log2(rank + 1) for rank, r in enumerate(_reference_unique(retrieved)[:k], start=1) if r in gold
+    )
+    idcg = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(gold), k) + 1))
+    return dcg / idcg
+
+
+def _reference_retrieval_scores(retrieved: Sequence[str], gold: Iterable[str]) -> dict[str, float] | None:
+    gold = set(gold)
+    if not gold:
+        return None
+    return {
+        "hit@1": _reference_hit_at_k(retrieved, gold, 1),
+        "hit@5": _reference_hit_at_k(retrieved, gold, 5),
+        "hit@10": _reference_hit_at_k(retrieved, gold, 10),
+        "recall@10": _reference_recall_at_k(retrieved, gold, 10),
+        "mrr@10": _reference_mrr_at_k(retrieved, gold, 10),
+        "ndcg@10": _reference_ndcg_at_k(retrieved, gold, 10),
+    }
+
+
+def _generated_cases(n: int, seed: int) -> list[tuple[list[str], set[str]]]:
+    """Seeded (ranking, gold) pairs: rankings of 0-25 ids from a pool of 30, with repeats; gold of
+    0-8 ids, partly ids no ranking contains. Fixed corner cases come first."""
+    fixed: list[tuple[list[str], set[str]]] = [
+        ([], set()),
+        ([], {"d1"}),
+        (["d1", "d2"], set()),
+        (["d1", "d1", "d1"], {"d1"}),
+        (["d1", "d1", "d2"], {"d2"}),
+        ([f"d{i}" for i in range(20)], {"d15", "d19"}),  # gold only beyond rank 10
+        ([f"d{i}" for i in range(20)], {f"d{i}" for i in range(20)}),  # more gold than any cutoff
+        (["d3"], {"unseen1", "unseen2"}),  # gold never retrieved
+    ]
+    rng = random.Random(seed)
+    pool = [f"d{i}" for i in range(30)]
+    unseen = [f"unseen{i}" for i in range(5)]
+    generated = []
+    for _ in range(n):
+        ranked = [rng.choice(pool) for _ in range(rng.randint(0, 25))]  # repeats happen
+        gold = set(rng.sample(pool + unseen, rng.randint(0, 8)))
+        generated.append((ranked, gold))
+    return fixed + generated
+
+
+TOLERANCE = 1e-9  # absolute, with no relative slack (pytest.approx would add 1e-6 relative)
+
+
+def _assert_close(got: float, expected: float, case: str) -> None:
+    assert abs(got - expected) <= TOLERANCE, f"{case}: ir-measures {got!r} != reference {expected!r}"
+
+
+def test_ir_measures_match_the_previous_implementation() -> None:
+    cases = _generated_cases(1500, seed=20240501)
+    cutoffs = (1, 2, 3, 5, 10, 20, 50)  # 20 and 50 exceed many rankings' length
+    seen = {"empty gold": 0, "gold not retrieved": 0, "k beyond ranking": 0, "repeats": 0, "empty ranking": 0}
+    for ranked, gold in cases:
+        seen["empty gold"] += not gold
+        seen["gold not retrieved"] += bool(gold) and not gold & set(ranked)
+        seen["repeats"] += len(set(ranked)) < len(ranked)
+        seen["empty ranking"] += not ranked
+        for k in cutoffs:
+            seen["k beyond ranking"] += k > len(set(ranked))
+            case = f"ranked={ranked} gold={sorted(gold)} k={k}"
+            _assert_close(metrics.hit_at_k(ranked, gold, k), _reference_hit_at_k(ranked, gold, k), f"hit {case}")
+            _assert_close(metrics.mrr_at_k(ranked, gold, k), _reference_mrr_at_k(ranked, gold, k), f"mrr {case}")
+            if gold:
+                got, expected = metrics.recall_at_k(ranked, gold, k), _reference_recall_at_k(ranked, gold, k)
+                _assert_close(got, expected, f"recall {case}")
+                got, expected = metrics.ndcg_at_k(ranked, gold, k), _reference_ndcg_at_k(ranked, gold, k)
+                _assert_close(got, expected, f"ndcg {case}")
+            else:  # both undefined without gold, old and new
+                with pytest.raises(ValueError):
+                    metrics.recall_at_k(ranked, gold, k)
+                with pytest.raises(ValueError):
+                    metrics.ndcg_at_k(ranked, gold, k)
+        scores = metrics.retrieval_scores(ranked, gold)
+        reference = _reference_retrieval_scores(ranked, gold)
+        if reference is None:
+            assert scores is None
+        else:
+            assert scores is not None
+            assert list(scores) == list(reference) == list(metrics.RETRIEVAL_KEYS)
+            for key in reference:
+                _assert_close(scores[key], reference[key], f"{key} ranked={ranked} gold={sorted(gold)}")
+    assert all(count > 0 for count in seen.values()), seen  # every edge case was exercised
 
 
 # -- citations ---------------------------------------------------------------------------------------
