@@ -174,13 +174,24 @@ def provider_error(model: str, exc: BaseException) -> ProviderError:
     """Map a litellm / openai / httpx exception, by type, to our ``ProviderError`` family."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     kinds = _provider_exception_types()
-    if isinstance(exc, kinds["timeout"]):
+    # litellm wraps the transport error (e.g. a refused connection arrives as InternalServerError
+    # caused by openai.APIConnectionError caused by httpx.ConnectError): look down the whole chain
+    chain: list[BaseException] = []
+    link: BaseException | None = exc
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+
+    def any_of(kind: str) -> bool:
+        return any(isinstance(e, kinds[kind]) for e in chain)
+
+    if any_of("timeout"):
         return ProviderTimeout(f"{model} timed out: {text}")
-    if isinstance(exc, kinds["auth"]):
+    if any_of("auth"):
         return ProviderAuthError(f"{model}: authentication failed (check the API key variable): {text}")
-    if isinstance(exc, kinds["rate"]):
+    if any_of("rate"):
         return ProviderRateLimited(f"{model}: rate limited by the provider: {text}")
-    if isinstance(exc, kinds["connection"]):
+    if any_of("connection"):
         return ProviderUnreachable(f"{model}: cannot reach the provider: {text}")
     return ProviderError(f"{model} failed ({type(exc).__name__}): {text}")
 

@@ -14,10 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeOpenAIServer:
-    def __init__(self, reply: str = "", status: int = 200, hang_s: float = 0.0) -> None:
+    def __init__(self, reply: str = "", status: int = 200, hang_s: float = 0.0, word_delay_s: float = 0.0) -> None:
         self.reply = reply
         self.status = status
         self.hang_s = hang_s
+        self.word_delay_s = word_delay_s  # pause between streamed words
+        self.disconnected = threading.Event()  # set when the client went away mid-stream
+        self.words_sent = 0
         self.requests: list[dict] = []
         fake = self
 
@@ -51,7 +54,15 @@ class FakeOpenAIServer:
                         "model": "fake",
                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
                     }
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    try:
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                    except OSError:  # the client closed the stream
+                        fake.disconnected.set()
+                        return
+                    fake.words_sent += 1
+                    if fake.word_delay_s:
+                        time.sleep(fake.word_delay_s)
                 end = {
                     "id": "fake",
                     "object": "chat.completion.chunk",

@@ -1,0 +1,37 @@
+"""The `papers` command group and its one error mapping, run in-process with click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from assistant.cli import papers
+
+
+def test_group_lists_every_command() -> None:
+    result = CliRunner().invoke(papers, ["--help"])
+    assert result.exit_code == 0
+    for name in ("ask", "ingest", "ui", "eval"):
+        assert f"  {name} " in result.output
+
+
+def test_usage_errors_exit_2() -> None:
+    runner = CliRunner()
+    for args in (["ask", ""], ["ask", "   "], ["ask", "--k", "0", "What is RAG?"], ["ask", "--k", "-1", "x"]):
+        result = runner.invoke(papers, args)
+        assert result.exit_code == 2, args
+        assert "Error" in result.output
+
+
+def test_papers_errors_exit_1_with_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(papers, ["ask", "--index", str(tmp_path / "none"), "--json", "What is RAG?"])
+    assert missing.exit_code == 1
+    assert json.loads(missing.stdout)["error"].startswith(f"no index at {tmp_path / 'none'}")
+    assert missing.stderr.startswith("error: no index at")
+    nothing = runner.invoke(papers, ["ingest", "--index", str(tmp_path / "idx"), str(tmp_path / "nope.jsonl")])
+    assert nothing.exit_code == 1 and "nothing to ingest" in nothing.stderr
+    evals = runner.invoke(papers, ["eval", "compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert evals.exit_code == 1 and "cannot read report" in evals.stderr
