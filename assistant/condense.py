@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from assistant.errors import PapersError
-from assistant.text import STOPWORDS, TOKEN_PATTERN
+from assistant.text import STOPWORDS, TERM_PATTERN
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -75,7 +75,7 @@ _DUMMY_IT = re.compile(
     r"(?:possible|true|feasible|necessary|known|worth|better|common|hard|easy|useful|enough|likely)\b",
     re.I,
 )
-_TOKEN = re.compile(TOKEN_PATTERN)  # the shared tokenizer (assistant.text), surface forms kept
+_TOKEN = re.compile(TERM_PATTERN)  # assistant.text's surface terms (compounds kept whole)
 # Words that carry no topic: question words and requests, on top of the shared stopword list.
 _GENERIC = frozenset(
     """what which who whom whose how why when where does do did is are was were can could would should

@@ -18,6 +18,9 @@ from typing import Any
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # bm25s's default, from scikit-learn's CountVectorizer
 _TOKEN = re.compile(TOKEN_PATTERN)
+# Surface terms for rewriting a query (condense): the same word characters, with hyphenated and
+# dotted compounds ("mixture-of-experts", "GPT-4", "3.5") kept whole so the rewritten query reads right.
+TERM_PATTERN = r"(?u)\w+(?:[-.]\w+)*"
 
 _DOMAIN_STOPWORDS = frozenset(
     """a an the of in on for to and or but with by from as at into over under about between through
