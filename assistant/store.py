@@ -48,6 +48,7 @@ class PaperEntry(BaseModel):
     links: list[str] = Field(default_factory=list)
     authors: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
+    version: int | None = None  # the arXiv version stored, so an older one never replaces it
 
 
 class Manifest(BaseModel):
@@ -308,8 +309,8 @@ class PaperIndex:
                 raise IndexMissingError(f"BM25 index {folder} is missing: run `ingest` to complete the index")
             import bm25s
 
-            self._bm25 = bm25s.BM25.load(str(folder), mmap=False)
             self._bm25_ids = json.loads((folder / "ids.json").read_text())
+            self._bm25 = bm25s.BM25.load(str(folder), mmap=False) if self._bm25_ids else None
         return self._bm25, self._bm25_ids
 
 
@@ -335,9 +336,13 @@ def build_bm25(folder: Path, ids: list[str], texts: list[str]) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     retriever = bm25s.BM25()
-    if texts:
-        retriever.index(bm25_tokenize(texts), show_progress=False)
-    retriever.save(str(tmp))
+    tokenized = bm25_tokenize(texts) if texts else None
+    if tokenized is None or not tokenized.vocab:  # no chunk has a single indexable word: nothing to rank
+        ids = []
+        tmp.mkdir(parents=True)
+    else:
+        retriever.index(tokenized, show_progress=False)
+        retriever.save(str(tmp))
     write_atomic(tmp / "ids.json", json.dumps(ids))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)

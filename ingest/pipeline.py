@@ -14,9 +14,10 @@ from assistant.errors import InputError
 from assistant.settings import Settings
 from assistant.store import PaperEntry, PaperIndex
 from ingest.chunking import Chunk, chunk_paper, sentence_units
+from ingest.identity import Merge, alternate_id, deduplicate, match_stored, title_key
 from ingest.lock import writer_lock
 from ingest.readers import read_paths
-from ingest.records import Paper, Skipped, title_key
+from ingest.records import Paper, Skipped
 
 Progress = Callable[[int, int], None]
 
@@ -47,6 +48,7 @@ class IngestReport:
     unchanged: int = 0
     removed: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    merged: list[Merge] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -59,36 +61,9 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "skipped": [s.as_dict() for s in self.skipped],
+            "merged": [m.as_dict() for m in self.merged],
             "seconds": round(self.seconds, 3),
         }
-
-
-def deduplicate(papers: Sequence[Paper]) -> tuple[list[Paper], int]:
-    """One paper per arXiv id or normalised title; the first record wins, later ones fill gaps."""
-    kept: list[Paper] = []
-    by_key: dict[str, Paper] = {}
-    duplicates = 0
-    for paper in papers:
-        keys = [f"t:{paper.title_key}"] + ([f"a:{paper.arxiv_id}"] if paper.arxiv_id else [])
-        first = next((by_key[k] for k in keys if k in by_key), None)
-        if first is None:
-            kept.append(paper)
-            first = paper
-        else:
-            duplicates += 1
-            _fill_gaps(first, paper)
-        for key in keys + ([f"a:{first.arxiv_id}"] if first.arxiv_id else []):
-            by_key.setdefault(key, first)
-    return kept, duplicates
-
-
-def _fill_gaps(first: Paper, other: Paper) -> None:
-    first.arxiv_id = first.arxiv_id or other.arxiv_id
-    first.date = first.date or other.date
-    first.url = first.url or other.url
-    first.authors = first.authors or other.authors
-    if len(other.abstract) > len(first.abstract):  # a feed that truncates loses to one that does not
-        first.abstract = other.abstract
 
 
 def run_ingest(
@@ -108,7 +83,8 @@ def run_ingest(
         else:
             papers.append(item)
     report.records = len(papers)
-    unique, report.duplicates = deduplicate(papers)
+    unique, report.merged = deduplicate(papers)
+    report.duplicates = len(report.merged)
     report.papers = len(unique)
     if not unique:
         where = ", ".join(map(str, paths)) or "(no paths)"
@@ -121,21 +97,32 @@ def run_ingest(
         model = None
         index = PaperIndex.open_for_write(settings, embedding.MODELS[settings.embedding.model].dimension)
         old = index.manifest
-        new = old.model_copy(deep=True)
-        by_title = {title_key(e.title): pid for pid, e in old.papers.items()}
+        new = old.model_copy(deep=True)  # entries below are replaced, never mutated in place
+        by_title: dict[str, list[str]] = {}
+        for stored_id, stored_entry in old.papers.items():
+            by_title.setdefault(title_key(stored_entry.title), []).append(stored_id)
         pending: list[tuple[str, Paper, list[Chunk], list[Chunk]]] = []
         want_sentences = settings.embedding.sentence_vectors
         seen: set[str] = set()
+        changed_sources = False
         for paper in unique:
-            pid = by_title.get(paper.title_key) or paper.paper_id
+            pid = match_stored(paper, old.papers, by_title)
+            if pid is None:
+                pid = paper.paper_id
+                if pid in old.papers or pid in seen:  # that id is another paper with the same title
+                    pid = alternate_id(paper)
             seen.add(pid)
             entry = old.papers.get(pid)
-            if entry is not None and entry.hash == paper.content_hash:
+            if entry is not None and (
+                entry.hash == paper.content_hash or (entry.version or 0) > (paper.arxiv_version or 0)
+            ):  # unchanged, or an older version of what is stored
                 report.unchanged += 1
-                entry.sources = sorted(set(entry.sources) | {paper.source})
-                new.papers[pid] = entry
+                sources = sorted(set(entry.sources) | {paper.source})
+                if sources != entry.sources:
+                    new.papers[pid] = new.papers[pid].model_copy(update={"sources": sources})
+                    changed_sources = True
                 units = sentence_units(paper, pid) if want_sentences and not entry.sentence_ids else []
-                if units:  # stored before sentence vectors were on: add them, the chunks stay
+                if units and entry.hash == paper.content_hash:  # stored before sentence vectors: add them
                     pending.append((pid, paper, [], units))
                 continue
             chunks = chunk_paper(paper, pid, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
@@ -179,8 +166,8 @@ def run_ingest(
             if chunks:
                 new.papers[pid] = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
             else:  # an unchanged paper that only gained its sentence vectors
-                new.papers[pid].sentence_ids = [s.id for s in sentences]
-        if pending or prune or new.generation == 0 or _needs_repair(index):
+                new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
+        if pending or prune or changed_sources or new.generation == 0 or _needs_repair(index):
             index.commit(new)
     report.seconds = time.perf_counter() - started
     return report
@@ -240,4 +227,5 @@ def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> Paper
         links=paper.links,
         authors=paper.authors,
         sources=[paper.source],
+        version=paper.arxiv_version,
     )

@@ -1,8 +1,15 @@
-"""What a reader yields: one paper record, or one skipped record with its reason."""
+"""What a reader yields: one paper record, or one skipped record with its reason; text cleaning.
+
+Every reader builds ``Paper`` objects, so cleaning happens once, at read time, for every format
+(:func:`clean_text`): HTML entities decoded once, invisible and format characters removed, controls
+dropped, whitespace collapsed, NFC. Identity (ids, title keys, when two records are one paper) is
+``ingest.identity``'s job.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -11,11 +18,18 @@ from assistant.text import SEGMENTER
 
 _URL = re.compile(r"https?://[^\s)\]>,;}\"']+")
 # New-style (2401.01234v2) and old-style (hep-th/9901001) arXiv ids, not digits inside a longer number.
-_ARXIV_ID = re.compile(r"(?<!\d)(\d{4}\.\d{4,5})(?:v\d+)?(?!\d)|\b([a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b")
+_ARXIV_ID = re.compile(r"(?<!\d)(\d{4}\.\d{4,5})(?:v(\d+))?(?!\d)|\b([a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?\b")
+_DOI = re.compile(r"\b(10\.\d{4,9}/\S+)", re.I)
+# Characters that render as nothing or steer layout: zero-width space/joiners, soft hyphen, BOM,
+# bidi marks (Unicode category Cf), and C0/C1 controls (Cc) other than whitespace.
+_WHITESPACE_CONTROLS = {"\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"}
 
 
 @dataclass
 class Paper:
+    """One record. ``title``/``abstract`` are cleaned on construction; ``arxiv_id`` is normalised
+    (version dropped, kept in ``arxiv_version``); ``doi`` is lower-cased without a resolver prefix."""
+
     title: str
     abstract: str
     source: str
@@ -25,25 +39,41 @@ class Paper:
     authors: list[str] = field(default_factory=list)
     url: str | None = None
     links: list[str] = field(default_factory=list)
+    doi: str | None = None
+    arxiv_version: int | None = None
 
     def __post_init__(self) -> None:
         self.title = clean_text(self.title)
         self.abstract = clean_text(self.abstract)
         if self.arxiv_id:
-            self.arxiv_id = normalise_arxiv_id(self.arxiv_id)
+            raw = str(self.arxiv_id)
+            self.arxiv_id = normalise_arxiv_id(raw)
+            self.arxiv_version = self.arxiv_version or arxiv_version(raw)
+            if self.arxiv_id is None and self.doi is None:
+                self.doi = normalise_doi(raw)
+        if self.doi:
+            self.doi = normalise_doi(self.doi)
+            if self.doi and not self.arxiv_id and (found := normalise_arxiv_id(self.doi)):
+                self.arxiv_id = found  # arXiv's own DOIs (10.48550/arXiv.X) name the arXiv paper
+        self.date = clean_text(self.date) or None if self.date else None
+        self.url = clean_text(self.url) or None if self.url else None
+        self.authors = [a for a in (clean_text(x) for x in self.authors) if a]
         if not self.links:
             self.links = [u.rstrip(".") for u in _URL.findall(self.abstract)]
 
     @property
     def title_key(self) -> str:
+        from ingest.identity import title_key
+
         return title_key(self.title)
 
     @property
     def paper_id(self) -> str:
-        """Stable id: the arXiv id when known, else a hash of the normalised title."""
-        if self.arxiv_id:
-            return f"arxiv:{self.arxiv_id}"
-        return "title:" + hashlib.sha1(self.title_key.encode()).hexdigest()[:16]
+        """The id a new paper gets: ``arxiv:<id>``, else ``doi:<doi>``, else a hash of the title key
+        (of title and abstract when the title has no letters or digits). See ``ingest.identity``."""
+        from ingest.identity import base_id
+
+        return base_id(self)
 
     @property
     def content_hash(self) -> str:
@@ -62,23 +92,37 @@ class Skipped:
         return {"source": self.source, "line": self.line, "reason": self.reason}
 
 
-def clean_text(text: str) -> str:
-    """NFC-normalise and collapse whitespace (dumps carry stray newlines and NBSPs)."""
+def clean_text(text: object) -> str:
+    """Text as a reader should store it: entities decoded once (``&amp;`` → ``&``), format and
+    control characters removed, whitespace collapsed, NFC. Non-strings are converted with ``str``."""
+    text = html.unescape(str(text))
+    text = "".join(
+        " " if ch in _WHITESPACE_CONTROLS else ch
+        for ch in text
+        if ch in _WHITESPACE_CONTROLS or unicodedata.category(ch) not in {"Cf", "Cc", "Cs"}
+    )
     return " ".join(unicodedata.normalize("NFC", text).split())
-
-
-def title_key(title: str) -> str:
-    """Case-, accent- and punctuation-insensitive key: the same paper from two feeds matches."""
-    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", folded).split())
 
 
 def normalise_arxiv_id(raw: str) -> str | None:
     """``http://arxiv.org/abs/2401.01234v2`` -> ``2401.01234``; None for ids that are not arXiv ids.
 
-    Any other id (a row number, a DOI, a database key) is dropped rather than kept as an arXiv id:
-    ids are the de-duplication key, and two collections numbering their rows 1, 2, 3 would
-    otherwise merge unrelated papers. Such papers are identified by their title instead.
+    Any other id (a row number, a database key) is dropped rather than kept as an arXiv id: ids
+    are the de-duplication key, and two collections numbering their rows 1, 2, 3 would otherwise
+    merge unrelated papers. Such papers are identified by their DOI or their title instead.
     """
     match = _ARXIV_ID.search(raw)
-    return (match.group(1) or match.group(2)) if match else None
+    return (match.group(1) or match.group(3)) if match else None
+
+
+def arxiv_version(raw: str) -> int | None:
+    """The ``vN`` of an arXiv id (``2401.01234v2`` -> 2), or None."""
+    match = _ARXIV_ID.search(raw)
+    version = match and (match.group(2) or match.group(4))
+    return int(version) if version else None
+
+
+def normalise_doi(raw: str) -> str | None:
+    """``https://doi.org/10.1145/X`` -> ``10.1145/x`` (DOIs are case-insensitive); None if no DOI."""
+    match = _DOI.search(raw)
+    return match.group(1).rstrip(".,;").lower() if match else None

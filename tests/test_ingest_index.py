@@ -31,7 +31,18 @@ from tests.index_helpers import (
 )
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-REPORT_KEYS = {"records", "papers", "duplicates", "added", "updated", "unchanged", "removed", "skipped", "seconds"}
+REPORT_KEYS = {
+    "records",
+    "papers",
+    "duplicates",
+    "added",
+    "updated",
+    "unchanged",
+    "removed",
+    "skipped",
+    "merged",
+    "seconds",
+}
 
 
 def _settings(index: Path, **overrides: Any) -> Settings:

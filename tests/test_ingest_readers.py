@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.pipeline import deduplicate
+from ingest.identity import deduplicate
 from ingest.readers import read_file, read_paths
 from ingest.records import Paper, Skipped, normalise_arxiv_id
 from tests.index_helpers import BAD_FIXTURE_SKIPS
@@ -83,8 +83,8 @@ def test_real_corpus_dumps_read_without_skips() -> None:
     assert [i for i in items if isinstance(i, Skipped)] == []
     assert len(papers) == 557
     assert sum(1 for p in papers if any("github.com" in link for link in p.links)) > 50
-    unique, duplicates = deduplicate(papers)
-    assert (len(unique), duplicates) == (502, 55)
+    unique, merges = deduplicate(papers)
+    assert (len(unique), len(merges)) == (502, 55)
 
 
 # -- JSONL and CSV -------------------------------------------------------------------------------
@@ -167,7 +167,9 @@ def test_hf_daily_papers_api_json() -> None:
 
 
 def test_same_paper_from_two_formats_is_one_paper() -> None:
-    jsonl = Paper(title="Diffusion Policies for Dexterous Robot Manipulation", abstract="Short.", source="a")
+    jsonl = Paper(
+        title="Diffusion Policies for Dexterous Robot Manipulation", abstract="A longer abstract wins…", source="a"
+    )
     atom = Paper(
         title="Diffusion policies for dexterous robot manipulation",
         abstract="A longer abstract wins over a truncated one.",
@@ -175,8 +177,9 @@ def test_same_paper_from_two_formats_is_one_paper() -> None:
         arxiv_id="http://arxiv.org/abs/2401.01234v3",
         date="2024-01-03",
     )
-    unique, duplicates = deduplicate([jsonl, atom])
-    assert duplicates == 1 and len(unique) == 1
+    unique, merges = deduplicate([jsonl, atom])
+    assert len(merges) == 1 and len(unique) == 1
+    assert merges[0].reason == "same title; one abstract is a truncation of the other"
     assert unique[0].arxiv_id == "2401.01234"
     assert unique[0].abstract == "A longer abstract wins over a truncated one."
 
@@ -184,8 +187,8 @@ def test_same_paper_from_two_formats_is_one_paper() -> None:
 def test_non_arxiv_ids_do_not_merge_different_papers() -> None:
     a = Paper(title="Paper A about kernels", abstract="About kernels.", source="a.csv", arxiv_id="1")
     b = Paper(title="Paper B about graphs", abstract="About graphs.", source="b.jsonl", arxiv_id="1")
-    unique, duplicates = deduplicate([a, b])
-    assert (len(unique), duplicates) == (2, 0)
+    unique, merges = deduplicate([a, b])
+    assert (len(unique), len(merges)) == (2, 0)
     assert a.paper_id != b.paper_id
 
 

@@ -1,7 +1,9 @@
 """Readers, one small module per format, chosen by file type; directories are walked.
 
 Every reader yields ``Paper`` or ``Skipped`` and never raises for bad content: one bad record
-(or file) is reported with its file and line, and every good record is still read.
+(or file) is reported with its file and line, and every good record is still read. ``read_file``
+also guards each reader (an unexpected exception costs only the rest of that file) and
+validates each record (:func:`validate`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from assistant.text import index_terms
 from ingest.readers import arxiv_atom, daily_papers, hf_daily, jsonl, table
 from ingest.readers.common import read_text
 from ingest.records import Paper, Skipped
@@ -57,4 +60,23 @@ def read_file(file: Path) -> Iterator[Paper | Skipped]:
     if isinstance(text, Skipped):
         yield text
         return
-    yield from reader(text, source)
+    read = 0
+    try:
+        for item in reader(text, source):
+            read += 1
+            yield validate(item) if isinstance(item, Paper) else item
+    except Exception as exc:  # a reader bug must cost this file's remaining records, never the run
+        yield Skipped(source, None, f"could not read past record {read} ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def validate(paper: Paper) -> Paper | Skipped:
+    """A record needs a title, an abstract, and at least one word BM25 can index (after cleaning)."""
+    if not paper.title:
+        return Skipped(paper.source, paper.line, "record has no title (after removing invisible characters)")
+    if not paper.abstract:
+        return Skipped(paper.source, paper.line, f"record {paper.title[:60]!r} has no abstract")
+    if not index_terms(f"{paper.title} {paper.abstract}"):
+        return Skipped(
+            paper.source, paper.line, f"record {paper.title[:60]!r} has no indexable word (no letters or digits)"
+        )
+    return paper

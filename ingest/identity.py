@@ -1,0 +1,197 @@
+"""Identify: when two records are one paper, and which id a paper gets. Ids first, titles second.
+
+The rules (README, "Identity"), applied within one run (:func:`deduplicate`) and against the
+stored index (:func:`match_stored`) alike:
+
+1. **Strong ids decide.** Records sharing an arXiv id or a DOI are one paper; records whose
+   arXiv ids (or DOIs) differ are never merged, whatever their titles.
+2. **Titles merge only with agreeing abstracts.** Records with the same title key and no
+   conflicting id are one paper only when their abstracts agree: equal after normalisation, or
+   one clearly a truncation of the other (a prefix that ends in an ellipsis, or covers at least
+   :data:`TRUNCATION_MIN_WORDS` words). Same title, different abstracts: two papers.
+3. **Versions:** records of one arXiv id in different versions: the latest version's record wins
+   whole (title, abstract, date, everything), never field by field. Otherwise the first record
+   is kept whole; the other only fills metadata the first lacks (ids, date, url, authors) and
+   replaces the abstract only when the first one's is a truncation of it.
+4. **Title keys** keep the letters and digits of every script (NFKC, casefold); a title with none
+   falls back to a hash of title and abstract, so no two papers share an empty key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Protocol
+
+from ingest.records import Paper
+
+TRUNCATION_MIN_WORDS = 20  # a shared prefix this long is the same abstract cut short, not a coincidence
+_ELLIPSES = ("...", "…", "[...]", "(...)")
+
+
+def title_key(title: str) -> str:
+    """Case-, accent-form- and punctuation-insensitive key that keeps every script's letters and
+    digits: ``"Graphs & Networks"`` -> ``"graphs networks"``, ``"Μάθηση χωρίς επίβλεψη"`` kept."""
+    folded = unicodedata.normalize("NFKC", title).casefold()
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LN" else " " for ch in folded)
+    return " ".join(kept.split())
+
+
+def abstract_words(abstract: str) -> list[str]:
+    """The abstract's words as compared for identity (letters and digits of every script, casefolded)."""
+    return title_key(abstract).split()
+
+
+def abstracts_agree(a: str, b: str) -> bool:
+    """Equal after normalisation, or one clearly a truncation of the other (rule 2)."""
+    wa, wb = abstract_words(a), abstract_words(b)
+    if wa == wb:
+        return True
+    (short, short_text), long_words = ((wa, a), wb) if len(wa) <= len(wb) else ((wb, b), wa)
+    if not short or long_words[: len(short) - 1] != short[:-1]:  # the cut may split the last word
+        return False
+    last_ok = long_words[len(short) - 1].startswith(short[-1])
+    ellipsis = short_text.rstrip().endswith(_ELLIPSES)
+    return last_ok and (ellipsis or len(short) >= TRUNCATION_MIN_WORDS)
+
+
+def strong_ids(paper: Paper) -> list[str]:
+    """``arxiv:<id>`` and ``doi:<doi>`` where known."""
+    return [f"arxiv:{paper.arxiv_id}"] * bool(paper.arxiv_id) + [f"doi:{paper.doi}"] * bool(paper.doi)
+
+
+def ids_conflict(a: Paper, b: Paper) -> bool:
+    """Both carry an arXiv id (or both a DOI) and they differ."""
+    return bool((a.arxiv_id and b.arxiv_id and a.arxiv_id != b.arxiv_id) or (a.doi and b.doi and a.doi != b.doi))
+
+
+def base_id(paper: Paper) -> str:
+    """``arxiv:<id>``, else ``doi:<doi>``, else ``title:<sha1 of the title key>``, else (a title with
+    no letters or digits) ``text:<sha1 of title and abstract>``."""
+    if paper.arxiv_id:
+        return f"arxiv:{paper.arxiv_id}"
+    if paper.doi:
+        return f"doi:{paper.doi}"
+    key = paper.title_key
+    if key:
+        return "title:" + hashlib.sha1(key.encode()).hexdigest()[:16]
+    return "text:" + hashlib.sha1(f"{paper.title}\x1f{paper.abstract}".encode()).hexdigest()[:16]
+
+
+def alternate_id(paper: Paper) -> str:
+    """For a second paper with the same title as another: title and abstract hashed together."""
+    payload = f"{paper.title_key}\x1f{' '.join(abstract_words(paper.abstract))}"
+    return "title:" + hashlib.sha1(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Merge:
+    """One record folded into another: ``kept`` and ``dropped`` are titles; ``source``/``line``
+    locate the dropped record; ``reason`` says which rule matched."""
+
+    kept: str
+    dropped: str
+    source: str
+    line: int | None
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def same_paper(a: Paper, b: Paper) -> str:
+    """Why ``a`` and ``b`` are one paper (rules 1-2), or "" when they are not."""
+    shared = set(strong_ids(a)) & set(strong_ids(b))
+    if shared:
+        return f"same {sorted(shared)[0].split(':', 1)[0]} id {sorted(shared)[0].split(':', 1)[1]}"
+    if ids_conflict(a, b) or not a.title_key or a.title_key != b.title_key:
+        return ""
+    if abstract_words(a.abstract) == abstract_words(b.abstract):
+        return "same title and abstract"
+    if abstracts_agree(a.abstract, b.abstract):
+        return "same title; one abstract is a truncation of the other"
+    return ""
+
+
+def combine(kept: Paper, other: Paper) -> Paper:
+    """The one record for two records of the same paper (rule 3)."""
+    if kept.arxiv_id and kept.arxiv_id == other.arxiv_id and kept.arxiv_version and other.arxiv_version:
+        newer = other if other.arxiv_version > kept.arxiv_version else kept
+        return replace(newer)
+    abstract = kept.abstract
+    if len(other.abstract) > len(abstract) and abstracts_agree(abstract, other.abstract):
+        abstract = other.abstract  # a feed that truncates loses to one that does not
+    return replace(
+        kept,
+        abstract=abstract,
+        arxiv_id=kept.arxiv_id or other.arxiv_id,
+        arxiv_version=kept.arxiv_version or other.arxiv_version,
+        doi=kept.doi or other.doi,
+        date=kept.date or other.date,
+        url=kept.url or other.url,
+        authors=kept.authors or other.authors,
+        links=kept.links or other.links,
+    )
+
+
+def deduplicate(papers: Sequence[Paper]) -> tuple[list[Paper], list[Merge]]:
+    """One record per paper, in first-seen order, and every merge made (rules 1-3)."""
+    kept: list[Paper] = []
+    by_id: dict[str, int] = {}
+    by_title: dict[str, list[int]] = {}
+    merges: list[Merge] = []
+    for paper in papers:
+        candidates = [by_id[i] for i in strong_ids(paper) if i in by_id]
+        candidates += by_title.get(paper.title_key, []) if paper.title_key else []
+        match, reason = None, ""
+        for index in dict.fromkeys(candidates):
+            reason = same_paper(kept[index], paper)
+            if reason:
+                match = index
+                break
+        if match is None:
+            kept.append(paper)
+            match = len(kept) - 1
+        else:
+            before = kept[match]
+            kept[match] = combine(before, paper)
+            dropped = paper if kept[match].source == before.source and kept[match].line == before.line else before
+            merges.append(Merge(kept[match].title, dropped.title, dropped.source, dropped.line, reason))
+        for sid in strong_ids(kept[match]):
+            by_id.setdefault(sid, match)
+        if kept[match].title_key:
+            slots = by_title.setdefault(kept[match].title_key, [])
+            if match not in slots:
+                slots.append(match)
+    return kept, merges
+
+
+class StoredPaper(Protocol):
+    title: str
+    abstract: str
+    version: int | None
+
+
+def match_stored(paper: Paper, stored: Mapping[str, StoredPaper], by_title: Mapping[str, Iterable[str]]) -> str | None:
+    """The stored paper id that ``paper`` is (rules 1-2 against the index), or None for a new paper.
+
+    ``by_title`` maps title keys to stored ids. A stored id's own strong id (``arxiv:``/``doi:``)
+    takes part in the conflict check, so a record never updates a paper with another arXiv id.
+    """
+    for sid in strong_ids(paper):
+        if sid in stored:
+            return sid
+    for pid in by_title.get(paper.title_key, ()) if paper.title_key else ():
+        entry = stored[pid]
+        as_paper = Paper(title=entry.title, abstract=entry.abstract, source="index", arxiv_id=_arxiv_of(pid))
+        if pid.startswith("doi:"):
+            as_paper.doi = pid.removeprefix("doi:")
+        if same_paper(as_paper, paper):
+            return pid
+    return None
+
+
+def _arxiv_of(pid: str) -> str | None:
+    return pid.removeprefix("arxiv:") if pid.startswith("arxiv:") else None
