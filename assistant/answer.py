@@ -10,7 +10,7 @@ fallback when none of the model's sentences survive.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,22 @@ class Retrieved:
     @property
     def timings(self) -> dict[str, float]:
         return self.retrieval.timings
+
+    def as_dict(self) -> dict[str, Any]:
+        """``ask --retrieve-only --json``: the same keys as ``Answer.as_dict``, with no answer."""
+        return {
+            "question": self.retrieval.query,
+            "answer": None,
+            "citations": [],
+            "sources": [s.as_dict() for s in self.sources],
+            "sentences": [],
+            "abstained": self.abstain,
+            "mode": "retrieve-only",
+            "model": None,
+            "timings": {**self.timings, "generate_ms": 0.0},
+            "removed_citations": [],
+            "error": None,
+        }
 
 
 @dataclass
@@ -140,42 +156,63 @@ class AnswerChain:
         dates: list[str] | None = None,
         on_text: OnText | None = None,
     ) -> Answer:
+        """The checked answer; ``on_text`` receives each verified piece of text as it is accepted."""
+        for item in self.stream(question, k=k, mode=mode, model=model, dates=dates):
+            if isinstance(item, Answer):
+                return item
+            if item and on_text:
+                on_text(item)
+        raise AssertionError("AnswerChain.stream ended without an Answer")  # pragma: no cover
+
+    def stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        mode: str | None = None,
+        model: str | None = None,
+        dates: list[str] | None = None,
+    ) -> Iterator[str | Answer]:
+        """The answer as a generator: verified text pieces as they are accepted, then the ``Answer``.
+
+        While the model generates, an empty string is yielded for every token: a consumer may stop
+        there. Closing the generator (a UI's Stop, a client gone) closes the LLM stream at once,
+        which is what tells the server to stop generating.
+        """
         mode = mode or self.settings.answer.mode
         model = model or self.settings.llm.model
         retrieved = self.retrieve(question, k=k, dates=dates)
         result = Answer(question, "", retrieved.sources, [], False, mode, model, dict(retrieved.timings))
         if retrieved.abstain or not retrieved.sources:
-            return self._abstain(result, on_text)
+            result.abstained, result.answer = True, ABSTAIN_TEXT
+            yield ABSTAIN_TEXT
+            yield result
+            return
         evidence = retrieved.evidence
         result.timings["relevance"] = round(retrieved.relevance, 3)
         result.evidence = {ev.source.n: ev.sentences for ev in evidence}
-        if mode == "extract":
-            return self._extract(result, evidence, on_text)
-        try:
-            self._generate(result, question, evidence, on_text)
-        except PapersError as exc:  # provider failure, timeout, or a model that cannot be loaded
-            result.error = str(exc)
-            if mode != "auto":
-                return result
-            # auto still answers (extractively) but the error is kept: the CLI exits non-zero
-            result.sentences, result.mode = [], "auto:extract"
-            return self._extract(result, evidence, on_text)
-        if mode == "auto" and not result.sentences:
-            result.timings["fallback"] = 1.0
-            result.mode = "auto:extract"
-            return self._extract(result, evidence, on_text)
-        return result
+        if mode != "extract":
+            try:
+                yield from self._generate(result, question, evidence)
+            except PapersError as exc:  # provider failure, timeout, or a model that cannot be loaded
+                result.error = str(exc)
+                if mode != "auto":
+                    yield result
+                    return
+                # auto still answers (extractively) but the error is kept: the CLI exits non-zero
+                result.sentences, result.mode = [], "auto:extract"
+            if result.mode != "auto:extract" and (mode != "auto" or result.sentences):
+                yield result
+                return
+            if not result.error:
+                result.timings["fallback"] = 1.0
+                result.mode = "auto:extract"
+        yield self._extract(result, evidence)
+        yield result
 
-    # -- the three ways to answer ----------------------------------------------------------------
+    # -- generating and extracting ---------------------------------------------------------------
 
-    def _abstain(self, result: Answer, on_text: OnText | None) -> Answer:
-        result.abstained = True
-        result.answer = ABSTAIN_TEXT
-        if on_text:
-            on_text(ABSTAIN_TEXT)
-        return result
-
-    def _generate(self, result: Answer, question: str, evidence: list[Evidence], on_text: OnText | None) -> None:
+    def _generate(self, result: Answer, question: str, evidence: list[Evidence]) -> Iterator[str]:
         prompt_evidence = prompt_papers(evidence, self.settings.answer.prompt_papers)
         texts = {ev.source.n: evidence_text(ev.source.title, ev.source.abstract) for ev in evidence}
         titles = [ev.source.title for ev in evidence]
@@ -183,13 +220,14 @@ class AnswerChain:
         started = time.perf_counter()
         buffer, emitted, accepted, pieces = "", 0, [], 0
         keep_flagged = result.mode == "generate"
-        # the stream is closed however this block ends (an on_text that raises to cancel included),
+        # the stream is closed however this block ends (the consumer closing this generator included),
         # which is what tells the server to stop generating
         with get_model(result.model, self.settings).stream(messages) as deltas:
             for delta in deltas:
                 if "first_token_ms" not in result.timings:
                     result.timings["first_token_ms"] = round((time.perf_counter() - started) * 1000, 1)
                 buffer += delta
+                yield ""  # a point where the consumer may stop us
                 # check only when a sentence boundary appears, not on every token: scoring encodes the
                 # unfinished last sentence, and that CPU is taken from the model generating next to us
                 count = len(split_answer(buffer))
@@ -199,35 +237,32 @@ class AnswerChain:
                 checked = check(buffer, texts, self.scorer, self.scorer.threshold, titles).sentences
                 for sentence in checked[emitted : max(len(checked) - 1, 0)]:  # the last may be unfinished
                     emitted += 1
-                    accepted += self._accept(sentence, keep_flagged, on_text)
+                    if self._supported(sentence, keep_flagged):
+                        accepted.append(sentence)
+                        yield render(sentence) + " "
         final = check(buffer, texts, self.scorer, self.scorer.threshold, titles)
         for sentence in final.sentences[emitted:]:
-            accepted += self._accept(sentence, keep_flagged, on_text)
+            if self._supported(sentence, keep_flagged):
+                accepted.append(sentence)
+                yield render(sentence) + " "
         result.removed_citations = sorted(set(final.removed_citations))
         result.sentences = accepted
         result.answer = " ".join(render(s) for s in accepted)
         result.timings["generate_ms"] = round((time.perf_counter() - started) * 1000, 1)
         result.timings["raw_answer_chars"] = float(len(buffer))
-        result.evidence = {ev.source.n: ev.sentences for ev in evidence}
 
-    def _accept(self, sentence: AnswerSentence, keep_flagged: bool, on_text: OnText | None) -> list[AnswerSentence]:
-        supported = bool(sentence.citations) and sentence.support >= self.scorer.threshold
-        if not supported and not keep_flagged:
-            return []
-        if on_text:
-            on_text(render(sentence) + " ")
-        return [sentence]
+    def _supported(self, sentence: AnswerSentence, keep_flagged: bool) -> bool:
+        """Shown when it cites a paper that backs it; ``generate`` mode also shows flagged ones."""
+        return keep_flagged or (bool(sentence.citations) and sentence.support >= self.scorer.threshold)
 
-    def _extract(self, result: Answer, evidence: list[Evidence], on_text: OnText | None) -> Answer:
+    def _extract(self, result: Answer, evidence: list[Evidence]) -> str:
         """The evidence sentences themselves, joined into prose, each with its citation."""
         sentences = extract(prompt_papers(evidence, self.settings.answer.prompt_papers), self.scorer)
         result.sentences = sentences
         result.answer = " ".join(render(s) for s in sentences)
         if result.mode == "auto":
             result.mode = "extract"
-        if on_text:
-            on_text(result.answer)
-        return result
+        return result.answer
 
 
 def render(sentence: AnswerSentence) -> str:

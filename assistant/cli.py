@@ -5,7 +5,7 @@ plugged in through the ``papers.commands`` entry-point group (``pyproject.toml``
 never imports the packages built on top of it. ``ask``, ``ingest``, ``evals`` and ``papers-ui``
 remain as entry points of their own.
 
-Every command maps errors the same way (:func:`handle_errors`): a ``PapersError`` prints
+Every command maps errors the same way (``assistant.errors.handle_errors``): a ``PapersError`` prints
 ``error: <message>`` on stderr (and ``{"error": message}`` on stdout with ``--json``) and exits 1;
 a usage error (bad option, empty question, ``--k`` out of range) exits 2 with click's message.
 """
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -23,31 +21,9 @@ from typing import Any, ClassVar
 
 import click
 
-from assistant.errors import PapersError
+from assistant.errors import EXIT_ERROR, EXIT_USAGE, fail, handle_errors
 
-EXIT_ERROR = 1  # a PapersError: something the user can act on, named in the message
-EXIT_USAGE = 2  # click's own code for usage errors
-
-
-def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a PapersError raised by a command into one clear line and exit status 1."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PapersError as exc:
-            fail(str(exc), bool(kwargs.get("as_json")))
-
-    return wrapper
-
-
-def fail(message: str, as_json: bool = False) -> None:
-    """Print ``message`` as the error (JSON on stdout too with ``--json``) and exit 1."""
-    if as_json:
-        click.echo(json.dumps({"error": message}))
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_ERROR)
+__all__ = ["EXIT_ERROR", "EXIT_USAGE", "fail", "handle_errors", "main", "papers"]
 
 
 def _question(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -117,18 +93,7 @@ def _retrieve_only(question: str, settings: Any, k: int | None, dates: list[str]
 
     retrieval = AnswerChain(settings).retrieve(question, k=k, dates=dates or None)
     if as_json:
-        payload = {
-            "question": question,
-            "answer": None,
-            "citations": [],
-            "sources": [s.as_dict() for s in retrieval.sources],
-            "sentences": [],
-            "abstained": retrieval.abstain,
-            "mode": "retrieve-only",
-            "model": None,
-            "timings": {**retrieval.timings, "generate_ms": 0.0},
-        }
-        click.echo(json.dumps(payload))
+        click.echo(json.dumps(retrieval.as_dict()))
         return
     if retrieval.abstain:
         click.echo("(no paper is close enough to this question: an answer would abstain)\n")

@@ -19,6 +19,15 @@ Exit codes (``assistant.cli``): 0 ok, 1 a PapersError (the message on stderr), 2
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, NoReturn
+
+EXIT_ERROR = 1  # a PapersError: something the user can act on, named in the message
+EXIT_USAGE = 2  # click's own code for usage errors (bad option, empty question, --k out of range)
+
 
 class PapersError(Exception):
     """Base class: anything the user can act on. ``str(err)`` is the message to show."""
@@ -70,3 +79,29 @@ class ProviderRateLimited(ProviderError):
 
 class ProviderUnreachable(ProviderError):
     pass
+
+
+# -- the one mapping from errors to messages and exit codes (every command: CLI and UI launcher) --
+
+
+def fail(message: str, as_json: bool = False) -> NoReturn:
+    """Print ``error: <message>`` on stderr (and ``{"error": message}`` on stdout with ``--json``), exit 1."""
+    import click
+
+    if as_json:
+        click.echo(json.dumps({"error": message}))
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorator: a PapersError raised by ``func`` becomes :func:`fail` (``as_json`` read from kwargs)."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except PapersError as exc:
+            fail(str(exc), bool(kwargs.get("as_json")))
+
+    return wrapper

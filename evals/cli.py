@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from assistant.cli import handle_errors
+from assistant.errors import handle_errors
 
 PathType = click.Path(path_type=Path)
 

@@ -17,9 +17,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
 import pytest
 
 from assistant import ui
@@ -316,6 +313,28 @@ def test_respond_unknown_embedded_model_is_a_clear_error(settings: Settings, cha
     _, chat, _, sources, _ = run_respond(handlers, MOE_Q, model="embedded/gpt-17", mode="generate")
     assert "could not answer" in chat[-1]["content"].lower() and "unknown embedded model" in chat[-1]["content"]
     assert ui.md_escape(MOE_TITLE) in sources
+
+
+def test_closing_the_handler_stops_the_model(settings: Settings, chain: AnswerChain) -> None:
+    """Gradio closes a handler's generator on Stop, New chat or a disconnect: that closes the
+    chain's generator, whose ``with`` block closes the LLM stream, and the provider sees the client go."""
+    from tests.fake_llm import FakeOpenAIServer
+
+    sentence = "Our router reduces inference latency by 35% compared with dense transformers of equal quality [1]."
+    reply = " ".join([sentence] * 12)
+    with FakeOpenAIServer(reply, word_delay_s=0.05) as fake:
+        llm = settings.llm.model_copy(update={"api_base": fake.api_base})
+        slow = settings.model_copy(update={"llm": llm})
+        handlers = ui.Handlers(slow, AnswerChain(slow, retriever=chain.retriever))
+        outputs = handlers.respond(MOE_Q, [], [], model="openai/fake", mode="generate")
+        for _, chat, *_ in outputs:
+            if chat[-1]["content"].endswith("▍"):  # the first accepted sentence is on screen
+                break
+        else:
+            pytest.fail("nothing streamed")
+        outputs.close()  # what Gradio does
+        assert fake.disconnected.wait(20), "the LLM stream was not closed"
+        assert fake.words_sent < len(reply.split(" ")) / 2
 
 
 # -- escaping and rendering ----------------------------------------------------------------------

@@ -1,0 +1,288 @@
+"""Request validation and the handlers behind the chat, the ``/chat`` API and ``POST /api/ask``.
+
+The chat and ``/chat`` handlers are generators, which is how Gradio streams: every ``yield`` is
+an update. They iterate ``AnswerChain.stream`` directly (no thread, no queue): it yields each
+verified piece of text, an empty string for every generated token, and the ``Answer`` last. The
+handlers hand control back to Gradio at least every HEARTBEAT_S, so Stop, New chat or a
+disconnect closes them mid-sentence; closing closes the chain's generator, whose ``with`` block
+closes the LLM stream, and the server stops generating.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from assistant.condense import Condensed, Turn, condense
+from assistant.errors import PapersError
+from assistant.ui.render import (
+    md_escape,
+    render_answer_md,
+    render_answer_text,
+    render_condensed_md,
+    render_failure_md,
+    render_failure_text,
+    render_sources_md,
+)
+
+if TYPE_CHECKING:
+    from assistant.answer import Answer, AnswerChain
+    from assistant.retrieve import Source
+    from assistant.settings import Settings
+
+MODES = ("auto", "generate", "extract")
+MAX_QUESTION_CHARS = 2000
+MAX_K = 50  # as ``ask --k``
+
+
+class BadRequest(PapersError):
+    """A question or option the user must fix (HTTP 422)."""
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+def check_question(text: str) -> str:
+    """``text`` unchanged if it is a question we take: not blank, at most MAX_QUESTION_CHARS."""
+    if not text.strip():
+        raise BadRequest("the question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise BadRequest(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    return text
+
+
+def check_mode(mode: str | None) -> str | None:
+    mode = (mode or "").strip() or None
+    if mode is not None and mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return mode
+
+
+def check_k(k: int | None) -> int | None:
+    if k is not None and not 1 <= k <= MAX_K:
+        raise BadRequest(f"k must be between 1 and {MAX_K}, not {k}")
+    return k
+
+
+def parse_dates(text: str | None) -> list[str] | None:
+    """The date filter box: comma- or semicolon-separated prefixes ('Sep 3', '2024-09')."""
+    dates = [d.strip() for d in re.split(r"[,;]", text or "") if d.strip()]
+    return dates or None
+
+
+@dataclass
+class Request:
+    """The per-question knobs of the chat and ``/chat``, validated."""
+
+    model: str | None
+    mode: str | None
+    k: int | None
+    dates: list[str] | None
+
+    @classmethod
+    def parse(cls, model: str | None, mode: str | None, k: float | None, dates: str | None) -> Request:
+        """From the form: ``k`` 0 or empty means the default; ``dates`` is the filter box's text."""
+        k_int = check_k(int(k) if k else None)
+        return cls((model or "").strip() or None, check_mode(mode), k_int, parse_dates(dates))
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"model": self.model, "mode": self.mode, "k": self.k, "dates": self.dates}
+
+
+class AskBody(BaseModel):
+    """The JSON body of ``POST /api/ask``: ``ask``'s arguments and options."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    question: str
+    k: int | None = None
+    mode: str | None = None
+    model: str | None = None
+    dates: list[str] | None = None
+    retrieve_only: bool = False
+
+    @classmethod
+    def parse(cls, data: object) -> AskBody:
+        """Types checked by pydantic, then the same checks as the chat; BadRequest names the field."""
+        try:
+            body = cls.model_validate(data)
+        except ValidationError as exc:
+            problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
+            raise BadRequest("; ".join(problems)) from None
+        check_question(body.question)
+        body.mode = check_mode(body.mode)
+        check_k(body.k)
+        body.model = (body.model or "").strip() or None
+        body.dates = body.dates or None
+        return body
+
+
+def ask_payload(chain: AnswerChain, body: AskBody) -> dict[str, Any]:
+    """What ``ask --json`` prints for the same question and options (``Answer.as_dict``, or the
+    retrieve-only object). A PapersError raised by the chain propagates; a provider failure does
+    not raise, it is the payload's ``error`` (``ask`` then exits 1)."""
+    if body.retrieve_only:
+        return chain.retrieve(body.question, k=body.k, dates=body.dates).as_dict()
+    answer = chain.answer(body.question, k=body.k, mode=body.mode, model=body.model, dates=body.dates)
+    return answer.as_dict()
+
+
+# -- the shared chain and the streaming bridge ---------------------------------------------------
+
+_chains: dict[Path, AnswerChain] = {}
+_chains_lock = threading.Lock()
+
+
+def get_chain(settings: Settings) -> AnswerChain:
+    """The process-wide chain for this index, built on first use (index, encoder, scorer)."""
+    from assistant.answer import AnswerChain
+
+    key = Path(settings.index).resolve()
+    with _chains_lock:
+        chain = _chains.get(key)
+        if chain is None:
+            chain = _chains[key] = AnswerChain(settings)
+        return chain
+
+
+HEARTBEAT_S = 0.25  # while the model writes a sentence, hand control back to Gradio this often
+
+
+def _due(last: list[float]) -> bool:
+    """True at most every HEARTBEAT_S: a yield point where Gradio can stop the handler."""
+    now = time.monotonic()
+    if now - last[0] < HEARTBEAT_S:
+        return False
+    last[0] = now
+    return True
+
+
+def _failure_message(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, PapersError) else f"internal error ({type(exc).__name__}): {exc}"
+
+
+# -- the handlers --------------------------------------------------------------------------------
+
+
+class Handlers:
+    """The two Gradio entry points: ``respond`` (the UI chat, with history) and ``chat_api`` (/chat)."""
+
+    def __init__(self, settings: Settings, chain: AnswerChain) -> None:
+        self.settings = settings
+        self.chain = chain
+        self.threshold = chain.scorer.threshold
+
+    def _retrieved_anyway(self, query: str, req: Request) -> list[Source]:
+        """Sources to show when the chain raised before returning an answer."""
+        try:
+            return self.chain.retriever.search(query, k=req.k, dates=req.dates).sources
+        except Exception:
+            return []
+
+    def respond(
+        self,
+        message: str,
+        chat: list[dict[str, Any]] | None,
+        turns: list[dict[str, str]] | None,
+        model: str | None = None,
+        mode: str | None = None,
+        k: float | None = None,
+        dates: str | None = None,
+        method: str = "heuristic",
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yields (textbox, chat, turns, sources panel, condensed panel); the answer streams in."""
+        import gradio as gr
+
+        chat = list(chat or [])
+        turns = list(turns or [])
+        message = " ".join((message or "").split())
+        if not message:
+            yield gr.skip(), chat, turns, gr.skip(), gr.skip()
+            return
+        chat.append({"role": "user", "content": md_escape(message)})
+        if len(message) > MAX_QUESTION_CHARS:
+            chat.append({"role": "assistant", "content": f"Please ask in at most {MAX_QUESTION_CHARS} characters."})
+            yield "", chat, turns, gr.skip(), gr.skip()
+            return
+        chat.append({"role": "assistant", "content": "*Searching the papers…*"})
+        yield "", chat, turns, gr.skip(), gr.skip()
+        try:
+            req = Request.parse(model, mode, k, dates)
+        except PapersError as exc:
+            chat[-1] = {"role": "assistant", "content": f"⚠ {md_escape(exc)}"}
+            yield "", chat, turns, gr.skip(), gr.skip()
+            return
+        history = [Turn(t["question"], t["query"], t.get("answer", "")) for t in turns]
+        condensed: Condensed = condense(
+            message, history, method="llm" if method == "llm" else "heuristic", settings=self.settings, model=req.model
+        )
+        record = {"question": message, "query": condensed.query, "method": condensed.method}
+        record |= {"reason": condensed.reason, "answer": ""}
+        shown = [*turns, record]
+        started = time.perf_counter()
+        streamed = ""
+        answer: Answer | None = None
+        try:
+            last = [time.monotonic()]
+            with contextlib.closing(self.chain.stream(condensed.query, **req.kwargs())) as items:
+                for item in items:
+                    if not isinstance(item, str):
+                        answer = item
+                        break
+                    if not item:  # the model is still writing: let Gradio stop us if asked to
+                        if _due(last):
+                            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                        continue
+                    streamed += item
+                    chat[-1] = {"role": "assistant", "content": md_escape(streamed) + " ▍"}
+                    yield "", chat, turns, gr.skip(), render_condensed_md(shown)
+        except Exception as exc:
+            sources = self._retrieved_anyway(condensed.query, req)
+            chat[-1] = {"role": "assistant", "content": render_failure_md(_failure_message(exc), sources)}
+            yield "", chat, shown, render_sources_md(sources, set()), render_condensed_md(shown)
+            return
+        if answer is None:
+            return
+        record["answer"] = "" if answer.error else answer.answer
+        elapsed = time.perf_counter() - started
+        chat[-1] = {"role": "assistant", "content": render_answer_md(answer, self.threshold, elapsed)}
+        cited = {c["n"] for c in answer.citations}
+        yield "", chat, shown, render_sources_md(answer.sources, cited, answer.abstained), render_condensed_md(shown)
+
+    def chat_api(self, message: str, model: str = "", mode: str = "", k: int = 0, dates: str = "") -> Iterator[str]:
+        """Answer one question from the indexed papers (stateless: no follow-up condensation).
+        Streams the verified text; the final value is the answer with its cited papers and their
+        evidence as plain text. model: any litellm string (default from settings); mode: auto,
+        generate or extract; k: papers to retrieve (0 = default); dates: comma-separated date prefixes."""
+        import gradio as gr
+
+        message = " ".join((message or "").split())
+        if not message:
+            raise gr.Error("Ask a question.")
+        if len(message) > MAX_QUESTION_CHARS:
+            raise gr.Error(f"Please ask in at most {MAX_QUESTION_CHARS} characters.")
+        try:
+            req = Request.parse(model, mode, k, dates)
+        except PapersError as exc:
+            raise gr.Error(str(exc)) from exc
+        streamed = ""
+        try:
+            last = [time.monotonic()]
+            with contextlib.closing(self.chain.stream(message, **req.kwargs())) as items:
+                for item in items:
+                    if not isinstance(item, str):
+                        yield render_answer_text(item, self.threshold)
+                        return
+                    if item or _due(last):  # an empty piece: a point where Gradio may stop us
+                        streamed += item
+                        yield streamed
+        except Exception as exc:
+            yield render_failure_text(_failure_message(exc), self._retrieved_anyway(message, req))
