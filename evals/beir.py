@@ -18,7 +18,8 @@ from pathlib import Path
 
 from assistant.errors import InputError
 from evals.questions import Question
-from ingest.records import clean_text, title_key
+from ingest.identity import title_key
+from ingest.records import clean_text
 
 
 @dataclass

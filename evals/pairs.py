@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import InputError
 from evals import metrics
-from ingest.records import title_key
+from ingest.identity import title_key
 
 if TYPE_CHECKING:
     from assistant.settings import Settings

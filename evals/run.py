@@ -23,7 +23,7 @@ from assistant.verify import evidence_text
 from evals import metrics
 from evals.beir import is_beir_dir, load_beir, map_docs, write_corpus_jsonl
 from evals.questions import Question, load_questions
-from ingest.records import title_key
+from ingest.identity import title_key
 
 if TYPE_CHECKING:
     from assistant.answer import Answer, Retrieved

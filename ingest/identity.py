@@ -15,6 +15,10 @@ stored index (:func:`match_stored`) alike:
    replaces the abstract only when the first one's is a truncation of it.
 4. **Title keys** keep the letters and digits of every script (NFKC, casefold); a title with none
    falls back to a hash of title and abstract, so no two papers share an empty key.
+5. **Edits in place:** on a later ingest, a record whose abstract no longer agrees with the stored
+   paper of the same title updates that paper only when it comes from the same file the stored
+   paper came from (the user edited it) and no other record of this run is that paper; from
+   another file it is another paper.
 """
 
 from __future__ import annotations
@@ -172,13 +176,23 @@ class StoredPaper(Protocol):
     title: str
     abstract: str
     version: int | None
+    sources: list[str]
 
 
-def match_stored(paper: Paper, stored: Mapping[str, StoredPaper], by_title: Mapping[str, Iterable[str]]) -> str | None:
+def match_stored(
+    paper: Paper,
+    stored: Mapping[str, StoredPaper],
+    by_title: Mapping[str, Iterable[str]],
+    *,
+    edited_in: set[str] | None = None,
+) -> str | None:
     """The stored paper id that ``paper`` is (rules 1-2 against the index), or None for a new paper.
 
     ``by_title`` maps title keys to stored ids. A stored id's own strong id (``arxiv:``/``doi:``)
     takes part in the conflict check, so a record never updates a paper with another arXiv id.
+    With ``edited_in`` (stored ids still free to match), a record whose abstract differs also
+    matches a stored paper of the same title that came from the same file: the user edited the
+    abstract there (rule 5), so the paper is updated rather than doubled.
     """
     for sid in strong_ids(paper):
         if sid in stored:
@@ -188,7 +202,10 @@ def match_stored(paper: Paper, stored: Mapping[str, StoredPaper], by_title: Mapp
         as_paper = Paper(title=entry.title, abstract=entry.abstract, source="index", arxiv_id=_arxiv_of(pid))
         if pid.startswith("doi:"):
             as_paper.doi = pid.removeprefix("doi:")
-        if same_paper(as_paper, paper):
+        if edited_in is None:
+            if same_paper(as_paper, paper):
+                return pid
+        elif pid in edited_in and paper.source in entry.sources and not ids_conflict(as_paper, paper):
             return pid
     return None
 

@@ -105,8 +105,11 @@ def run_ingest(
         want_sentences = settings.embedding.sentence_vectors
         seen: set[str] = set()
         changed_sources = False
-        for paper in unique:
-            pid = match_stored(paper, old.papers, by_title)
+        matched = [match_stored(paper, old.papers, by_title) for paper in unique]
+        free = set(old.papers) - {pid for pid in matched if pid}  # for abstracts edited in place (rule 5)
+        for paper, pid in zip(unique, matched, strict=True):
+            if pid is None and (pid := match_stored(paper, old.papers, by_title, edited_in=free)):
+                free.discard(pid)
             if pid is None:
                 pid = paper.paper_id
                 if pid in old.papers or pid in seen:  # that id is another paper with the same title

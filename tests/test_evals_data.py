@@ -12,9 +12,10 @@ from evals.beir import BeirSet, is_beir_dir, load_beir, map_docs, read_qrels, wr
 from evals.pairs import Pair, load_pairs, score_pairs
 from evals.questions import load_questions
 from evals.report import load_thresholds
+from ingest.identity import title_key
 from ingest.readers import read_paths
 from ingest.readers.jsonl import read as read_jsonl
-from ingest.records import Paper, title_key
+from ingest.records import Paper
 
 ROOT = Path(__file__).resolve().parents[1]
 BEIR = ROOT / "tests" / "fixtures" / "evals" / "beir"

@@ -8,6 +8,7 @@ real ``ingest`` console script, SIGKILLed once Chroma holds some of its chunks.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -134,3 +135,23 @@ def test_killed_ingest_then_clean_rerun(tmp_path: Path, model, monkeypatch) -> N
     by_title = _pid_by_title(index)
     assert out["count"] == 600
     assert [hits[0][0] for hits in out["dense"]] == [by_title[p["title"]] for p in picked]
+
+
+def test_kill_trials_leave_a_consistent_index(tmp_path: Path) -> None:
+    """benchmarks/kill_ingest.py, three real kills on a small synthetic collection (the README's
+    figure comes from 20+ kills on the bundled corpus)."""
+    src = write_jsonl(tmp_path / "papers.jsonl", synthetic_papers(150, seed=3))
+    out = tmp_path / "kills.json"
+    args = ["--data", str(src), "--expect", "150", "--trials", "3", "--full-estimate", "25", "--seed", "1"]
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "kill_ingest.py"), *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=REPO,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["killed"] >= 3 and report["inconsistent"] == 0
+    assert all(r["problems"] == [] for r in report["results"])

@@ -348,3 +348,17 @@ def test_ingest_runs_with_nltk_data_set_and_the_network_refused(tmp_path: Path) 
     assert json.loads(result.stdout)["added"] == 1
     attempts = Path(str(marker) + ".attempts")
     assert not attempts.exists(), attempts.read_text()
+
+
+def test_same_title_from_another_file_is_another_paper_but_an_edit_in_place_updates(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "index")
+    a = write_jsonl(tmp_path / "a.jsonl", [{"title": "A Survey", "abstract": "We survey graph learning methods."}])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"title": "A Survey", "abstract": "We survey neural speech codecs."}])
+    run_ingest([a], settings)
+    report = run_ingest([b], settings)
+    assert (report.added, report.updated) == (1, 0)  # not an overwrite of the first
+    write_jsonl(a, [{"title": "A Survey", "abstract": "We survey graph learning methods, revised."}])
+    report = run_ingest([a, b], settings)
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 1)
+    abstracts = sorted(e.abstract for e in PaperIndex.open(settings).manifest.papers.values())
+    assert abstracts == ["We survey graph learning methods, revised.", "We survey neural speech codecs."]

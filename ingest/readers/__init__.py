@@ -56,9 +56,9 @@ def read_file(file: Path) -> Iterator[Paper | Skipped]:
     if reader is None:
         yield Skipped(source, None, f"unsupported file type {file.suffix or '(none)'!r}")
         return
-    text = read_text(file)
-    if isinstance(text, Skipped):
-        yield text
+    text, bad_lines = read_text(file)
+    yield from bad_lines
+    if text is None:
         return
     read = 0
     try:

@@ -7,21 +7,42 @@ from pathlib import Path
 
 from ingest.records import Paper, Skipped
 
+BINARY_SHARE = 0.3  # of the first 8 KiB: control bytes and bytes that are not UTF-8
 
-def read_text(file: Path) -> str | Skipped:
-    """UTF-8 text (a BOM is allowed), or a Skipped naming the line of the first bad byte."""
+
+def looks_binary(sample: bytes) -> bool:
+    """Most of ``sample`` is control bytes or invalid UTF-8 (an image, an archive, a database)."""
+    if not sample:
+        return False
+    controls = sum(1 for b in sample if b < 0x20 and b not in b"\t\n\r\x0b\x0c")
+    invalid = sample.decode("utf-8", errors="replace").count("\ufffd")
+    return (controls + invalid) / len(sample) > BINARY_SHARE
+
+
+def read_text(file: Path) -> tuple[str | None, list[Skipped]]:
+    """The file's UTF-8 text (a BOM is allowed) and a Skipped for each line that is not UTF-8.
+
+    A line with a bad byte becomes an empty line (so line numbers stay right) and is reported;
+    the rest of the file is read. A file that is mostly not text gives ``None`` and one Skipped.
+    """
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        return Skipped(str(file), None, f"cannot read: {exc.strerror or exc}")
-    sample = raw[:8192]
-    if sample.count(b"\x00") > max(1, len(sample) // 100):  # a stray NUL is text damage; many mean binary
-        return Skipped(str(file), None, "binary file (NUL bytes), not text")
+        return None, [Skipped(str(file), None, f"cannot read: {exc.strerror or exc}")]
+    if looks_binary(raw[:8192]):
+        return None, [Skipped(str(file), None, "binary file (control bytes, not UTF-8), not text")]
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return Skipped(str(file), line, f"not UTF-8 text (bad byte at offset {exc.start})")
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError:
+        pass
+    lines, skipped = [], []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        try:
+            lines.append(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+        except UnicodeDecodeError as exc:
+            skipped.append(Skipped(str(file), number, f"not UTF-8 text (bad byte at column {exc.start + 1})"))
+            lines.append("")
+    return "\n".join(lines), skipped
 
 
 def scalar_text(value: object) -> str | None:

@@ -1,0 +1,164 @@
+"""Kill trials: SIGKILL the real ``ingest`` at random moments; after each, a re-run must leave an
+index whose manifest, Chroma chunks, sentence vectors and BM25 agree exactly (no orphans, no
+duplicates) and hold every paper of the collection.
+
+Trial 0 kills a from-scratch ingest of the whole collection. Every later trial first removes a
+random 2-12% of the papers from the committed index (through the index's own commit, as a
+``--prune`` would), then runs ``ingest`` on the whole collection again, which must re-embed and
+re-commit them, and SIGKILLs it after a random delay drawn over that run's expected length (read
+from trial 0), so kills land while reading, loading the model, embedding, upserting, writing BM25
+or replacing the manifest. A run that finishes before its kill is counted, not killed; trials go
+on until ``--trials`` runs were really killed.
+
+    python benchmarks/kill_ingest.py [--data data] [--expect 502] [--trials 20] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and would shadow the `ingest` package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
+from assistant.settings import Settings  # noqa: E402
+from assistant.store import Manifest, PaperIndex  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_ingest(data: Path, index: Path, kill_after: float | None, log: Path) -> tuple[bool, float]:
+    """Run ``ingest`` in its own process; SIGKILL it after ``kill_after`` s. (killed?, seconds)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERS_")}
+    env["PAPERS_CONFIG"] = os.devnull
+    started = time.monotonic()
+    with log.open("a") as out:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "ingest"), str(data), "--index", str(index), "--json"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
+        try:
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True, time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"ingest failed with exit code {proc.returncode}; see {log}")
+    return False, time.monotonic() - started
+
+
+def check(index: Path, expect: int) -> list[str]:
+    """Every way the index can disagree with itself; [] when it is whole."""
+    problems = []
+    manifest = Manifest.model_validate_json((index / "manifest.json").read_text())
+    store = PaperIndex(index, manifest)
+    if len(manifest.papers) != expect:
+        problems.append(f"{len(manifest.papers)} papers, expected {expect}")
+    chunk_ids = [c for e in manifest.papers.values() for c in e.chunk_ids]
+    sentence_ids = [s for e in manifest.papers.values() for s in e.sentence_ids]
+    bm25 = json.loads((index / f"bm25-{manifest.generation}" / "ids.json").read_text())
+    chroma, sentences = store.stored_ids(), store.stored_ids("sentences")
+    if len(chunk_ids) != len(set(chunk_ids)) or len(bm25) != len(set(bm25)):
+        problems.append("duplicate chunk ids")
+    if set(chunk_ids) != chroma:
+        problems.append(f"chunks: {len(chroma - set(chunk_ids))} orphans, {len(set(chunk_ids) - chroma)} missing")
+    if set(bm25) != set(chunk_ids):
+        problems.append("BM25 and manifest disagree")
+    if set(sentence_ids) != sentences:
+        problems.append(
+            f"sentences: {len(sentences - set(sentence_ids))} orphans, {len(set(sentence_ids) - sentences)} missing"
+        )
+    if any(not e.chunk_ids or not e.sentence_ids for e in manifest.papers.values()):
+        problems.append("a paper without chunks or sentence vectors")
+    if len(list(index.glob("bm25-*"))) != 1:
+        problems.append(f"BM25 folders left: {sorted(p.name for p in index.glob('bm25-*'))}")
+    return problems
+
+
+def remove_some(index: Path, rng: random.Random, share: tuple[float, float]) -> int:
+    """Drop a random share of the papers from the committed index (their chunks go with them)."""
+    manifest = Manifest.model_validate_json((index / "manifest.json").read_text())
+    store = PaperIndex(index, manifest)
+    ids = sorted(manifest.papers)
+    drop = rng.sample(ids, max(1, int(len(ids) * rng.uniform(*share))))
+    kept = manifest.model_copy(deep=True)
+    for pid in drop:
+        del kept.papers[pid]
+    store.commit(kept)
+    return len(drop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT / "data")
+    parser.add_argument("--expect", type=int, default=502, help="Papers the collection holds.")
+    parser.add_argument("--trials", type=int, default=20, help="Runs to kill.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--full-estimate", type=float, default=220.0, help="Seconds a full ingest takes (trial 0).")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/kill_ingest.json")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    Settings()  # fail early on a bad config
+    results: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        index, log = Path(tmp) / "index", Path(tmp) / "ingest.log"
+        # trial 0: the whole collection from scratch, killed within its expected length; the killed
+        # run plus the re-run that completes it give the full length, which places the later kills
+        delay = rng.uniform(0, args.full_estimate)
+        killed, ran = run_ingest(args.data, index, delay, log)
+        _, rerun = run_ingest(args.data, index, None, log)
+        full = ran + rerun if killed else ran
+        problems = check(index, args.expect)
+        results.append(
+            {"trial": 0, "removed": "all", "kill_after_s": round(delay, 2), "killed": killed, "problems": problems}
+        )
+        print(f"trial 0: full ingest {full:.0f} s, killed at {delay:.1f} s: {problems or 'consistent'}", flush=True)
+        kills = int(killed)
+        while kills < args.trials:
+            removed = remove_some(index, rng, (0.02, 0.12))
+            expected = 6 + (full - 6) * removed / args.expect  # start-up plus the share to embed
+            delay = rng.uniform(0, expected * 1.2)
+            killed, _ = run_ingest(args.data, index, delay, log)
+            run_ingest(args.data, index, None, log)
+            problems = check(index, args.expect)
+            kills += killed
+            results.append(
+                {
+                    "trial": len(results),
+                    "removed": removed,
+                    "kill_after_s": round(delay, 2),
+                    "killed": killed,
+                    "problems": problems,
+                }
+            )
+            print(
+                f"trial {len(results) - 1}: {removed} papers removed, "
+                + (f"killed at {delay:.1f} s" if killed else f"finished before {delay:.1f} s")
+                + f": {problems or 'consistent'}",
+                flush=True,
+            )
+    failures = sum(bool(r["problems"]) for r in results)
+    summary = {"trials": len(results), "killed": kills, "inconsistent": failures, "full_ingest_s": round(full, 1)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**summary, "results": results}, indent=2))
+    print(f"{summary}; wrote {args.out}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
