@@ -7,42 +7,41 @@ from pathlib import Path
 
 from ingest.records import Paper, Skipped
 
-BINARY_SHARE = 0.3  # of the first 8 KiB: control bytes and bytes that are not UTF-8
-
-
-def looks_binary(sample: bytes) -> bool:
-    """Most of ``sample`` is control bytes or invalid UTF-8 (an image, an archive, a database)."""
-    if not sample:
-        return False
-    controls = sum(1 for b in sample if b < 0x20 and b not in b"\t\n\r\x0b\x0c")
-    invalid = sample.decode("utf-8", errors="replace").count("\ufffd")
-    return (controls + invalid) / len(sample) > BINARY_SHARE
-
 
 def read_text(file: Path) -> tuple[str | None, list[Skipped]]:
     """The file's UTF-8 text (a BOM is allowed) and a Skipped for each line that is not UTF-8.
 
     A line with a bad byte becomes an empty line (so line numbers stay right) and is reported;
-    the rest of the file is read. A file that is mostly not text gives ``None`` and one Skipped.
+    the rest of the file is read. A file with NUL bytes in which no line is UTF-8 text (an image,
+    an archive, a UTF-16 file) gives ``None`` and one Skipped for the whole file.
     """
     try:
         raw = file.read_bytes()
     except OSError as exc:
         return None, [Skipped(str(file), None, f"cannot read: {exc.strerror or exc}")]
-    if looks_binary(raw[:8192]):
-        return None, [Skipped(str(file), None, "binary file (control bytes, not UTF-8), not text")]
     try:
-        return raw.decode("utf-8-sig"), []
+        text = raw.decode("utf-8-sig")
+        if "\x00" not in text[:8192] or any(_is_text(line) for line in text[:65536].splitlines()):
+            return text, []
     except UnicodeDecodeError:
         pass
-    lines, skipped = [], []
+    lines, skipped, readable = [], [], False
     for number, line in enumerate(raw.split(b"\n"), start=1):
         try:
-            lines.append(line.decode("utf-8-sig" if number == 1 else "utf-8"))
+            decoded = line.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
             skipped.append(Skipped(str(file), number, f"not UTF-8 text (bad byte at column {exc.start + 1})"))
             lines.append("")
+            continue
+        readable = readable or _is_text(decoded)
+        lines.append(decoded)
+    if not readable and b"\x00" in raw[:8192]:
+        return None, [Skipped(str(file), None, "binary file: no line is UTF-8 text (or another encoding, e.g. UTF-16)")]
     return "\n".join(lines), skipped
+
+
+def _is_text(line: str) -> bool:
+    return "\x00" not in line and any(ch.isalnum() for ch in line)
 
 
 def scalar_text(value: object) -> str | None:
