@@ -40,9 +40,12 @@ DEFAULTS = {
 _PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
-def configure(env: MutableMapping[str, str] | None = None) -> None:
-    """Apply the table above to ``env`` (``os.environ`` by default). Idempotent."""
+def configure(env: MutableMapping[str, str] | None = None, *, threads: int | None = None) -> None:
+    """Apply the table above to ``env`` (``os.environ`` by default). Idempotent. ``threads`` also
+    pins OMP/MKL thread pools (benchmarks that compare encoders at one thread each)."""
     env = os.environ if env is None else env
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
     env.update(FORCED)
     for key, value in DEFAULTS.items():
         env.setdefault(key, value)

@@ -95,7 +95,8 @@ def fail(message: str, as_json: bool = False) -> NoReturn:
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorator: a PapersError raised by ``func`` becomes :func:`fail` (``as_json`` read from kwargs)."""
+    """Decorator: a PapersError (or an OSError: a path that cannot be used) raised by ``func`` becomes
+    :func:`fail` (``as_json`` read from kwargs)."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -103,5 +104,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except PapersError as exc:
             fail(str(exc), bool(kwargs.get("as_json")))
+        except OSError as exc:  # a path that cannot be used (a file where a folder should be, no space)
+            where = f" ({exc.filename})" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{where}", bool(kwargs.get("as_json")))
 
     return wrapper

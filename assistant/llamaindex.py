@@ -17,7 +17,7 @@ Each node is one paper (not a chunk)::
             metadata={
                 "title": str,            # the paper's title
                 "paper_id": str,         # the index's id for the paper (also the node id)
-                "date": str | None,      # publication date "YYYY-MM-DD" when the record had one
+                "date": str,             # the date the collection gives ("Sep 3", "2024-09-03T10:00"), or ""
                 "url": str | None,       # link to the paper when the record had one
                 "n": int,                # the source number, 1-based: what "[n]" in an answer cites
                 "similarity": float,     # cosine similarity of the paper's best chunk to the question
@@ -64,7 +64,7 @@ def source_node(source: Source) -> NodeWithScore:
         metadata={
             "title": source.title,
             "paper_id": source.paper_id,
-            "date": source.date,
+            "date": source.date or "",
             "url": source.url,
             "n": source.n,
             "similarity": source.similarity,

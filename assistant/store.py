@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from assistant.errors import IndexMismatchError, IndexMissingError
+from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.text import bm25_tokenize
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ class PaperEntry(BaseModel):
     authors: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     version: int | None = None  # the arXiv version stored, so an older one never replaces it
+    arxiv_id: str | None = None  # strong ids the paper is known by (ingest.identity, rule 1)
+    doi: str | None = None
 
 
 class Manifest(BaseModel):
@@ -110,7 +112,7 @@ class PaperIndex:
         path = settings.index / "manifest.json"
         if not path.is_file():
             raise IndexMissingError(f"no index at {settings.index}: run `ingest` (or `make ask`) first")
-        manifest = Manifest.model_validate_json(path.read_text())
+        manifest = read_manifest(path)
         check_compatible(manifest, settings)
         return cls(settings.index, manifest)
 
@@ -312,6 +314,19 @@ class PaperIndex:
             self._bm25_ids = json.loads((folder / "ids.json").read_text())
             self._bm25 = bm25s.BM25.load(str(folder), mmap=False) if self._bm25_ids else None
         return self._bm25, self._bm25_ids
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The committed manifest; a damaged one is an IndexError_ that says how to repair it."""
+    from pydantic import ValidationError
+
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except (ValidationError, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IndexError_(
+            f"the index manifest {path} is damaged ({first}): rebuild the index with `ingest --rebuild`"
+        ) from exc
 
 
 def check_compatible(manifest: Manifest, settings: Settings) -> None:

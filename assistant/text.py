@@ -91,14 +91,28 @@ def content_words(text: str) -> list[str]:
     return stemmer().stemWords([w for w in words(text) if w not in STOPWORDS])
 
 
-SEGMENTER = "sentencex-en"  # recorded in every content hash: changing the splitter re-chunks the index
+SEGMENTER = "sentencex-en+abbrev-1"  # recorded in every content hash: changing the splitter re-chunks the index
+
+
+# Abbreviations of scientific prose that sentencex's English list lacks: a span ending in one of
+# them continues in the next ("as in Eq. 2", "approx. 1M tokens").
+_CONTINUES = re.compile(
+    r"(?:\b(?:Eqs?|Figs?|Tabs?|Secs?|Refs?|Thms?|Lemm?|Props?|Defs?|Algs?|App|Ch|Apps|approx|resp|cf|vs|No|Nos|i\.e|e\.g)\.)\s*$",
+    re.I,
+)
 
 
 def sentence_spans(text: str) -> list[str]:
     """Sentences with their trailing whitespace, so that ``"".join(spans) == text`` (for chunkers)."""
     import sentencex
 
-    return list(sentencex.segment("en", text))
+    spans: list[str] = []
+    for span in sentencex.segment("en", text):
+        if spans and _CONTINUES.search(spans[-1]):
+            spans[-1] += span
+        else:
+            spans.append(span)
+    return spans
 
 
 @lru_cache(maxsize=4096)

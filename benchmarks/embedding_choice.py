@@ -24,10 +24,6 @@ Run: ``nice -n 10 .venv/bin/python benchmarks/embedding_choice.py``
 
 from __future__ import annotations
 
-import os
-
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["MKL_NUM_THREADS"] = "1"
 import argparse
 import json
 import platform
@@ -38,7 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import assistant  # noqa: F401 - sets the process environment (assistant.environment)
+from assistant import environment  # importing assistant sets the process environment
+
+environment.configure(threads=1)  # and one thread per encoder, fairly compared (torch loads later)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

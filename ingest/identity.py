@@ -36,11 +36,20 @@ _ELLIPSES = ("...", "…", "[...]", "(...)")
 
 
 def title_key(title: str) -> str:
-    """Case-, accent-form- and punctuation-insensitive key that keeps every script's letters and
-    digits: ``"Graphs & Networks"`` -> ``"graphs networks"``, ``"Μάθηση χωρίς επίβλεψη"`` kept."""
-    folded = unicodedata.normalize("NFKC", title).casefold()
+    """Case-, accent- and punctuation-insensitive key that keeps every script's letters and digits:
+    ``"Graphs & Networks"`` -> ``"graphs networks"``, ``"Schrödinger"`` -> ``"schrodinger"``,
+    ``"Μάθηση χωρίς επίβλεψη"`` -> ``"μαθηση χωρις επιβλεψη"`` (NFKD, combining marks dropped, casefold)."""
+    decomposed = unicodedata.normalize("NFKD", title)
+    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    folded = unicodedata.normalize("NFKC", stripped).casefold()
     kept = "".join(ch if unicodedata.category(ch)[0] in "LN" else " " for ch in folded)
     return " ".join(kept.split())
+
+
+def match_key(paper: Paper) -> str:
+    """What records are grouped by before their abstracts are compared: the title key, or for a
+    title with no letter or digit, the paper's own id (a hash of title and abstract)."""
+    return paper.title_key or base_id(paper)
 
 
 def abstract_words(abstract: str) -> list[str]:
@@ -107,10 +116,12 @@ class Merge:
 
 def same_paper(a: Paper, b: Paper) -> str:
     """Why ``a`` and ``b`` are one paper (rules 1-2), or "" when they are not."""
+    if ids_conflict(a, b):  # checked first: a shared DOI never overrides different arXiv ids
+        return ""
     shared = set(strong_ids(a)) & set(strong_ids(b))
     if shared:
         return f"same {sorted(shared)[0].split(':', 1)[0]} id {sorted(shared)[0].split(':', 1)[1]}"
-    if ids_conflict(a, b) or not a.title_key or a.title_key != b.title_key:
+    if match_key(a) != match_key(b):
         return ""
     if abstract_words(a.abstract) == abstract_words(b.abstract):
         return "same title and abstract"
@@ -131,7 +142,7 @@ def combine(kept: Paper, other: Paper) -> Paper:
         kept,
         abstract=abstract,
         arxiv_id=kept.arxiv_id or other.arxiv_id,
-        arxiv_version=kept.arxiv_version or other.arxiv_version,
+        arxiv_version=kept.arxiv_version if kept.arxiv_id else other.arxiv_version,  # a version stays with its record
         doi=kept.doi or other.doi,
         date=kept.date or other.date,
         url=kept.url or other.url,
@@ -148,7 +159,7 @@ def deduplicate(papers: Sequence[Paper]) -> tuple[list[Paper], list[Merge]]:
     merges: list[Merge] = []
     for paper in papers:
         candidates = [by_id[i] for i in strong_ids(paper) if i in by_id]
-        candidates += by_title.get(paper.title_key, []) if paper.title_key else []
+        candidates += by_title.get(match_key(paper), [])
         match, reason = None, ""
         for index in dict.fromkeys(candidates):
             reason = same_paper(kept[index], paper)
@@ -165,10 +176,9 @@ def deduplicate(papers: Sequence[Paper]) -> tuple[list[Paper], list[Merge]]:
             merges.append(Merge(kept[match].title, dropped.title, dropped.source, dropped.line, reason))
         for sid in strong_ids(kept[match]):
             by_id.setdefault(sid, match)
-        if kept[match].title_key:
-            slots = by_title.setdefault(kept[match].title_key, [])
-            if match not in slots:
-                slots.append(match)
+        slots = by_title.setdefault(match_key(kept[match]), [])
+        if match not in slots:
+            slots.append(match)
     return kept, merges
 
 
@@ -177,37 +187,68 @@ class StoredPaper(Protocol):
     abstract: str
     version: int | None
     sources: list[str]
+    arxiv_id: str | None
+    doi: str | None
+
+
+def stored_as_paper(pid: str, entry: StoredPaper) -> Paper:
+    """A stored paper as a record, with the strong ids it is known by (its own id included)."""
+    paper = Paper(title=entry.title, abstract=entry.abstract, source="index", arxiv_id=entry.arxiv_id or _arxiv_of(pid))
+    paper.doi = entry.doi or (pid.removeprefix("doi:") if pid.startswith("doi:") else None)
+    return paper
+
+
+def stored_keys(stored: Mapping[str, StoredPaper]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Indexes over the stored papers: strong id -> paper id, and match key -> paper ids."""
+    by_id: dict[str, str] = {}
+    by_key: dict[str, list[str]] = {}
+    for pid, entry in stored.items():
+        as_paper = stored_as_paper(pid, entry)
+        for sid in strong_ids(as_paper):
+            by_id.setdefault(sid, pid)
+        by_key.setdefault(match_key(as_paper), []).append(pid)
+    return by_id, by_key
 
 
 def match_stored(
     paper: Paper,
     stored: Mapping[str, StoredPaper],
-    by_title: Mapping[str, Iterable[str]],
+    keys: tuple[dict[str, str], dict[str, list[str]]],
     *,
     edited_in: set[str] | None = None,
 ) -> str | None:
     """The stored paper id that ``paper`` is (rules 1-2 against the index), or None for a new paper.
 
-    ``by_title`` maps title keys to stored ids. A stored id's own strong id (``arxiv:``/``doi:``)
-    takes part in the conflict check, so a record never updates a paper with another arXiv id.
-    With ``edited_in`` (stored ids still free to match), a record whose abstract differs also
-    matches a stored paper of the same title that came from the same file: the user edited the
-    abstract there (rule 5), so the paper is updated rather than doubled.
+    ``keys`` is :func:`stored_keys` of ``stored``. Stored papers take part with every strong id
+    they are known by, so a record never updates a paper with another arXiv id, and a paper first
+    stored without an id is found again by the id a later record brings. With ``edited_in``
+    (stored ids still free to match), a record whose abstract differs also matches a stored paper
+    of the same title from the same file: the user edited the abstract there (rule 5).
     """
+    by_id, by_key = keys
     for sid in strong_ids(paper):
-        if sid in stored:
-            return sid
-    for pid in by_title.get(paper.title_key, ()) if paper.title_key else ():
-        entry = stored[pid]
-        as_paper = Paper(title=entry.title, abstract=entry.abstract, source="index", arxiv_id=_arxiv_of(pid))
-        if pid.startswith("doi:"):
-            as_paper.doi = pid.removeprefix("doi:")
+        pid = by_id.get(sid)
+        if pid is not None and not ids_conflict(stored_as_paper(pid, stored[pid]), paper):
+            return pid
+    for pid in by_key.get(match_key(paper), ()):
+        as_paper = stored_as_paper(pid, stored[pid])
         if edited_in is None:
             if same_paper(as_paper, paper):
                 return pid
-        elif pid in edited_in and paper.source in entry.sources and not ids_conflict(as_paper, paper):
+        elif pid in edited_in and same_file(paper.source, stored[pid].sources) and not ids_conflict(as_paper, paper):
             return pid
     return None
+
+
+def same_file(source: str, sources: Iterable[str]) -> bool:
+    """``source`` names one of ``sources``' files, however the path was spelled (``file#item3`` is ``file``)."""
+    from pathlib import Path
+
+    def file_of(text: str) -> Path:
+        return Path(text.split("#", 1)[0]).resolve()
+
+    mine = file_of(source)
+    return any(file_of(other) == mine for other in sources)
 
 
 def _arxiv_of(pid: str) -> str | None:

@@ -14,7 +14,7 @@ from assistant.errors import InputError
 from assistant.settings import Settings
 from assistant.store import PaperEntry, PaperIndex
 from ingest.chunking import Chunk, chunk_paper, sentence_units
-from ingest.identity import Merge, alternate_id, deduplicate, match_stored, title_key
+from ingest.identity import Merge, abstracts_agree, alternate_id, deduplicate, match_stored, stored_keys
 from ingest.lock import writer_lock
 from ingest.readers import read_paths
 from ingest.records import Paper, Skipped
@@ -98,17 +98,18 @@ def run_ingest(
         index = PaperIndex.open_for_write(settings, embedding.MODELS[settings.embedding.model].dimension)
         old = index.manifest
         new = old.model_copy(deep=True)  # entries below are replaced, never mutated in place
-        by_title: dict[str, list[str]] = {}
-        for stored_id, stored_entry in old.papers.items():
-            by_title.setdefault(title_key(stored_entry.title), []).append(stored_id)
+        keys = stored_keys(old.papers)
         pending: list[tuple[str, Paper, list[Chunk], list[Chunk]]] = []
         want_sentences = settings.embedding.sentence_vectors
         seen: set[str] = set()
-        changed_sources = False
-        matched = [match_stored(paper, old.papers, by_title) for paper in unique]
+        changed_entries = False
+        matched: list[str | None] = []
+        for paper in unique:  # one stored paper is matched by at most one record of this run
+            pid = match_stored(paper, old.papers, keys)
+            matched.append(pid if pid not in matched else None)
         free = set(old.papers) - {pid for pid in matched if pid}  # for abstracts edited in place (rule 5)
         for paper, pid in zip(unique, matched, strict=True):
-            if pid is None and (pid := match_stored(paper, old.papers, by_title, edited_in=free)):
+            if pid is None and (pid := match_stored(paper, old.papers, keys, edited_in=free)):
                 free.discard(pid)
             if pid is None:
                 pid = paper.paper_id
@@ -116,14 +117,15 @@ def run_ingest(
                     pid = alternate_id(paper)
             seen.add(pid)
             entry = old.papers.get(pid)
-            if entry is not None and (
-                entry.hash == paper.content_hash or (entry.version or 0) > (paper.arxiv_version or 0)
-            ):  # unchanged, or an older version of what is stored
+            keep_stored = _keep_stored(entry, paper) if entry is not None else ""
+            if entry is not None and (entry.hash == paper.content_hash or keep_stored):
                 report.unchanged += 1
-                sources = sorted(set(entry.sources) | {paper.source})
-                if sources != entry.sources:
-                    new.papers[pid] = new.papers[pid].model_copy(update={"sources": sources})
-                    changed_sources = True
+                if keep_stored:
+                    report.merged.append(Merge(entry.title, paper.title, paper.source, paper.line, keep_stored))
+                update = _metadata_update(entry, paper)
+                if update:
+                    new.papers[pid] = new.papers[pid].model_copy(update=update)
+                    changed_entries = True
                 units = sentence_units(paper, pid) if want_sentences and not entry.sentence_ids else []
                 if units and entry.hash == paper.content_hash:  # stored before sentence vectors: add them
                     pending.append((pid, paper, [], units))
@@ -167,13 +169,38 @@ def run_ingest(
                     progress(min(start + step, len(to_embed)), len(to_embed))
         for pid, paper, chunks, sentences in pending:
             if chunks:
-                new.papers[pid] = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
+                entry = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
+                if pid in old.papers:  # an update keeps where the paper was seen before
+                    entry.sources = sorted(set(old.papers[pid].sources) | set(entry.sources))
+                new.papers[pid] = entry
             else:  # an unchanged paper that only gained its sentence vectors
                 new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
-        if pending or prune or changed_sources or new.generation == 0 or _needs_repair(index):
+        if pending or prune or changed_entries or new.generation == 0 or _needs_repair(index):
             index.commit(new)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _keep_stored(entry: PaperEntry, paper: Paper) -> str:
+    """Why the stored paper stays as it is although this record differs, or "" (then it is updated)."""
+    if (entry.version or 0) > (paper.arxiv_version or 0):
+        return f"an older version (v{paper.arxiv_version or '?'}) of the indexed v{entry.version}"
+    if len(paper.abstract) < len(entry.abstract) and abstracts_agree(paper.abstract, entry.abstract):
+        return "a truncated copy of the indexed abstract"
+    return ""
+
+
+def _metadata_update(entry: PaperEntry, paper: Paper) -> dict[str, Any]:
+    """What an unchanged paper learns from another record of it: its source, ids it lacked."""
+    update: dict[str, Any] = {}
+    sources = sorted(set(entry.sources) | {paper.source})
+    if sources != entry.sources:
+        update["sources"] = sources
+    if paper.arxiv_id and not entry.arxiv_id:
+        update["arxiv_id"] = paper.arxiv_id
+    if paper.doi and not entry.doi:
+        update["doi"] = paper.doi
+    return update
 
 
 def _needs_repair(index: PaperIndex) -> bool:
@@ -231,4 +258,6 @@ def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> Paper
         authors=paper.authors,
         sources=[paper.source],
         version=paper.arxiv_version,
+        arxiv_id=paper.arxiv_id,
+        doi=paper.doi,
     )

@@ -20,6 +20,10 @@ _URL = re.compile(r"https?://[^\s)\]>,;}\"']+")
 # New-style (2401.01234v2) and old-style (hep-th/9901001) arXiv ids, not digits inside a longer number.
 _ARXIV_ID = re.compile(r"(?<!\d)(\d{4}\.\d{4,5})(?:v(\d+))?(?!\d)|\b([a-z-]+(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?\b")
 _DOI = re.compile(r"\b(10\.\d{4,9}/\S+)", re.I)
+ARXIV_DOI_PREFIX = "10.48550/"  # only arXiv's own DOIs name an arXiv paper; 10.1109/CVPR.2023.00371 does not
+# Character references with their semicolon only: "&amp;" and "&#233;" decode, while "&section=2" in a
+# URL or "&timestamp" in prose stay as written (html.unescape alone also decodes "&sect" and "&times").
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # Characters that render as nothing or steer layout: zero-width space/joiners, soft hyphen, BOM,
 # bidi marks (Unicode category Cf), and C0/C1 controls (Cc) other than whitespace.
 _WHITESPACE_CONTROLS = {"\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"}
@@ -47,14 +51,16 @@ class Paper:
         self.abstract = clean_text(self.abstract)
         if self.arxiv_id:
             raw = str(self.arxiv_id)
-            self.arxiv_id = normalise_arxiv_id(raw)
-            self.arxiv_version = self.arxiv_version or arxiv_version(raw)
-            if self.arxiv_id is None and self.doi is None:
-                self.doi = normalise_doi(raw)
+            doi = normalise_doi(raw)
+            if doi and not doi.startswith(ARXIV_DOI_PREFIX):  # an id field holding a DOI
+                self.arxiv_id, self.doi = None, self.doi or doi
+            else:
+                self.arxiv_id = normalise_arxiv_id(raw)
+                self.arxiv_version = self.arxiv_version or arxiv_version(raw)
         if self.doi:
             self.doi = normalise_doi(self.doi)
-            if self.doi and not self.arxiv_id and (found := normalise_arxiv_id(self.doi)):
-                self.arxiv_id = found  # arXiv's own DOIs (10.48550/arXiv.X) name the arXiv paper
+            if self.doi and self.doi.startswith(ARXIV_DOI_PREFIX) and not self.arxiv_id:
+                self.arxiv_id = normalise_arxiv_id(self.doi)  # arXiv's own DOIs (10.48550/arXiv.X)
         self.date = clean_text(self.date) or None if self.date else None
         self.url = clean_text(self.url) or None if self.url else None
         self.authors = [a for a in (clean_text(x) for x in self.authors) if a]
@@ -93,9 +99,10 @@ class Skipped:
 
 
 def clean_text(text: object) -> str:
-    """Text as a reader should store it: entities decoded once (``&amp;`` → ``&``), format and
-    control characters removed, whitespace collapsed, NFC. Non-strings are converted with ``str``."""
-    text = html.unescape(str(text))
+    """Text as a reader should store it: character references decoded once (``&amp;`` → ``&``; only
+    complete ones, with their semicolon), format and control characters removed, whitespace
+    collapsed, NFC. Non-strings are converted with ``str``."""
+    text = _ENTITY.sub(lambda m: html.unescape(m.group(0)), str(text))
     text = "".join(
         " " if ch in _WHITESPACE_CONTROLS else ch
         for ch in text

@@ -362,3 +362,113 @@ def test_same_title_from_another_file_is_another_paper_but_an_edit_in_place_upda
     assert (report.added, report.updated, report.unchanged) == (0, 1, 1)
     abstracts = sorted(e.abstract for e in PaperIndex.open(settings).manifest.papers.values())
     assert abstracts == ["We survey graph learning methods, revised.", "We survey neural speech codecs."]
+
+
+# -- found by review: each a kind of merge, split or loss ----------------------------------------
+
+
+def test_dois_are_not_read_as_arxiv_ids_and_never_override_different_arxiv_ids() -> None:
+    dois = ["10.1109/CVPR52729.2023.00371", "10.1109/ICCV51070.2023.00371", "https://doi.org/10.1109/WACV.2023.00371"]
+    papers = [
+        Paper(title=f"Paper {i}", abstract=f"Abstract {i} about vision.", source="d", doi=d) for i, d in enumerate(dois)
+    ]
+    papers += [Paper(title="Paper 9", abstract="Abstract 9.", source="d", arxiv_id="10.1109/CVPR.2022.01234")]
+    assert all(p.arxiv_id is None for p in papers) and papers[-1].doi == "10.1109/cvpr.2022.01234"
+    unique, merges = deduplicate(papers)
+    assert (len(unique), merges) == (4, [])
+    a = Paper(title="A", abstract="First.", source="s", arxiv_id="2402.00011", doi="10.1145/3000000.1")
+    b = Paper(title="B", abstract="Second.", source="s", arxiv_id="2402.00022", doi="10.1145/3000000.1")
+    assert deduplicate([a, b])[1] == []  # different arXiv ids win over a shared (wrong) DOI
+    assert Paper(title="x", abstract="y", source="s", doi="10.48550/arXiv.2401.01234").arxiv_id == "2401.01234"
+
+
+def test_entities_decode_only_when_complete() -> None:
+    assert clean_text("https://example.org/view?id=3&section=2&parameter=x") == (
+        "https://example.org/view?id=3&section=2&parameter=x"
+    )
+    assert clean_text("a &timestamp=1 and &copy 2024 and &#233;t&eacute;") == "a &timestamp=1 and &copy 2024 and été"
+
+
+def test_json_strings_may_hold_unicode_line_separators(tmp_path: Path) -> None:
+    lines = [
+        json.dumps(
+            {"title": "Line Separator Paper", "abstract": "First part\u2028second part\x1cthird."}, ensure_ascii=False
+        ),
+        json.dumps({"title": "Next Paper", "abstract": "On the next line."}),
+    ]
+    items = _read(tmp_path, "u.jsonl", "\n".join(lines) + "\n")
+    assert _skipped(items) == []
+    assert [(p.title, p.line) for p in _papers(items)] == [("Line Separator Paper", 1), ("Next Paper", 2)]
+
+
+def test_titles_differing_only_by_accents_are_one_key() -> None:
+    assert title_key("Schrödinger Bridges") == title_key("Schrodinger bridges")
+    assert title_key("基于图神经网络") != "" and title_key("Μάθηση") == "μαθηση"
+
+
+def test_no_stored_paper_is_duplicated_merged_or_shrunk_across_runs(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "index")
+    sym = write_jsonl(
+        tmp_path / "sym.jsonl",
+        [
+            {"title": "∑", "abstract": "We sum many things over sets."},
+            {"title": "∑", "abstract": "We sum many things over sets."},
+            {"title": "∑", "abstract": "A different paper about products."},
+        ],
+    )
+    assert (run_ingest([sym], settings).papers, run_ingest([sym], settings).added) == (2, 0)
+
+    noid = write_jsonl(tmp_path / "noid.jsonl", [{"title": "Routers", "abstract": "We route tokens to experts."}])
+    run_ingest([noid], settings)
+    twoids = write_jsonl(
+        tmp_path / "twoids.jsonl",
+        [
+            {"title": "Routers", "abstract": "We route tokens to experts.", "id": "2405.00001"},
+            {"title": "Routers", "abstract": "We route tokens to experts.", "id": "2405.00002"},
+        ],
+    )
+    report = run_ingest([twoids], settings)
+    assert (report.unchanged, report.added) == (1, 1)  # one is the stored paper, the other a new one
+    v2 = write_jsonl(
+        tmp_path / "v2.jsonl",
+        [{"title": "Routers, Revised", "abstract": "We route tokens better.", "id": "2405.00001v2"}],
+    )
+    report = run_ingest([v2], settings)
+    assert (report.updated, report.added) == (1, 0)  # found by the id it learnt, not split in two
+
+    full = " ".join(f"word{i}" for i in range(40))
+    write_jsonl(tmp_path / "full.jsonl", [{"title": "Long One", "abstract": full}])
+    trunc = write_jsonl(tmp_path / "trunc.jsonl", [{"title": "Long One", "abstract": full[:80] + "..."}])
+    run_ingest([tmp_path / "full.jsonl"], settings)
+    report = run_ingest([trunc], settings)
+    assert report.unchanged == 1 and report.merged[0].reason == "a truncated copy of the indexed abstract"
+    papers = PaperIndex.open(settings).manifest.papers.values()
+    assert next(e for e in papers if e.title == "Long One").abstract == full
+    assert sorted(e.title for e in papers) == ["Long One", "Routers", "Routers, Revised", "∑", "∑"]
+
+
+def test_an_edit_in_place_is_found_however_the_path_is_spelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(tmp_path / "index")
+    (tmp_path / "e").mkdir()
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "e" / "p.jsonl", [{"title": "Editable Paper", "abstract": "The first abstract."}])
+    run_ingest([Path("e/p.jsonl")], settings)
+    write_jsonl(tmp_path / "e" / "p.jsonl", [{"title": "Editable Paper", "abstract": "A rewritten abstract."}])
+    report = run_ingest([tmp_path / "e" / "p.jsonl"], settings)
+    assert (report.updated, report.added) == (1, 0)
+
+
+def test_damaged_index_and_odd_paths_give_one_clear_error(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", [{"title": "Quokka Burrows", "abstract": "We map burrows."}])
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("{not json")
+    result = CliRunner().invoke(ingest_main, ["--index", str(tmp_path / "bad"), "--json", str(data)])
+    assert result.exit_code == 1 and "damaged" in json.loads(result.stdout)["error"] and "--rebuild" in result.stdout
+    (tmp_path / "afile").write_text("x")
+    result = CliRunner().invoke(ingest_main, ["--index", str(tmp_path / "afile"), "--json", str(data)])
+    assert result.exit_code == 1 and "afile" in json.loads(result.stdout)["error"]
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    items = list(read_paths([tmp_path / "pipe.jsonl"]))
+    assert [(Path(s.source).name, s.reason) for s in _skipped(items)] == [("pipe.jsonl", "not a regular file")]

@@ -36,8 +36,8 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path)
-                if child.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    yield child
+                if not child.is_dir() and not any(part.startswith(".") for part in rel.parts):
+                    yield child  # a broken link or a pipe is reported by read_file, not passed over
         else:
             yield path
 
@@ -50,7 +50,11 @@ def read_paths(paths: Iterable[Path]) -> Iterator[Paper | Skipped]:
 def read_file(file: Path) -> Iterator[Paper | Skipped]:
     source = str(file)
     if not file.exists():
-        yield Skipped(source, None, "no such file or directory")
+        what = "a broken symbolic link" if file.is_symlink() else "no such file or directory"
+        yield Skipped(source, None, what)
+        return
+    if not file.is_file():  # a pipe, socket or device would block or never end
+        yield Skipped(source, None, "not a regular file")
         return
     reader = READERS.get(file.suffix.lower())
     if reader is None:

@@ -40,6 +40,12 @@ def read_text(file: Path) -> tuple[str | None, list[Skipped]]:
     return "\n".join(lines), skipped
 
 
+def lines(text: str) -> list[str]:
+    """Lines split at line feeds only (and a CR before one), not at U+2028, U+0085 or \\x1c-\\x1e,
+    which ``str.splitlines`` also breaks at but JSON strings and prose may hold."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def _is_text(line: str) -> bool:
     return "\x00" not in line and any(ch.isalnum() for ch in line)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ingest.readers.common import lines
 from ingest.records import Paper, Skipped
 
 CHROME = {"new", "subscribe", "daily papers", "byak and the research community"}
@@ -29,7 +30,7 @@ def looks_like_abstract(line: str) -> bool:
 def read(text: str, source: str) -> Iterator[Paper | Skipped]:
     date: str | None = None
     title: tuple[int, str] | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines(text), start=1):
         line = _GLUED_SUBSCRIBE.sub("", raw.strip(), count=1)
         if not line or is_chrome(line):
             continue

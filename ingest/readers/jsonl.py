@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from ingest.readers.common import paper_from_mapping
+from ingest.readers.common import lines, paper_from_mapping
 from ingest.records import Paper, Skipped
 
 
 def read(text: str, source: str) -> Iterator[Paper | Skipped]:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines(text), start=1):
         line = line.lstrip("\ufeff")  # a byte-order mark where files were concatenated
         if not line.strip():
             continue
