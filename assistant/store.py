@@ -18,7 +18,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +63,7 @@ class Manifest(BaseModel):
     chunk_size: int
     chunk_overlap: int
     generation: int = 0
+    chroma_dir: str = "chroma"  # the committed vector store (a folder of its own per generation)
     papers: dict[str, PaperEntry] = Field(default_factory=dict)
 
     def chunk_owner(self) -> dict[str, str]:
@@ -103,6 +107,7 @@ class PaperIndex:
         self._bm25_ids: list[str] = []
         self._owner: dict[str, str] | None = None
         self._sentence_owner: dict[str, str] | None = None
+        self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -156,7 +161,7 @@ class PaperIndex:
         return self._sentences
 
     def _open_collection(self, suffix: str) -> Any:
-        client = chroma_client(self.root / "chroma")
+        client = chroma_client(self.root / self._chroma_dir)
         name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
         return client.get_or_create_collection(
             name=name + suffix, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
@@ -228,9 +233,55 @@ class PaperIndex:
         for start in range(0, len(ids), step):
             target.delete(ids=ids[start : start + step])
 
+    def begin(self) -> None:
+        """Start writing: every write from here on goes to a copy of the committed vector store.
+
+        Chroma rewrites its HNSW files in place, and a process killed in the middle leaves files
+        its loader crashes on (a SIGSEGV, not an error: chroma-core/chroma#7238). So the committed
+        store is never written: the writer works on ``chroma-<generation>-<token>/`` (named in
+        ``next-store.json``) and :meth:`commit` points the manifest at it. A copy that a killed run
+        left behind is reused when it opens and answers a query in a separate process
+        (:func:`probe_store`); otherwise it is deleted and the committed store copied afresh.
+        """
+        if self._chroma_dir != self.manifest.chroma_dir:
+            return
+        pending = self.root / NEXT_STORE
+        work: Path | None = None
+        try:
+            candidate = self.root / json.loads(pending.read_text())["chroma_dir"]
+            if candidate.name.startswith("chroma-") and candidate.is_dir():
+                if probe_store(candidate):
+                    work = candidate
+                else:
+                    shutil.rmtree(candidate)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if work is None:
+            work = self.root / f"chroma-{self.manifest.generation + 1}-{secrets.token_hex(4)}"
+            staging = work.with_name(work.name + ".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            committed = self.root / self.manifest.chroma_dir
+            if committed.is_dir():
+                shutil.copytree(committed, staging)
+            else:
+                staging.mkdir(parents=True)
+            os.replace(staging, work)
+            write_atomic(pending, json.dumps({"chroma_dir": work.name}))
+        self._chroma_dir = work.name
+        self._collection = self._sentences = None
+
     def commit(self, manifest: Manifest) -> None:
-        """Build BM25 for the new generation, then atomically replace the manifest; tidy after."""
+        """Sweep the writer's store, build BM25 for the new generation, then atomically replace the
+        manifest (which names the new store); only then remove what no manifest refers to."""
+        self.begin()
         manifest.generation = self.manifest.generation + 1
+        manifest.chroma_dir = self._chroma_dir
+        owned = {cid for entry in manifest.papers.values() for cid in entry.chunk_ids}
+        owned_sentences = {sid for entry in manifest.papers.values() for sid in entry.sentence_ids}
+        if stale := self.stored_ids() - owned:
+            self.delete(stale)
+        if stale := self.stored_ids("sentences") - owned_sentences:
+            self.delete(stale, "sentences")
         ids = [cid for entry in manifest.papers.values() for cid in entry.chunk_ids]
         texts = self._chunk_texts(ids)
         build_bm25(self.root / f"bm25-{manifest.generation}", ids, texts)
@@ -242,16 +293,14 @@ class PaperIndex:
         self.tidy()
 
     def tidy(self) -> None:
-        """Remove what no committed state refers to: old BM25 folders, stale Chroma chunks."""
+        """Remove what no committed state refers to: old BM25 folders and vector stores."""
+        (self.root / NEXT_STORE).unlink(missing_ok=True)
         for folder in self.root.glob("bm25-*"):
             if folder.name != f"bm25-{self.manifest.generation}":
                 shutil.rmtree(folder, ignore_errors=True)
-        stale = self.stored_ids() - set(self.owner)
-        if stale:
-            self.delete(stale)
-        stale_sentences = self.stored_ids("sentences") - set(self.sentence_owner)
-        if stale_sentences:
-            self.delete(stale_sentences, "sentences")
+        for folder in self.root.glob("chroma*"):
+            if folder.is_dir() and folder.name != self.manifest.chroma_dir:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _chunk_texts(self, ids: list[str]) -> list[str]:
         texts = self.chunk_texts(ids)
@@ -314,6 +363,31 @@ class PaperIndex:
             self._bm25_ids = json.loads((folder / "ids.json").read_text())
             self._bm25 = bm25s.BM25.load(str(folder), mmap=False) if self._bm25_ids else None
         return self._bm25, self._bm25_ids
+
+
+NEXT_STORE = "next-store.json"
+_PROBE = "import sys; from assistant.store import probe_in_process; probe_in_process(sys.argv[1])"
+
+
+def probe_store(path: Path, timeout_s: float = 300.0) -> bool:
+    """True when the Chroma store at ``path`` opens and answers a query, tried in a child process
+    (a torn store crashes the process that loads it)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def probe_in_process(path: str) -> None:
+    """Open every collection at ``path``, read one vector and query with it (raises or crashes if torn)."""
+    client = chroma_client(Path(path))
+    for listed in client.list_collections():
+        collection = client.get_collection(listed.name, embedding_function=None)
+        count = collection.count()
+        if count:
+            got = collection.get(limit=1, include=["embeddings"])
+            collection.query(query_embeddings=[got["embeddings"][0]], n_results=min(5, count), include=["distances"])
 
 
 def read_manifest(path: Path) -> Manifest:

@@ -26,6 +26,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -58,8 +59,12 @@ def run_ingest(data: Path, index: Path, kill_after: float | None, log: Path) -> 
             proc.wait()
             return True, time.monotonic() - started
     if proc.returncode != 0:
-        raise RuntimeError(f"ingest failed with exit code {proc.returncode}; see {log}")
+        raise IngestFailed(f"ingest failed with exit code {proc.returncode}")
     return False, time.monotonic() - started
+
+
+class IngestFailed(Exception):
+    """The re-run after a kill did not complete: the kill left an index the next run cannot use."""
 
 
 def check(index: Path, expect: int) -> list[str]:
@@ -134,8 +139,20 @@ def main() -> None:
             expected = 6 + (full - 6) * removed / args.expect  # start-up plus the share to embed
             delay = rng.uniform(0, expected * 1.2)
             killed, _ = run_ingest(args.data, index, delay, log)
-            run_ingest(args.data, index, None, log)
-            problems = check(index, args.expect)
+            try:
+                run_ingest(args.data, index, None, log)
+                problems = check(index, args.expect)
+            except IngestFailed as exc:
+                problems = [f"re-run failed: {exc}"]
+                keep = args.out.parent / f"kill_ingest_failed_{len(results)}"
+                shutil.rmtree(keep, ignore_errors=True)
+                shutil.copytree(index, keep)
+                shutil.copy(log, keep / "ingest.log")
+                problems.append(f"index and log kept in {keep}")
+                kills += killed
+                results.append({"trial": len(results), "removed": removed, "killed": killed, "problems": problems})
+                print(f"trial {len(results) - 1}: {problems}", flush=True)
+                break  # the index can no longer be used: stop here
             kills += killed
             results.append(
                 {

@@ -12,7 +12,7 @@ from typing import Any
 from assistant import embedding
 from assistant.errors import InputError
 from assistant.settings import Settings
-from assistant.store import PaperEntry, PaperIndex
+from assistant.store import NEXT_STORE, PaperEntry, PaperIndex
 from ingest.chunking import Chunk, chunk_paper, sentence_units
 from ingest.identity import Merge, abstracts_agree, alternate_id, deduplicate, match_stored, stored_keys
 from ingest.lock import writer_lock
@@ -143,7 +143,9 @@ def run_ingest(
 
         all_chunks = [("chunks", c) for *_, chunks, _ in pending for c in chunks]
         all_chunks += [("sentences", s) for *_, sentences in pending for s in sentences]
-        # a crashed run may have stored some already
+        if all_chunks:
+            index.begin()  # writes go to a copy of the committed vectors (crash safety: PaperIndex.begin)
+        # a crashed run may have stored some already (in the copy it left, when that copy is sound)
         already = (index.stored_ids() | index.stored_ids("sentences")) if all_chunks else set()
         # Longest first across the whole run, as one encode call would order them: batches then hold
         # texts of similar length, and little of the encoder's work goes on padding.
@@ -177,6 +179,8 @@ def run_ingest(
                 new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
         if pending or prune or changed_entries or new.generation == 0 or _needs_repair(index):
             index.commit(new)
+        else:
+            index.tidy()  # what a run killed before its commit left beside the committed state
     report.seconds = time.perf_counter() - started
     return report
 
@@ -211,27 +215,15 @@ def _needs_repair(index: PaperIndex) -> bool:
 
 
 def _wipe(root: Path) -> None:
-    """Forget the committed state, then empty Chroma through its client: Chroma keeps one client per
-    path per process, so deleting its files under a client this process already opened (a UI, a
-    test) would leave that client writing to a deleted database. Only a store Chroma cannot open is
-    removed from disk."""
+    """Forget the committed state and every vector store. Store folders have a new name each
+    generation, so a Chroma client this process still holds on a deleted one is never used again."""
     import shutil
 
-    from assistant.store import chroma_client
-
-    manifest = root / "manifest.json"
-    if manifest.exists():
-        manifest.unlink()
-    for folder in root.glob("bm25-*"):
-        shutil.rmtree(folder)
-    chroma = root / "chroma"
-    if chroma.is_dir():
-        try:
-            client = chroma_client(chroma)
-            for collection in client.list_collections():
-                client.delete_collection(collection.name)
-        except Exception:
-            shutil.rmtree(chroma)
+    for name in ("manifest.json", NEXT_STORE):
+        (root / name).unlink(missing_ok=True)
+    for folder in [*root.glob("bm25-*"), *root.glob("chroma*")]:
+        if folder.is_dir():
+            shutil.rmtree(folder)
 
 
 def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:

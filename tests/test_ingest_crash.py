@@ -71,6 +71,12 @@ def test_index_over_1000_chunks_reopens_in_a_new_process(tmp_path: Path, model) 
     assert [hits[0] for hits in out["sparse"]] == expected
 
 
+def _writer_store(index: Path) -> Path:
+    """The sqlite file of the store the writer is filling (a copy of the committed one: PaperIndex.begin)."""
+    found = sorted(index.glob("chroma-*/chroma.sqlite3"))
+    return found[-1] if found else index / "chroma-none" / "chroma.sqlite3"
+
+
 def _stored_rows(sqlite_path: Path) -> int:
     """Chunks Chroma has committed so far, read without disturbing the writer (0 if not ready)."""
     if not sqlite_path.is_file():
@@ -99,7 +105,7 @@ def test_killed_ingest_then_clean_rerun(tmp_path: Path, model, monkeypatch) -> N
     )
     try:
         deadline = time.monotonic() + 600
-        while _stored_rows(index / "chroma" / "chroma.sqlite3") == 0:
+        while _stored_rows(_writer_store(index)) == 0:
             assert proc.poll() is None, (
                 "ingest ended before it could be killed:\n" + (tmp_path / "killed.out").read_text()
             )
@@ -113,7 +119,7 @@ def test_killed_ingest_then_clean_rerun(tmp_path: Path, model, monkeypatch) -> N
         log.close()
     assert proc.returncode == -signal.SIGKILL
     assert not (index / "manifest.json").exists()  # killed before its commit
-    stored_at_kill = _stored_rows(index / "chroma" / "chroma.sqlite3")
+    stored_at_kill = _stored_rows(_writer_store(index))
     texts_to_embed = 600 * 2  # each synthetic paper is one chunk and one evidence sentence
     assert 0 < stored_at_kill < texts_to_embed
 
@@ -125,6 +131,7 @@ def test_killed_ingest_then_clean_rerun(tmp_path: Path, model, monkeypatch) -> N
     ids = index_ids(index)
     assert ids.consistent() and len(ids.manifest) == 600
     assert ids.generation == 1 and not list(index.glob("bm25-*.tmp"))
+    assert [p.name for p in index.glob("chroma*")] == [read_manifest(index).chroma_dir]  # the copy was reused
 
     again = run_ingest([src], _settings(index))
     assert (again.added, again.unchanged) == (0, 600)
