@@ -75,9 +75,14 @@ def _big(rng: random.Random) -> bytes:
     return (rng.choice(["x", "é", '"', "{"]) * (BIG // 2)).encode()[:BIG]
 
 
+SEPARATORS = "\u2028\u2029\u0085\x1c\x1d\x1e\x0b\x0c\r"  # str.splitlines breaks at these; JSON strings may hold them
+
+
 def make_jsonl(rng: random.Random, big: bool) -> tuple[bytes, set[str]]:
     middle = _big(rng) if big else b"\n".join(_garbage(rng) for _ in range(rng.randrange(1, 4)))
-    text = (_json_line(*GOOD_A) + "\n").encode() + middle + ("\n" + _json_line(*GOOD_B) + "\n").encode()
+    odd = GOOD_B[1].replace(" ", rng.choice(SEPARATORS), rng.randrange(1, 4))
+    last = json.dumps({"title": GOOD_B[0], "abstract": odd}, ensure_ascii=rng.random() < 0.5)
+    text = (_json_line(*GOOD_A) + "\n").encode() + middle + ("\n" + last + "\n").encode()
     return text, {GOOD_A[0], GOOD_B[0]}
 
 

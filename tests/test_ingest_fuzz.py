@@ -87,5 +87,9 @@ def test_deduplicate_loses_nothing_and_never_merges_different_titles_or_abstract
     assert len(unique) + len(merges) == len(records)
     for i, a in enumerate(unique):  # complete: no two kept records are still one paper
         assert not any(same_paper(a, b) for b in unique[i + 1 :])
-    for merge in merges:  # merged records share a title key: never an empty one, never by accident
-        assert title_key(merge.kept) == title_key(merge.dropped) != ""
+    by_title = {(r.title, r.source, r.line): r for r in records}
+    for merge in merges:  # merged records share a title key; with no key, the very same title and abstract
+        assert title_key(merge.kept) == title_key(merge.dropped)
+        if not title_key(merge.kept):
+            dropped = by_title[(merge.dropped, merge.source, merge.line)]
+            assert any(k.title == dropped.title and k.abstract == dropped.abstract for k in unique)
