@@ -108,6 +108,7 @@ class PaperIndex:
         self._owner: dict[str, str] | None = None
         self._sentence_owner: dict[str, str] | None = None
         self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
+        self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -122,9 +123,24 @@ class PaperIndex:
         return cls(settings.index, manifest)
 
     @classmethod
-    def open_for_write(cls, settings: Settings, dimension: int) -> PaperIndex:
-        """Like ``open``, but the chunking must match too: new chunks must not mix with old ones."""
+    def open_for_write(cls, settings: Settings, dimension: int, *, rebuild: bool = False) -> PaperIndex:
+        """Like ``open``, but the chunking must match too: new chunks must not mix with old ones.
+
+        ``rebuild``: start from an empty index (any model, any chunking) while the committed one
+        stays readable until the new one is committed; a damaged manifest is no obstacle.
+        """
         path = settings.index / "manifest.json"
+        if settings.index.exists() and not settings.index.is_dir():
+            raise IndexMissingError(f"the index path {settings.index} is a file, not a folder: choose another --index")
+        if rebuild:
+            try:
+                previous = read_manifest(path).generation if path.is_file() else 0
+            except IndexError_:
+                previous = 0
+            settings.index.mkdir(parents=True, exist_ok=True)
+            index = cls(settings.index, cls._empty(settings, dimension).model_copy(update={"generation": previous}))
+            index.fresh = True
+            return index
         if path.is_file():
             index = cls.open(settings)
             built = (index.manifest.chunk_size, index.manifest.chunk_overlap)
@@ -136,14 +152,17 @@ class PaperIndex:
                     "`ingest --rebuild`, or restore the chunking settings"
                 )
             return index
-        manifest = Manifest(
+        settings.index.mkdir(parents=True, exist_ok=True)
+        return cls(settings.index, cls._empty(settings, dimension))
+
+    @staticmethod
+    def _empty(settings: Settings, dimension: int) -> Manifest:
+        return Manifest(
             embedding_model=settings.embedding.model,
             dimension=dimension,
             chunk_size=settings.chunking.chunk_size,
             chunk_overlap=settings.chunking.chunk_overlap,
         )
-        settings.index.mkdir(parents=True, exist_ok=True)
-        return cls(settings.index, manifest)
 
     @property
     def collection(self) -> Any:
@@ -161,7 +180,13 @@ class PaperIndex:
         return self._sentences
 
     def _open_collection(self, suffix: str) -> Any:
-        client = chroma_client(self.root / self._chroma_dir)
+        path = self.root / self._chroma_dir
+        if not path.is_dir():  # never let Chroma create an empty store where the committed one should be
+            raise IndexMissingError(
+                f"the vector store {path} is missing: if an ingest just replaced it, ask again; "
+                "otherwise rebuild the index with `ingest --rebuild`"
+            )
+        client = chroma_client(path)
         name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
         return client.get_or_create_collection(
             name=name + suffix, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
@@ -249,7 +274,9 @@ class PaperIndex:
         work: Path | None = None
         try:
             candidate = self.root / json.loads(pending.read_text())["chroma_dir"]
-            if candidate.name.startswith("chroma-") and candidate.is_dir():
+            # never the committed store (a kill between the manifest's replacement and the removal
+            # of next-store.json leaves it named there): that one is only ever copied
+            if _is_store(candidate.name) and candidate.name != self.manifest.chroma_dir and candidate.is_dir():
                 if probe_store(candidate):
                     work = candidate
                 else:
@@ -261,7 +288,7 @@ class PaperIndex:
             staging = work.with_name(work.name + ".tmp")
             shutil.rmtree(staging, ignore_errors=True)
             committed = self.root / self.manifest.chroma_dir
-            if committed.is_dir():
+            if committed.is_dir() and not self.fresh:
                 shutil.copytree(committed, staging)
             else:
                 staging.mkdir(parents=True)
@@ -293,20 +320,26 @@ class PaperIndex:
         self.tidy()
 
     def tidy(self) -> None:
-        """Remove what no committed state refers to: old BM25 folders and vector stores."""
+        """Remove what no committed state refers to: old BM25 folders and vector stores, and the
+        temporary files a killed run left (only names this project writes)."""
         (self.root / NEXT_STORE).unlink(missing_ok=True)
+        for leftover in ("manifest.json.tmp", NEXT_STORE + ".tmp"):
+            (self.root / leftover).unlink(missing_ok=True)
         for folder in self.root.glob("bm25-*"):
             if folder.name != f"bm25-{self.manifest.generation}":
                 shutil.rmtree(folder, ignore_errors=True)
-        for folder in self.root.glob("chroma*"):
-            if folder.is_dir() and folder.name != self.manifest.chroma_dir:
+        for folder in self.root.iterdir():
+            if folder.is_dir() and _is_store(folder.name) and folder.name != self.manifest.chroma_dir:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _chunk_texts(self, ids: list[str]) -> list[str]:
         texts = self.chunk_texts(ids)
         missing = [i for i in ids if i not in texts]
         if missing:
-            raise RuntimeError(f"{len(missing)} chunks missing from Chroma before commit, e.g. {missing[0]}")
+            raise IndexError_(
+                f"{len(missing)} chunks of the index are missing from its vector store (e.g. {missing[0]}): "
+                "rebuild the index with `ingest --rebuild`"
+            )
         return [texts[i] for i in ids]
 
     # -- reading -------------------------------------------------------------------------------
@@ -366,6 +399,13 @@ class PaperIndex:
 
 
 NEXT_STORE = "next-store.json"
+_STORE = re.compile(r"chroma(?:-\d+-[0-9a-f]{8}(?:\.tmp)?)?")  # "chroma" (before copies), chroma-<gen>-<token>
+
+
+def _is_store(name: str) -> bool:
+    return bool(_STORE.fullmatch(name))
+
+
 _PROBE = "import sys; from assistant.store import probe_in_process; probe_in_process(sys.argv[1])"
 
 
@@ -373,7 +413,10 @@ def probe_store(path: Path, timeout_s: float = 300.0) -> bool:
     """True when the Chroma store at ``path`` opens and answers a query, tried in a child process
     (a torn store crashes the process that loads it)."""
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=timeout_s)
+        here = Path(__file__).resolve().parent.parent  # import this project, not a same-named folder in cwd
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=timeout_s, cwd=here
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0

@@ -12,9 +12,17 @@ from typing import Any
 from assistant import embedding
 from assistant.errors import InputError
 from assistant.settings import Settings
-from assistant.store import NEXT_STORE, PaperEntry, PaperIndex
+from assistant.store import PaperEntry, PaperIndex
 from ingest.chunking import Chunk, chunk_paper, sentence_units
-from ingest.identity import Merge, abstracts_agree, alternate_id, deduplicate, match_stored, stored_keys
+from ingest.identity import (
+    Merge,
+    abstracts_agree,
+    alternate_id,
+    deduplicate,
+    match_stored,
+    same_file,
+    stored_keys,
+)
 from ingest.lock import writer_lock
 from ingest.readers import read_paths
 from ingest.records import Paper, Skipped
@@ -47,6 +55,7 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
+    kept_from_damaged: int = 0  # --prune kept these: their file could not be read whole this time
     skipped: list[Skipped] = field(default_factory=list)
     merged: list[Merge] = field(default_factory=list)
     seconds: float = 0.0
@@ -60,6 +69,7 @@ class IngestReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "kept_from_damaged": self.kept_from_damaged,
             "skipped": [s.as_dict() for s in self.skipped],
             "merged": [m.as_dict() for m in self.merged],
             "seconds": round(self.seconds, 3),
@@ -76,6 +86,10 @@ def run_ingest(
 ) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport()
+    if prune and (missing := [str(p) for p in paths if not p.exists()]):  # a typo must not delete papers
+        raise InputError(
+            f"not pruning: {', '.join(missing)} does not exist (a path that cannot be read removes nothing)"
+        )
     papers: list[Paper] = []
     for item in read_paths(paths):
         if isinstance(item, Skipped):
@@ -92,10 +106,11 @@ def run_ingest(
         raise InputError(f"nothing to ingest in {where}" + (f" ({reasons})" if reasons else ""))
 
     with writer_lock(settings.index):
-        if rebuild:
-            _wipe(settings.index)
         model = None
-        index = PaperIndex.open_for_write(settings, embedding.MODELS[settings.embedding.model].dimension)
+        # a rebuild starts empty, but the committed index stays readable until the new one commits
+        index = PaperIndex.open_for_write(
+            settings, embedding.MODELS[settings.embedding.model].dimension, rebuild=rebuild
+        )
         old = index.manifest
         new = old.model_copy(deep=True)  # entries below are replaced, never mutated in place
         keys = stored_keys(old.papers)
@@ -137,7 +152,13 @@ def run_ingest(
             else:
                 report.updated += 1
         if prune:
-            for pid in set(old.papers) - seen:
+            # a paper is removed only when the files it came from were read without a single loss:
+            # a missing, unreadable or damaged file (or record) must not delete what it held
+            damaged = [s.source for s in report.skipped]
+            for pid in sorted(set(old.papers) - seen):
+                if any(same_file(source, damaged) for source in old.papers[pid].sources):
+                    report.kept_from_damaged += 1
+                    continue
                 del new.papers[pid]
                 report.removed += 1
 
@@ -181,6 +202,7 @@ def run_ingest(
             index.commit(new)
         else:
             index.tidy()  # what a run killed before its commit left beside the committed state
+    report.duplicates = len(report.merged)  # within the run and against the index
     report.seconds = time.perf_counter() - started
     return report
 
@@ -204,6 +226,8 @@ def _metadata_update(entry: PaperEntry, paper: Paper) -> dict[str, Any]:
         update["arxiv_id"] = paper.arxiv_id
     if paper.doi and not entry.doi:
         update["doi"] = paper.doi
+    if paper.arxiv_version and (entry.version or 0) < paper.arxiv_version:
+        update["version"] = paper.arxiv_version  # same text under a newer version: older ones never win
     return update
 
 
@@ -212,18 +236,6 @@ def _needs_repair(index: PaperIndex) -> bool:
     bm25_ok = (index.root / f"bm25-{index.manifest.generation}" / "ids.json").is_file()
     stale_sentences = index.stored_ids("sentences") - set(index.manifest.sentence_owner())
     return not bm25_ok or bool(index.stored_ids() - set(index.owner)) or bool(stale_sentences)
-
-
-def _wipe(root: Path) -> None:
-    """Forget the committed state and every vector store. Store folders have a new name each
-    generation, so a Chroma client this process still holds on a deleted one is never used again."""
-    import shutil
-
-    for name in ("manifest.json", NEXT_STORE):
-        (root / name).unlink(missing_ok=True)
-    for folder in [*root.glob("bm25-*"), *root.glob("chroma*")]:
-        if folder.is_dir():
-            shutil.rmtree(folder)
 
 
 def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from assistant.errors import InputError
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
 from assistant.store import PaperIndex
 from ingest.cli import main as ingest_main
@@ -472,3 +473,72 @@ def test_damaged_index_and_odd_paths_give_one_clear_error(tmp_path: Path) -> Non
     os.mkfifo(tmp_path / "pipe.jsonl")
     items = list(read_paths([tmp_path / "pipe.jsonl"]))
     assert [(Path(s.source).name, s.reason) for s in _skipped(items)] == [("pipe.jsonl", "not a regular file")]
+
+
+# -- crash safety and prune, found by the second review ------------------------------------------
+
+
+def test_a_next_store_naming_the_committed_store_is_never_written_or_deleted(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "index")
+    run_ingest(
+        [write_jsonl(tmp_path / "a.jsonl", [{"title": "Quokka Burrows", "abstract": "We map burrows."}])], settings
+    )
+    committed = PaperIndex.open(settings).manifest.chroma_dir
+    # a kill between the manifest's replacement and next-store.json's removal leaves this behind
+    (settings.index / "next-store.json").write_text(json.dumps({"chroma_dir": committed}))
+    run_ingest([write_jsonl(tmp_path / "b.jsonl", [{"title": "Wombat Dens", "abstract": "We map dens."}])], settings)
+    manifest = PaperIndex.open(settings).manifest
+    assert manifest.chroma_dir != committed and len(manifest.papers) == 2
+    assert not (settings.index / committed).exists()  # the writer used a copy; the old one went after the commit
+    assert sorted(p.name for p in settings.index.iterdir() if p.name.startswith(("chroma", "next"))) == [
+        manifest.chroma_dir
+    ]
+
+
+def test_a_failed_rebuild_leaves_the_committed_index_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings(tmp_path / "index")
+    run_ingest(
+        [write_jsonl(tmp_path / "a.jsonl", [{"title": "Quokka Burrows", "abstract": "We map burrows."}])], settings
+    )
+
+    def crash(self: PaperIndex, manifest: Any) -> None:  # fault injection: the process dies before its commit
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PaperIndex, "commit", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_ingest(
+            [write_jsonl(tmp_path / "b.jsonl", [{"title": "Wombat Dens", "abstract": "Dens."}])], settings, rebuild=True
+        )
+    monkeypatch.undo()
+    index = PaperIndex.open(settings)
+    assert [e.title for e in index.manifest.papers.values()] == ["Quokka Burrows"]
+    assert index.collection.count() == 1  # the committed store is intact
+    report = run_ingest([tmp_path / "b.jsonl"], settings, rebuild=True)
+    assert [e.title for e in PaperIndex.open(settings).manifest.papers.values()] == ["Wombat Dens"]
+    assert report.added == 1 and len(list(settings.index.glob("chroma-*"))) == 1
+
+
+def test_prune_never_deletes_what_a_missing_or_damaged_file_held(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "index")
+    a = write_jsonl(tmp_path / "a.jsonl", [{"title": "Quokka Burrows", "abstract": "We map burrows."}])
+    b = write_jsonl(tmp_path / "b.jsonl", [{"title": "Wombat Dens", "abstract": "We map dens."}])
+    run_ingest([a, b], settings)
+    with pytest.raises(InputError, match="not pruning"):
+        run_ingest([a, tmp_path / "b-typo.jsonl"], settings, prune=True)
+    b.write_text('{"title": "Wombat Dens", "abstract": "We map dens."\n')  # damaged: the record is unreadable
+    report = run_ingest([a, b], settings, prune=True)
+    assert (report.removed, report.kept_from_damaged) == (0, 1)
+    assert len(PaperIndex.open(settings).manifest.papers) == 2
+
+
+def test_an_older_version_never_replaces_a_newer_one_learnt_later(tmp_path: Path) -> None:
+    settings = _settings(tmp_path / "index")
+    text = "We route tokens to experts sparsely."
+    run_ingest([write_jsonl(tmp_path / "a.jsonl", [{"title": "Routers", "abstract": text}])], settings)
+    run_ingest(
+        [write_jsonl(tmp_path / "b.jsonl", [{"title": "Routers", "abstract": text, "id": "2401.06666v2"}])], settings
+    )
+    old = write_jsonl(tmp_path / "c.jsonl", [{"title": "Old Draft Title", "abstract": "Draft.", "id": "2401.06666v1"}])
+    report = run_ingest([old], settings)
+    assert (report.updated, report.unchanged) == (0, 1)
+    assert [e.title for e in PaperIndex.open(settings).manifest.papers.values()] == ["Routers"]

@@ -39,6 +39,7 @@ REPORT_KEYS = {
     "updated",
     "unchanged",
     "removed",
+    "kept_from_damaged",
     "skipped",
     "merged",
     "seconds",

@@ -48,6 +48,7 @@ def read_paths(paths: Iterable[Path]) -> Iterator[Paper | Skipped]:
 
 
 def read_file(file: Path) -> Iterator[Paper | Skipped]:
+    file = file.absolute()  # a record's source names its file however the path was given
     source = str(file)
     if not file.exists():
         what = "a broken symbolic link" if file.is_symlink() else "no such file or directory"
