@@ -41,6 +41,7 @@ def _question(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--date", "dates", multiple=True, help="Only papers with this page date (repeatable), e.g. 'Sep 3'.")
 @click.option("--retrieve-only", is_flag=True, help="Show the retrieved papers; no LLM.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+@handle_errors
 def main(
     question: str,
     k: int | None,
@@ -52,40 +53,24 @@ def main(
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the indexed paper abstracts, citing paper titles."""
-    answer = _answer(question, k, model, mode, index_dir, dates, retrieve_only, as_json=as_json)
-    if answer is None:
-        return
-    if as_json:
-        click.echo(json.dumps(answer.as_dict()))
-    else:
-        _print_human(answer)
-    if answer.error:
-        sys.exit(1)
-
-
-@handle_errors
-def _answer(
-    question: str,
-    k: int | None,
-    model: str | None,
-    mode: str | None,
-    index_dir: Path | None,
-    dates: tuple[str, ...],
-    retrieve_only: bool,
-    *,
-    as_json: bool,
-) -> Any:
     from assistant.settings import load_settings
 
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
     if retrieve_only:
         _retrieve_only(question, settings, k, list(dates), as_json)
-        return None
+        return
     from assistant.answer import AnswerChain
 
-    chain = AnswerChain(settings)
     stream = None if as_json else _Streamer()
-    return chain.answer(question, k=k, mode=mode, model=model, dates=list(dates) or None, on_text=stream)
+    answer = AnswerChain(settings).answer(
+        question, k=k, mode=mode, model=model, dates=list(dates) or None, on_text=stream
+    )
+    if as_json:
+        click.echo(json.dumps(answer.as_dict()))
+    else:
+        _print_human(answer)
+    if answer.error:
+        sys.exit(EXIT_ERROR)
 
 
 def _retrieve_only(question: str, settings: Any, k: int | None, dates: list[str], as_json: bool) -> None:
