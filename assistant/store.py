@@ -1,16 +1,19 @@
-"""The on-disk index: a Chroma collection, a BM25 index and a manifest that commits them.
+"""Store: the on-disk index, a Chroma store, a BM25 index and a manifest that commits them.
 
 Layout of the index directory::
 
-    manifest.json     the committed state: model, chunking, generation, papers and their chunk ids
-    chroma/           persistent Chroma (vectors + chunk text + metadata)
-    bm25-<gen>/       bm25s index over the same chunks, one folder per generation
-    .lock             held by the one writer
+    manifest.json            the committed state: model, chunking, generation, the store's folder,
+                             papers with their ids, chunk ids and sentence ids
+    chroma-<gen>-<token>/    persistent Chroma (vectors + chunk text + metadata), one per generation
+    bm25-<gen>/              bm25s index over the same chunks, one folder per generation
+    next-store.json          the store an ingest in progress writes (gone after its commit)
+    .lock                    held by the one writer
 
-Crash safety comes from ordering, not from Chroma: chunks are upserted under content-hashed ids
-(idempotent), the BM25 folder of the next generation is written beside the current one, and only
-then is ``manifest.json`` replaced atomically. Readers trust the manifest, so chunks a crashed run
-left in Chroma are invisible to them and the next run deletes them.
+Crash safety comes from ordering and from never writing what readers use: a writer works on a
+copy of the committed Chroma store (:meth:`PaperIndex.begin`), writes the next generation's BM25
+folder beside the current one, and only then replaces ``manifest.json`` atomically, naming the
+copy. Readers trust the manifest; what a killed run left beside it is reused or removed by the
+next run. ``docs/architecture.md`` has the whole protocol.
 """
 
 from __future__ import annotations
@@ -109,6 +112,7 @@ class PaperIndex:
         self._sentence_owner: dict[str, str] | None = None
         self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
         self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
+        self.committed_dir = manifest.chroma_dir  # what readers use: never reused, written or deleted here
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -133,13 +137,17 @@ class PaperIndex:
         if settings.index.exists() and not settings.index.is_dir():
             raise IndexMissingError(f"the index path {settings.index} is a file, not a folder: choose another --index")
         if rebuild:
+            previous, committed = 0, "chroma"
             try:
-                previous = read_manifest(path).generation if path.is_file() else 0
+                if path.is_file():
+                    on_disk = read_manifest(path)
+                    previous, committed = on_disk.generation, on_disk.chroma_dir
             except IndexError_:
-                previous = 0
+                pass
             settings.index.mkdir(parents=True, exist_ok=True)
             index = cls(settings.index, cls._empty(settings, dimension).model_copy(update={"generation": previous}))
             index.fresh = True
+            index.committed_dir = committed
             return index
         if path.is_file():
             index = cls.open(settings)
@@ -276,7 +284,7 @@ class PaperIndex:
             candidate = self.root / json.loads(pending.read_text())["chroma_dir"]
             # never the committed store (a kill between the manifest's replacement and the removal
             # of next-store.json leaves it named there): that one is only ever copied
-            if _is_store(candidate.name) and candidate.name != self.manifest.chroma_dir and candidate.is_dir():
+            if _is_store(candidate.name) and candidate.name != self.committed_dir and candidate.is_dir():
                 if probe_store(candidate):
                     work = candidate
                 else:
@@ -303,17 +311,17 @@ class PaperIndex:
         self.begin()
         manifest.generation = self.manifest.generation + 1
         manifest.chroma_dir = self._chroma_dir
-        owned = {cid for entry in manifest.papers.values() for cid in entry.chunk_ids}
+        ids = [cid for entry in manifest.papers.values() for cid in entry.chunk_ids]
         owned_sentences = {sid for entry in manifest.papers.values() for sid in entry.sentence_ids}
-        if stale := self.stored_ids() - owned:
+        if stale := self.stored_ids() - set(ids):
             self.delete(stale)
         if stale := self.stored_ids("sentences") - owned_sentences:
             self.delete(stale, "sentences")
-        ids = [cid for entry in manifest.papers.values() for cid in entry.chunk_ids]
         texts = self._chunk_texts(ids)
         build_bm25(self.root / f"bm25-{manifest.generation}", ids, texts)
         write_atomic(self.root / "manifest.json", manifest.model_dump_json())
         self.manifest = manifest
+        self.committed_dir = manifest.chroma_dir
         self._owner = None
         self._sentence_owner = None
         self._bm25 = None

@@ -98,7 +98,6 @@ def run_ingest(
             papers.append(item)
     report.records = len(papers)
     unique, report.merged = deduplicate(papers)
-    report.duplicates = len(report.merged)
     report.papers = len(unique)
     if not unique:
         where = ", ".join(map(str, paths)) or "(no paths)"

@@ -478,7 +478,8 @@ def test_damaged_index_and_odd_paths_give_one_clear_error(tmp_path: Path) -> Non
 # -- crash safety and prune, found by the second review ------------------------------------------
 
 
-def test_a_next_store_naming_the_committed_store_is_never_written_or_deleted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_a_next_store_naming_the_committed_store_is_never_written_or_deleted(tmp_path: Path, rebuild: bool) -> None:
     settings = _settings(tmp_path / "index")
     run_ingest(
         [write_jsonl(tmp_path / "a.jsonl", [{"title": "Quokka Burrows", "abstract": "We map burrows."}])], settings
@@ -486,9 +487,10 @@ def test_a_next_store_naming_the_committed_store_is_never_written_or_deleted(tmp
     committed = PaperIndex.open(settings).manifest.chroma_dir
     # a kill between the manifest's replacement and next-store.json's removal leaves this behind
     (settings.index / "next-store.json").write_text(json.dumps({"chroma_dir": committed}))
-    run_ingest([write_jsonl(tmp_path / "b.jsonl", [{"title": "Wombat Dens", "abstract": "We map dens."}])], settings)
+    b = write_jsonl(tmp_path / "b.jsonl", [{"title": "Wombat Dens", "abstract": "We map dens."}])
+    run_ingest([b], settings, rebuild=rebuild)
     manifest = PaperIndex.open(settings).manifest
-    assert manifest.chroma_dir != committed and len(manifest.papers) == 2
+    assert manifest.chroma_dir != committed and len(manifest.papers) == (1 if rebuild else 2)
     assert not (settings.index / committed).exists()  # the writer used a copy; the old one went after the commit
     assert sorted(p.name for p in settings.index.iterdir() if p.name.startswith(("chroma", "next"))) == [
         manifest.chroma_dir
