@@ -63,29 +63,28 @@ class Model:
         ``llm.timeout_s`` (litellm's own timeout bounds each read, and a deadline bounds the whole).
         """
         cfg = self.settings.llm
+        args = self.completion_args()  # a model that cannot be loaded raises its own ModelError
+        import litellm
+
+        litellm.telemetry = False
+        litellm.suppress_debug_info = True
         response = None
         try:
-            args = self.completion_args()
-            import litellm
-
-            litellm.telemetry = False
-            litellm.suppress_debug_info = True
-            response = litellm.completion(
-                messages=messages,
-                stream=True,
-                timeout=cfg.timeout_s,
-                max_tokens=max_tokens or cfg.max_tokens,
-                temperature=cfg.temperature,
-                num_retries=0,
-                **args,
-            )
+            try:
+                response = litellm.completion(
+                    messages=messages,
+                    stream=True,
+                    timeout=cfg.timeout_s,
+                    max_tokens=max_tokens or cfg.max_tokens,
+                    temperature=cfg.temperature,
+                    num_retries=0,
+                    **args,
+                )
+            except Exception as exc:  # only the provider's failures are provider errors
+                raise provider_error(self.name, exc) from exc
+            # errors while reading the stream are mapped in _deltas; an exception raised by the
+            # caller's own code in the with-block passes through unchanged
             yield self._deltas(response, time.monotonic() + cfg.timeout_s)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            if isinstance(exc, GeneratorExit):
-                raise
-            raise provider_error(self.name, exc) from exc
         finally:
             close_response(response)
 

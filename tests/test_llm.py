@@ -109,3 +109,13 @@ def test_errors_are_mapped_by_type_not_by_message(exc: Exception, kind: type[Pro
     mapped = provider_error("openai/m", exc)
     assert type(mapped) is kind
     assert mapped.args[0].startswith("openai/m")
+
+
+def test_a_callers_own_error_passes_through_and_still_closes_the_stream() -> None:
+    reply = " ".join(f"word{i}" for i in range(400))
+    with FakeOpenAIServer(reply, word_delay_s=0.02) as server:
+        model = get_model("openai/fake", settings_for(server.api_base))
+        with pytest.raises(KeyError), model.stream([{"role": "user", "content": "hi"}]) as deltas:
+            next(iter(deltas))
+            raise KeyError("a bug in the caller, not the provider")
+        assert server.disconnected.wait(5)
