@@ -1,42 +1,210 @@
 """Decide abstention: does the collection cover the question well enough to answer at all?
 
 Decided from retrieval, never by the language model (small models answer off-topic sources
-confidently). The signal is ``relevance``: the mean of the best shown chunk's cosine similarity
-and the best evidence sentence's score among the top papers; sentence-level evidence separates
-near-miss questions (same field, absent topic) far better than chunk similarity alone. Below
-``retrieval.abstain_below`` (0.54, calibrated on the dev questions: README) the answer abstains.
+confidently). Several signals, each cheap and taken from retrieval (:class:`Signals`):
+
+- ``dense``: cosine similarity of the best chunk; ``sentence``: of the best abstract sentence;
+- ``lexical``: IDF-weighted share of the question's content terms found in the title or abstract of
+  one of the top papers (a distinctive name or acronym weighs most);
+- ``bm25``: the best BM25 score divided by the summed IDF of the question's known terms;
+- ``agree``: 1 when dense and BM25 rank the same paper first.
+
+A term no indexed chunk contains ("sourdough") counts in ``lexical`` at the highest IDF and is named
+in the reason; as a signal of its own it measured worse (paraphrases use words a collection lacks).
+
+A logistic model over the standardised signals turns them into a calibrated score, the estimated
+probability that the question is answerable from this collection. It is fitted per collection at
+ingest, without labels (``assistant.calibrate``: pseudo-questions asked with their paper present
+and masked), and stored with the index. The question is refused below the threshold that refuses
+``abstention.target_refused`` of the answerable pseudo-questions. Without a stored calibration
+(an index too small to calibrate, or built before calibration) :data:`DEFAULT_CALIBRATION` applies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import json
+import math
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import IndexError_
+from assistant.text import content_words, stemmer, words
 
 if TYPE_CHECKING:
-    from assistant.evidence import Evidence
+    from assistant.retrieve import Retrieval
+    from assistant.store import PaperIndex
+
+FEATURES = ("dense", "sentence", "lexical", "bm25", "agree")
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Evidence that the collection covers a question; all in [0, 1] except ``bm25`` (~[0, 2])."""
+
+    dense: float
+    sentence: float
+    lexical: float
+    bm25: float
+    agree: float
+    rare_terms_missing: tuple[str, ...] = ()  # the question's terms no indexed paper contains
+
+    def vector(self) -> list[float]:
+        return [float(getattr(self, name)) for name in FEATURES]
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: round(float(getattr(self, name)), 4) for name in FEATURES}
+
+
+def signals(
+    question: str, retrieval: Retrieval, index: PaperIndex, papers: int = 3, exclude: Collection[str] = ()
+) -> Signals:
+    """The signals for one retrieval (``papers``: how many top papers the lexical check reads;
+    ``exclude``: papers the retrieval treated as absent, so their terms count as unseen too)."""
+    lists = retrieval.lists
+    dense_best = lists.get("dense", {})
+    bm25_best = lists.get("bm25", {})
+    sentence_best = lists.get("sentence", {})
+    dense = max(dense_best.values(), default=retrieval.top_similarity)
+    sentence = max(sentence_best.values(), default=dense)
+    wanted = set(content_words(question))
+    idf = [(t, w) for t, w in index.term_idf(question, exclude) if t in wanted]
+    total_docs = max(len(index.manifest.papers), 1)
+    ceiling = math.log(1 + (total_docs + 0.5) / 0.5)  # what a term no chunk contains would weigh
+    mass = sum(w if w is not None else ceiling for _, w in idf) or 1.0
+    missing_stems = {t for t, w in idf if w is None}
+    missing = tuple(dict.fromkeys(w for w in words(question) if missing_stems and stem(w) in missing_stems))
+    lexical = 0.0
+    for source in retrieval.sources[:papers]:
+        terms = set(content_words(f"{source.title} {source.abstract}"))
+        covered = sum((w if w is not None else ceiling) for t, w in idf if t in terms) / mass
+        lexical = max(lexical, covered)
+    known = sum(w for _, w in idf if w is not None)
+    bm25 = max(bm25_best.values(), default=0.0) / known if known else 0.0
+    agree = 0.0
+    if dense_best and bm25_best:
+        top_dense = max(dense_best, key=lambda p: dense_best[p])
+        top_bm25 = max(bm25_best, key=lambda p: bm25_best[p])
+        agree = float(top_dense == top_bm25)
+    return Signals(dense, sentence, lexical, bm25, agree, missing)
+
+
+def stem(word: str) -> str:
+    return str(stemmer().stemWord(word))
+
+
+@dataclass
+class Calibration:
+    """A fitted decision: ``score = sigmoid(coef · (signals - mean) / scale + intercept)``;
+    refuse below ``threshold``. ``fitted_on`` says what it was fitted on; ``estimates`` the
+    cross-validated rates on the pseudo-questions (``refused_answerable``, ``answered_near_miss``)."""
+
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+    threshold: float
+    target_refused: float
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
+    fitted_on: dict[str, Any] = field(default_factory=dict)
+    estimates: dict[str, float] = field(default_factory=dict)
+    scores: list[float] = field(default_factory=list)  # answerable pseudo-questions' scores, sorted
+
+    def score(self, s: Signals) -> float:
+        z = self.intercept
+        for x, m, sd, w in zip(s.vector(), self.mean, self.scale, self.coef, strict=True):
+            z += w * (x - m) / (sd or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def threshold_for(self, target_refused: float | None) -> float:
+        """The threshold refusing ``target_refused`` of the answerable pseudo-questions (the fitted
+        one when None or when the scores were not kept)."""
+        if target_refused is None or not self.scores or target_refused == self.target_refused:
+            return self.threshold
+        return quantile(self.scores, target_refused)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def quantile(sorted_values: list[float], q: float) -> float:
+    """The ``q`` quantile (linear interpolation, numpy's default) of an ascending list."""
+    if not sorted_values:
+        return 0.0
+    pos = min(max(q, 0.0), 1.0) * (len(sorted_values) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+# Fitted by ``assistant.calibrate`` on the bundled corpus (502 papers, 150 sampled, seed 0,
+# target_refused 0.1) with no labels: `papers ingest --recalibrate`, then .papers/calibration.json.
+# Used only for an index without a calibration of its own (fewer than 30 papers, or calibration
+# off); its threshold is fixed (no pseudo-question scores are kept to move it).
+DEFAULT_CALIBRATION = Calibration(
+    mean=[0.544, 0.629, 0.63, 0.392, 0.368],
+    scale=[0.121, 0.111, 0.253, 0.175, 0.482],
+    coef=[-0.375, 0.39, 1.633, 0.13, 0.773],
+    intercept=0.088,
+    threshold=0.3,
+    target_refused=0.1,
+    fitted_on={"collection": "bundled corpus (data/)", "papers": 502, "pseudo_questions": 300},
+    estimates={"refused_answerable": 0.1067, "answered_near_miss": 0.2467},
+)
+
+
+def load_calibration(index_dir: Path) -> Calibration | None:
+    """The calibration stored with an index, or None when there is none (an IndexError_ if damaged)."""
+    path = index_dir / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        calibration = Calibration(**data)
+        if calibration.features != list(FEATURES):
+            return None  # fitted on other signals (an older version): treated as uncalibrated
+        return calibration
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexError_(f"{path} is damaged ({exc}): run `ingest --recalibrate` to fit it again") from exc
 
 
 @dataclass(frozen=True)
 class Decision:
-    """``abstain``: refuse to answer; ``relevance`` in [0, ~1.3]; ``reason``: one line for the user."""
+    """``abstain``: refuse to answer; ``relevance``: the calibrated score in [0, 1] (estimated
+    probability that the collection answers the question); ``reason``: one line for the user."""
 
     abstain: bool
     relevance: float
     threshold: float
     reason: str
+    signals: dict[str, float] = field(default_factory=dict)
+    calibrated: bool = True  # False: the built-in default decision (this index has no calibration)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "abstained": self.abstain,
+            "score": round(self.relevance, 4),
+            "threshold": round(self.threshold, 4),
+            "reason": self.reason,
+            "signals": self.signals,
+            "calibrated": self.calibrated,
+        }
 
 
-def relevance(top_similarity: float, evidence: list[Evidence], papers: int = 3) -> float:
-    """0.5 x best chunk cosine similarity + 0.5 x best evidence-sentence score of the top ``papers``."""
-    best_sentence = max((ev.best for ev in evidence[:papers]), default=0.0)
-    return 0.5 * top_similarity + 0.5 * best_sentence
-
-
-def decide(top_similarity: float, evidence: list[Evidence], threshold: float) -> Decision:
-    """Abstain when nothing was retrieved or the relevance is below ``threshold``."""
-    if not evidence:
-        return Decision(True, 0.0, threshold, "no paper was retrieved")
-    score = relevance(top_similarity, evidence)
-    if score < threshold:
-        return Decision(True, score, threshold, f"relevance {score:.3f} is below retrieval.abstain_below {threshold}")
-    return Decision(False, score, threshold, "")
+def decide(s: Signals | None, calibration: Calibration | None, target_refused: float | None = None) -> Decision:
+    """Abstain when nothing was retrieved or the calibrated score is below the threshold."""
+    calibrated = calibration is not None
+    model = calibration or DEFAULT_CALIBRATION
+    threshold = model.threshold_for(target_refused)
+    if s is None:
+        return Decision(True, 0.0, threshold, "no paper was retrieved", {}, calibrated)
+    score = model.score(s)
+    if score >= threshold:
+        return Decision(False, score, threshold, "", s.as_dict(), calibrated)
+    why = [f"best sentence similarity {s.sentence:.2f}", f"{s.lexical:.0%} of the question's key terms in a top paper"]
+    if s.rare_terms_missing:
+        why.append("no indexed paper contains " + ", ".join(repr(t) for t in s.rare_terms_missing[:3]))
+    reason = f"coverage score {score:.2f} is below this collection's threshold {threshold:.2f} ({'; '.join(why)})"
+    return Decision(True, score, threshold, reason, s.as_dict(), calibrated)

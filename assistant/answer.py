@@ -10,11 +10,11 @@ fallback when none of the model's sentences survive.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assistant.abstain import Decision, decide
+from assistant.abstain import Decision, decide, load_calibration, signals
 from assistant.errors import PapersError
 from assistant.evidence import Evidence, prompt_papers, select_evidence
 from assistant.extract import extract
@@ -122,13 +122,21 @@ class AnswerChain:
         self.settings = settings
         self.retriever = retriever or Retriever(settings)
         self.scorer = SupportScorer(self.retriever.encoder, threshold=settings.answer.min_support)
+        self.calibration = load_calibration(self.retriever.index.root)
 
     def retrieve(
-        self, question: str, *, k: int | None = None, dates: list[str] | None = None, evidence: bool = True
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        dates: list[str] | None = None,
+        evidence: bool = True,
+        exclude: Collection[str] = (),
     ) -> Retrieved:
-        """Search, select evidence and decide abstention; ``evidence=False`` stops after ranking."""
+        """Search, select evidence and decide abstention; ``evidence=False`` stops after ranking.
+        ``exclude``: papers treated as absent (leave-out benchmarks: a question about a missing paper)."""
         started = time.perf_counter()
-        retrieval = self.retriever.search(question, k=k, dates=dates)
+        retrieval = self.retriever.search(question, k=k, dates=dates, exclude=exclude)
         if not evidence:
             return Retrieved(retrieval, [], None)
         chosen: list[Evidence] = []
@@ -142,7 +150,8 @@ class AnswerChain:
                 stored,
                 retrieval.query_vector,
             )
-        decision = decide(retrieval.top_similarity, chosen, self.settings.retrieval.abstain_below)
+        found = signals(question, retrieval, self.retriever.index, exclude=exclude) if retrieval.sources else None
+        decision = decide(found, self.calibration, self.settings.abstention.target_refused)
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return Retrieved(retrieval, chosen, decision)
 

@@ -9,6 +9,7 @@ whether to abstain (``assistant.abstain``) are the next steps, not this one's.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,7 @@ class Retrieval:
     top_similarity: float
     timings: dict[str, float] = field(default_factory=dict)
     query_vector: np.ndarray | None = None
+    lists: dict[str, dict[str, float]] = field(default_factory=dict)  # "dense"/"bm25"/"sentence": paper -> best score
 
 
 class Retriever:
@@ -70,18 +72,39 @@ class Retriever:
             encoder = QueryEncoder(self.index.manifest.embedding_model, settings.cache)
         self.encoder = encoder
 
-    def search(self, query: str, k: int | None = None, dates: list[str] | None = None) -> Retrieval:
-        """The ``k`` (default ``retrieval.k``) best papers for ``query``, best first."""
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        dates: list[str] | None = None,
+        exclude: Collection[str] = (),
+    ) -> Retrieval:
+        """The ``k`` (default ``retrieval.k``) best papers for ``query``, best first.
+
+        ``exclude``: paper ids treated as absent (self-calibration asks questions about a paper with
+        that paper masked out: what a question about a paper the collection lacks meets).
+        """
         cfg = self.settings.retrieval
         k = k or cfg.k
         started = time.perf_counter()
         vector = self.encoder.encode(query)
-        dense = self.index.dense(vector, cfg.candidates)
-        sparse = self.index.sparse(query, cfg.candidates)
-        fused = fuse(dense, sparse, cfg.dense_weight, cfg.rrf_k, cfg.fusion)
+        allowed = self.index.papers_dated(dates) if dates else None
+        dense = _keep(self.index.dense(vector, cfg.candidates, allowed), exclude)
+        sparse = _keep(self.index.sparse(query, cfg.candidates, allowed), exclude)
+        # a paper's best sentence: a ranking signal when weighted, and an abstention signal always
+        sentence = _keep(self.index.dense_sentences(vector, cfg.candidates, allowed), exclude)
+        lists = {
+            "dense": _best_per_paper(dense),
+            "bm25": _best_per_paper(sparse),
+            "sentence": _best_per_paper(sentence),
+        }
+        weights = {
+            "dense": (1 - cfg.sentence_weight) * cfg.dense_weight,
+            "bm25": (1 - cfg.sentence_weight) * (1 - cfg.dense_weight),
+            "sentence": cfg.sentence_weight,
+        }
+        fused = fuse_lists([(weights[name], best) for name, best in lists.items()], cfg.rrf_k, cfg.fusion)
         papers = self.index.manifest.papers
-        if dates:
-            fused = [f for f in fused if _date_matches(papers[f.paper_id].date, dates)]
         best_chunk: dict[str, Hit] = {}  # dense hits come best first
         for hit in dense:
             best_chunk.setdefault(hit.paper_id, hit)
@@ -108,7 +131,7 @@ class Retriever:
             )
         top = max((s.similarity for s in sources), default=0.0)
         elapsed = (time.perf_counter() - started) * 1000
-        return Retrieval(query, sources, top, {"retrieve_ms": round(elapsed, 1)}, vector)
+        return Retrieval(query, sources, top, {"retrieve_ms": round(elapsed, 1)}, vector, lists)
 
 
 @dataclass(frozen=True)
@@ -118,18 +141,23 @@ class Fused:
 
 
 def fuse(dense: list[Hit], sparse: list[Hit], dense_weight: float, rrf_k: int, method: str = "zscore") -> list[Fused]:
-    """Combine the per-paper dense and BM25 scores (a paper's best chunk counts).
+    """Combine the per-paper dense and BM25 scores (a paper's best chunk counts); see :func:`fuse_lists`."""
+    lists = [(dense_weight, _best_per_paper(dense)), (1.0 - dense_weight, _best_per_paper(sparse))]
+    return fuse_lists(lists, rrf_k, method)
+
+
+def fuse_lists(lists: list[tuple[float, dict[str, float]]], rrf_k: int, method: str = "zscore") -> list[Fused]:
+    """Combine weighted per-paper score lists into one ranking, best first (ties by paper id).
 
     ``zscore`` (default): a convex combination of z-normalised scores over the candidates, a paper
     missing from one list taking that list's minimum; it measured better than RRF on SciFact
-    (README). ``rrf``: weighted reciprocal rank fusion.
+    (README). ``rrf``: weighted reciprocal rank fusion (Cormack et al., SIGIR 2009), constant ``rrf_k``.
+    Lists that are empty or weighted 0 are skipped.
     """
-    lists = [(dense_weight, _best_per_paper(dense)), (1.0 - dense_weight, _best_per_paper(sparse))]
+    lists = [(w, best) for w, best in lists if w > 0 and best]
     scores: dict[str, float] = {}
     papers = {pid for _, best in lists for pid in best}
     for weight, best in lists:
-        if not best:
-            continue
         if method == "rrf":
             ranked = sorted(best, key=lambda pid: (-best[pid], pid))
             for rank, pid in enumerate(ranked, start=1):
@@ -144,13 +172,13 @@ def fuse(dense: list[Hit], sparse: list[Hit], dense_weight: float, rrf_k: int, m
     return [Fused(pid, s) for pid, s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def _keep(hits: list[Hit], exclude: Collection[str]) -> list[Hit]:
+    return [h for h in hits if h.paper_id not in exclude] if exclude else hits
+
+
 def _best_per_paper(hits: list[Hit]) -> dict[str, float]:
     best: dict[str, float] = {}
     for hit in hits:
         if hit.score > best.get(hit.paper_id, float("-inf")):
             best[hit.paper_id] = hit.score
     return best
-
-
-def _date_matches(date: str | None, wanted: list[str]) -> bool:
-    return bool(date) and any(date == w or date.startswith(w) for w in wanted)

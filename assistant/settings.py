@@ -61,10 +61,33 @@ class RetrievalSettings(_Section):
         "zscore", description="How dense and BM25 scores are combined (zscore measured best on SciFact)."
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion = rrf).")
-    abstain_below: float = Field(
-        0.54,
-        description="Abstain when the retrieval relevance (mean of the best chunk similarity and the best "
-        "evidence-sentence score) is below this. Calibrated on the dev questions (see README).",
+    sentence_weight: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Weight of the third ranking, each paper's best abstract sentence by cosine similarity "
+        "(needs embedding.sentence_vectors); dense and BM25 share the rest by dense_weight.",
+    )
+
+
+class AbstentionSettings(_Section):
+    calibrate: bool = Field(
+        True,
+        description="Fit the abstention decision for this collection at ingest, from pseudo-questions "
+        "asked with their paper present and masked out (no labels; see assistant.calibrate).",
+    )
+    sample: int = Field(150, ge=10, description="Papers drawn for pseudo-questions (two each).")
+    seed: int = Field(0, description="Seed for drawing them (the fit is reproducible).")
+    target_refused: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="Share of answerable questions the decision may refuse, applied to the calibrated "
+        "scores of this collection's pseudo-questions: lower answers more (and refuses fewer near "
+        "misses), higher refuses more. Chosen on the dev questions and SciFact train (README).",
+    )
+    refit_change: float = Field(
+        0.1, gt=0.0, le=1.0, description="Refit after this share of the papers was added, changed or removed."
     )
 
 
@@ -124,6 +147,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    abstention: AbstentionSettings = AbstentionSettings()
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
     ui: UISettings = UISettings()

@@ -25,7 +25,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
-from assistant.text import bm25_tokenize
+from assistant.text import bm25_tokenize, index_terms
 
 if TYPE_CHECKING:
     import numpy as np
@@ -352,18 +352,38 @@ class PaperIndex:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def dense(self, vector: np.ndarray, n: int) -> list[Hit]:
-        """Nearest chunks by cosine similarity; chunks the manifest does not own are ignored."""
-        count = self.collection.count()
-        if count == 0:
+    def dense(self, vector: np.ndarray, n: int, allowed: Collection[str] | None = None) -> list[Hit]:
+        """Nearest chunks by cosine similarity; chunks the manifest does not own are ignored.
+        ``allowed``: only these papers' chunks are searched (a filter applied before ranking)."""
+        return self._nearest(self.collection, self.owner, vector, n, allowed)
+
+    def dense_sentences(self, vector: np.ndarray, n: int, allowed: Collection[str] | None = None) -> list[Hit]:
+        """Nearest abstract sentences (ids are sentence ids); [] for an index built without them."""
+        return self._nearest(self.sentences, self.sentence_owner, vector, n, allowed)
+
+    @staticmethod
+    def _nearest(store: Any, owner: dict[str, str], vector: Any, n: int, allowed: Collection[str] | None) -> list[Hit]:
+        count = store.count()
+        if count == 0 or (allowed is not None and not allowed):
             return []
+        where = {"paper_id": {"$in": sorted(allowed)}} if allowed is not None else None
         # distances only: fetching 200 documents costs ~10 ms; texts come later for the few chunks shown
-        result = self.collection.query(query_embeddings=[vector], n_results=min(n + 10, count), include=["distances"])
+        result = store.query(
+            query_embeddings=[vector], n_results=min(n + 10, count), include=["distances"], where=where
+        )
         hits = []
         for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True):
-            if cid in self.owner:
-                hits.append(Hit(cid, self.owner[cid], 1.0 - float(dist), ""))
+            if cid in owner:
+                hits.append(Hit(cid, owner[cid], 1.0 - float(dist), ""))
         return hits[:n]
+
+    def papers_dated(self, wanted: list[str]) -> set[str]:
+        """Papers whose date matches any of ``wanted`` (see :func:`assistant.dates.date_matches`)."""
+        from assistant.dates import date_matches
+
+        return {
+            pid for pid, e in self.manifest.papers.items() if e.date and any(date_matches(e.date, w) for w in wanted)
+        }
 
     def chunk_texts(self, chunk_ids: list[str]) -> dict[str, str]:
         """Stored text of these chunks (those Chroma has), read in slices."""
@@ -374,15 +394,24 @@ class PaperIndex:
             texts.update(zip(got["ids"], got["documents"], strict=True))
         return texts
 
-    def sparse(self, query: str, n: int) -> list[Hit]:
+    def sparse(self, query: str, n: int, allowed: Collection[str] | None = None) -> list[Hit]:
+        """BM25 over chunks (title line included); ``allowed`` masks the others before ranking."""
         retriever, ids = self._load_bm25()
-        if not ids:
+        if not ids or (allowed is not None and not allowed):
             return []
 
         tokens = bm25_tokenize([query])
         if not tokens.vocab:
             return []
-        docs, scores = retriever.retrieve(tokens, k=min(n, len(ids)), show_progress=False, n_threads=1)
+        mask = None
+        if allowed is not None:
+            import numpy as np
+
+            owner = self.owner
+            mask = np.fromiter((owner.get(cid) in allowed for cid in ids), dtype="float32", count=len(ids))
+        docs, scores = retriever.retrieve(
+            tokens, k=min(n, len(ids)), show_progress=False, n_threads=1, weight_mask=mask
+        )
         hits = []
         for doc, score in zip(docs[0], scores[0], strict=True):
             if score <= 0:
@@ -391,6 +420,34 @@ class PaperIndex:
             if cid in self.owner:
                 hits.append(Hit(cid, self.owner[cid], float(score), ""))
         return hits
+
+    def term_idf(self, query: str, exclude: Collection[str] = ()) -> list[tuple[str, float | None]]:
+        """Each distinct BM25 term of ``query`` with its inverse document frequency over chunks,
+        ``log(1 + (N - df + 0.5) / (df + 0.5))`` (Lucene's BM25 IDF); None for a term no chunk has.
+        ``exclude``: papers counted as absent (their chunks leave df when their text has the term)."""
+        import math
+
+        retriever, ids = self._load_bm25()
+        terms = list(dict.fromkeys(index_terms(query)))
+        if retriever is None or not ids:
+            return [(t, None) for t in terms]
+        vocab = retriever.vocab_dict
+        indptr = retriever.scores["indptr"]
+        total = len(ids)
+        removed: dict[str, int] = {}
+        for pid in exclude:
+            entry = self.manifest.papers.get(pid)
+            if entry is not None:
+                total -= len(entry.chunk_ids)
+                for term in set(index_terms(f"{entry.title} {entry.abstract}")):
+                    removed[term] = removed.get(term, 0) + len(entry.chunk_ids)
+        out: list[tuple[str, float | None]] = []
+        for term in terms:
+            tid = vocab.get(term)
+            df = int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
+            df = max(df - removed.get(term, 0), 0)
+            out.append((term, math.log(1 + (total - df + 0.5) / (df + 0.5)) if df else None))
+        return out
 
     def _load_bm25(self) -> tuple[Any, list[str]]:
         if self._bm25 is None:

@@ -1,4 +1,4 @@
-"""``evals run | compare | scorer``: measure retrieval and answers, gate CI, compare runs."""
+"""``evals run | abstention | compare | scorer``: measure retrieval and answers, gate CI, compare runs."""
 
 from __future__ import annotations
 
@@ -115,6 +115,77 @@ def compare(a: Path, b: Path, as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
     else:
         click.echo(format_compare(rows, diffs, str(a), str(b)))
+
+
+@main.command()
+@click.option("--questions", "questions", required=True, type=PathType, help="Question JSONL, or a BEIR directory.")
+@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@click.option("--index", "index_dir", type=PathType, help="Index directory (BEIR default: OUT/index).")
+@click.option("--out", type=PathType, help="Output directory (default evals/out/abstention-<questions name>).")
+@click.option("--seed", default=0, show_default=True, help="Seed for choosing the BEIR queries to leave out.")
+@click.option(
+    "--target-refused",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Override abstention.target_refused.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result JSON to stdout.")
+@handle_errors
+def abstention(
+    questions: Path,
+    split: str,
+    index_dir: Path | None,
+    out: Path | None,
+    seed: int,
+    target_refused: float | None,
+    as_json: bool,
+) -> None:
+    """Refusal rates on answerable, unanswerable and leave-out near-miss questions (evals/abstention.py).
+
+    A question file: every answerable question is also asked with its gold papers masked. A BEIR
+    folder: half the judged queries (seeded) are asked with their relevant documents masked.
+    """
+    from evals.abstention import leave_out_rows, summarise
+    from evals.run import RunConfig, prepare
+
+    name = questions.stem if questions.is_file() else questions.name
+    out = out or Path("evals/out") / f"abstention-{name}"
+    cfg = RunConfig(questions, out, split, index=index_dir)
+    prepared = prepare(cfg, progress=sys.stderr.isatty())
+    chain = prepared.chain
+    if target_refused is not None:
+        chain.settings.abstention.target_refused = target_refused
+    rows = leave_out_rows(chain, prepared.questions, prepared.gold_of, halves=prepared.beir is not None, seed=seed)
+    calibration = chain.calibration
+    result = {
+        "questions": str(questions),
+        "split": split if prepared.beir is not None else None,
+        "index": str(prepared.settings.index),
+        "papers": len(chain.retriever.index.manifest.papers),
+        "calibrated": calibration is not None,
+        "calibration": {
+            "fitted_on": calibration.fitted_on,
+            "estimates": calibration.estimates,
+            "threshold": calibration.threshold_for(chain.settings.abstention.target_refused),
+        }
+        if calibration
+        else None,
+        "target_refused": chain.settings.abstention.target_refused,
+        "seed": seed,
+        **summarise(rows),
+        "rows": [r.as_dict() for r in rows],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "abstention.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    for kind, want in (("answerable", "low"), ("unanswerable", "high"), ("near_miss", "high")):
+        g = result[kind]
+        if g["questions"]:
+            click.echo(
+                f"{kind:13s} refused {g['refused']:3d} of {g['questions']:3d} ({g['refused_rate']:.1%}; want {want})"
+            )
+    click.echo(f"written: {out / 'abstention.json'}")
 
 
 @main.command()

@@ -21,12 +21,14 @@ from assistant.errors import ConfigError, InputError
 from assistant.settings import load_settings
 from assistant.verify import evidence_text
 from evals import metrics
-from evals.beir import is_beir_dir, load_beir, map_docs, write_corpus_jsonl
+from evals.beir import BeirSet, is_beir_dir, load_beir, map_docs, write_corpus_jsonl
 from evals.questions import Question, load_questions
 from ingest.identity import title_key
 
 if TYPE_CHECKING:
-    from assistant.answer import Answer, Retrieved
+    from collections.abc import Callable
+
+    from assistant.answer import Answer, AnswerChain, Retrieved
     from assistant.retrieve import Retriever
     from assistant.settings import Settings
 
@@ -72,22 +74,25 @@ class RunResult:
     report: dict[str, Any]
 
 
-def run_eval(
-    cfg: RunConfig,
-    *,
-    chain: Chain | None = None,
-    scorer: Scorer | None = None,
-    progress: bool = False,
-) -> RunResult:
-    """Run every question; ``chain``/``scorer`` default to the product's own (tests may pass others)."""
+@dataclass
+class Prepared:
+    settings: Settings
+    questions: list[Question]
+    gold_of: Callable[[Question], list[str]]
+    chain: AnswerChain
+    beir: BeirSet | None
+    extra: dict[str, Any]
+
+
+def prepare(cfg: RunConfig, *, ranking_only: bool = False, progress: bool = False) -> Prepared:
+    """Load the questions (ingesting a BEIR corpus into its own index first) and map gold to papers.
+    ``ranking_only`` with a BEIR set skips the sentence vectors (half the ingest)."""
     from assistant.answer import AnswerChain
 
-    started = time.perf_counter()
     beir = load_beir(cfg.questions, cfg.split) if is_beir_dir(cfg.questions) else None
     index_dir = cfg.index or (cfg.out / "index" if beir else None)
     overrides: dict[str, Any] = {"index": index_dir} if index_dir else {}
-    ranking_only = beir is not None and cfg.retrieval_only
-    if ranking_only:  # a ranking benchmark needs no evidence sentences: skip their vectors (half the ingest)
+    if beir is not None and ranking_only:  # a ranking benchmark needs no evidence sentences
         overrides["embedding"] = {"sentence_vectors": False}
     settings = load_settings(**overrides)
     extra: dict[str, Any] = {}
@@ -104,9 +109,8 @@ def run_eval(
 
     if cfg.sample and cfg.sample < len(questions):
         questions = evenly_spaced(questions, cfg.sample)
-    pipeline = AnswerChain(settings)  # retrieval, evidence and abstention as the product runs them
-    retriever = pipeline.retriever
-    papers = retriever.index.manifest.papers
+    chain = AnswerChain(settings)
+    papers = chain.retriever.index.manifest.papers
     by_title = {title_key(entry.title): pid for pid, entry in papers.items()}
     if beir is not None:
         mapping = map_docs(beir, by_title)
@@ -125,6 +129,25 @@ def run_eval(
 
         def gold_of(q: Question) -> list[str]:
             return list(dict.fromkeys(by_title.get(title_key(t), f"missing:{t}") for t in q.gold_titles))
+
+    return Prepared(settings, questions, gold_of, chain, beir, extra)
+
+
+def run_eval(
+    cfg: RunConfig,
+    *,
+    chain: Chain | None = None,
+    scorer: Scorer | None = None,
+    progress: bool = False,
+) -> RunResult:
+    """Run every question; ``chain``/``scorer`` default to the product's own (tests may pass others)."""
+    started = time.perf_counter()
+    prepared = prepare(cfg, ranking_only=cfg.retrieval_only, progress=progress)
+    settings, questions, gold_of, extra = prepared.settings, prepared.questions, prepared.gold_of, prepared.extra
+    ranking_only = prepared.beir is not None and cfg.retrieval_only
+    pipeline = prepared.chain  # retrieval, evidence and abstention as the product runs them
+    retriever = pipeline.retriever
+    papers = retriever.index.manifest.papers
 
     k = cfg.k or settings.retrieval.k
     supports = None
@@ -165,7 +188,7 @@ def run_eval(
             "rrf_k": settings.retrieval.rrf_k,
             "candidates": settings.retrieval.candidates,
         },
-        "abstain_below": settings.retrieval.abstain_below,
+        "abstention": settings.abstention.model_dump(),
         "k": k,
         "retrieval_k": RETRIEVAL_K,
         "retrieval_only": cfg.retrieval_only,

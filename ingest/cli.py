@@ -19,9 +19,14 @@ from assistant.settings import load_settings
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the counts.")
 @click.option("--rebuild", is_flag=True, help="Start the index afresh (after a model or chunking change).")
 @click.option("--prune", is_flag=True, help="Also remove indexed papers that these paths no longer contain.")
-def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, rebuild: bool, prune: bool) -> None:
+@click.option(
+    "--recalibrate", is_flag=True, help="Fit this collection's abstention decision again (assistant.calibrate)."
+)
+def main(
+    paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, rebuild: bool, prune: bool, recalibrate: bool
+) -> None:
     """Read paper collections (Daily Papers dumps, JSONL, CSV, arXiv Atom, HF JSON) into the index."""
-    settings, report = _ingest(paths, index_dir, rebuild, prune, as_json=as_json)
+    settings, report = _ingest(paths, index_dir, rebuild, prune, recalibrate, as_json=as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return
@@ -33,13 +38,27 @@ def main(paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, rebuild
         + (f", {report.removed} removed" if report.removed else "")
         + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index}"
     )
+    cal = report.calibration
+    if cal.get("status") in ("fitted", "kept"):
+        click.echo(
+            f"abstention {'calibrated' if cal['status'] == 'fitted' else 'calibration kept'} for this collection: "
+            f"{cal['pseudo_questions']} pseudo-questions; estimated {cal['estimated_refused_answerable']:.0%} of "
+            f"answerable questions refused, {cal['estimated_answered_near_miss']:.0%} of near misses answered"
+            + (f" ({cal['seconds']:.1f}s)" if cal["status"] == "fitted" else "")
+        )
+    elif cal.get("status") == "default":
+        click.echo(f"abstention: {cal['reason']}")
 
 
 @handle_errors
-def _ingest(paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, prune: bool, *, as_json: bool) -> Any:
+def _ingest(
+    paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, prune: bool, recalibrate: bool, *, as_json: bool
+) -> Any:
     from ingest.pipeline import progress_bar, run_ingest
 
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
     targets = list(paths) or [settings.data]
     progress = None if as_json or not sys.stderr.isatty() else progress_bar()
-    return settings, run_ingest(targets, settings, rebuild=rebuild, prune=prune, progress=progress)
+    return settings, run_ingest(
+        targets, settings, rebuild=rebuild, prune=prune, recalibrate=recalibrate, progress=progress
+    )

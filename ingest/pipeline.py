@@ -58,6 +58,7 @@ class IngestReport:
     kept_from_damaged: int = 0  # --prune kept these: their file could not be read whole this time
     skipped: list[Skipped] = field(default_factory=list)
     merged: list[Merge] = field(default_factory=list)
+    calibration: dict[str, Any] = field(default_factory=dict)  # assistant.calibrate.refresh's summary
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -72,6 +73,7 @@ class IngestReport:
             "kept_from_damaged": self.kept_from_damaged,
             "skipped": [s.as_dict() for s in self.skipped],
             "merged": [m.as_dict() for m in self.merged],
+            "calibration": self.calibration,
             "seconds": round(self.seconds, 3),
         }
 
@@ -82,6 +84,7 @@ def run_ingest(
     *,
     rebuild: bool = False,
     prune: bool = False,
+    recalibrate: bool = False,
     progress: Progress | None = None,
 ) -> IngestReport:
     started = time.perf_counter()
@@ -201,6 +204,11 @@ def run_ingest(
             index.commit(new)
         else:
             index.tidy()  # what a run killed before its commit left beside the committed state
+        if new.papers:
+            from assistant.calibrate import refresh
+
+            changed = report.added + report.updated + report.removed
+            report.calibration = refresh(settings, changed, force=recalibrate or rebuild)
     report.duplicates = len(report.merged)  # within the run and against the index
     report.seconds = time.perf_counter() - started
     return report

@@ -35,6 +35,7 @@ REPORT_KEYS = {
     "records",
     "papers",
     "duplicates",
+    "calibration",
     "added",
     "updated",
     "unchanged",

@@ -1,0 +1,235 @@
+"""Calibrate abstention per collection, at ingest, without labels.
+
+Similarity scales move with the domain, the embedding model and the length of the abstracts, so
+no one threshold serves every collection. From the collection itself: for a seeded sample of
+papers, pseudo-questions are built (the title; one abstract sentence with a third of its words
+dropped, a stand-in for a paraphrase) and each is retrieved twice: with its paper present
+(answerable) and with its paper masked out of the candidates (a near-miss unanswerable: the rest
+of the collection is exactly what a question about an absent paper meets). A logistic regression
+(scikit-learn) over the signals of ``assistant.abstain`` is fitted on these; the threshold refuses
+``abstention.target_refused`` of the answerable pseudo-questions. Five-fold cross-validation of the
+whole procedure estimates the two error rates that ``ingest`` reports.
+
+Cost: two searches per pseudo-question (no evidence step, no model): about 10% of the time to
+ingest the bundled corpus (``benchmarks/calibration.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from assistant.abstain import CALIBRATION_FILE, FEATURES, Calibration, Signals, quantile, signals
+from assistant.text import content_words, split_sentences
+
+if TYPE_CHECKING:
+    from assistant.retrieve import Retriever
+    from assistant.settings import Settings
+
+MIN_PAPERS = 30  # below this a per-collection fit is noise: the default decision applies
+
+
+@dataclass(frozen=True)
+class PseudoQuestion:
+    paper_id: str
+    text: str
+    kind: str  # "title" | "sentence"
+
+
+def pseudo_questions(retriever: Retriever, sample: int, seed: int) -> list[PseudoQuestion]:
+    """Up to two pseudo-questions for each of ``sample`` papers drawn with ``seed``.
+
+    A real question shares only part of its words with the abstract that answers it, so each
+    pseudo-question is noised: a third of its words dropped (sentences only) and a quarter of the
+    content words replaced by words of other abstracts drawn at random (a paraphrase stand-in).
+    """
+    rng = random.Random(seed)
+    papers = sorted(retriever.index.manifest.papers.items())
+    chosen = rng.sample(papers, min(sample, len(papers)))
+    pool = [w for _, e in rng.sample(papers, min(200, len(papers))) for w in e.abstract.split() if len(w) > 3]
+    out = []
+    for pid, entry in chosen:
+        if len(entry.title.split()) >= 3:
+            out.append(PseudoQuestion(pid, _noised(entry.title.split(), rng, pool, drop=0.0), "title"))
+        sentences = [s for s in split_sentences(entry.abstract) if len(s.split()) >= 8]
+        if sentences:
+            words = rng.choice(sentences[1:] or sentences).split()
+            out.append(PseudoQuestion(pid, _noised(words, rng, pool, drop=1 / 3)[:300], "sentence"))
+    return out
+
+
+def _noised(words: list[str], rng: random.Random, pool: list[str], drop: float, swap: float = 0.25) -> str:
+    out = []
+    for w in words:
+        if rng.random() < drop:
+            continue
+        if pool and content_words(w) and rng.random() < swap:
+            w = rng.choice(pool)
+        out.append(w)
+    return " ".join(out[:30])
+
+
+def labelled_signals(retriever: Retriever, questions: list[PseudoQuestion]) -> tuple[list[Signals], list[int]]:
+    """Each pseudo-question's signals with its paper present (label 1) and masked (label 0)."""
+    xs: list[Signals] = []
+    ys: list[int] = []
+    for q in questions:
+        for label, exclude in ((1, ()), (0, (q.paper_id,))):
+            retrieval = retriever.search(q.text, exclude=exclude)
+            xs.append(signals(q.text, retrieval, retriever.index, exclude=exclude))
+            ys.append(label)
+    return xs, ys
+
+
+def fit(xs: list[Signals], ys: list[int], target_refused: float, folds: int = 5, seed: int = 0) -> Calibration:
+    """Fit the decision and estimate its error rates by ``folds``-fold cross-validation (grouped
+    so a pseudo-question's present and masked copies stay in one fold)."""
+    import numpy as np
+
+    x = np.asarray([s.vector() for s in xs], dtype="float64")
+    y = np.asarray(ys)
+    groups = np.arange(len(ys)) // 2
+    fold_of = np.empty(groups.max() + 1, dtype=int)
+    fold_of[np.random.default_rng(seed).permutation(len(fold_of))] = np.arange(len(fold_of)) % folds
+    refused: list[bool] = []
+    answered: list[bool] = []
+    for k in range(folds):
+        test = fold_of[groups] == k
+        if not test.any() or len(set(y[~test].tolist())) < 2:
+            continue
+        model = _fit_one(x[~test], y[~test], target_refused)
+        scores = np.asarray([model.score(_signals(row)) for row in x[test]])
+        refused += (scores[y[test] == 1] < model.threshold).tolist()
+        answered += (scores[y[test] == 0] >= model.threshold).tolist()
+    final = _fit_one(x, y, target_refused)
+    final.estimates = {
+        "refused_answerable": round(float(np.mean(refused)), 4) if refused else float("nan"),
+        "answered_near_miss": round(float(np.mean(answered)), 4) if answered else float("nan"),
+    }
+    return final
+
+
+def _signals(row: Any) -> Signals:
+    return Signals(*[float(v) for v in row])
+
+
+def _fit_one(x: Any, y: Any, target_refused: float) -> Calibration:
+    """Logistic regression (L2, C=1, balanced classes) on standardised signals; the threshold is
+    the ``target_refused`` quantile of the answerable examples' scores."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+    model.fit((x - mean) / scale, y)
+    calibration = Calibration(
+        mean=mean.tolist(),
+        scale=scale.tolist(),
+        coef=model.coef_[0].tolist(),
+        intercept=float(model.intercept_[0]),
+        threshold=0.0,
+        target_refused=target_refused,
+    )
+    positives = sorted(calibration.score(_signals(row)) for row in x[y == 1])
+    calibration.scores = [round(v, 6) for v in positives]
+    calibration.threshold = quantile(positives, target_refused)
+    return calibration
+
+
+def calibrate(retriever: Retriever, settings: Settings) -> Calibration | None:
+    """Fit this collection's decision (None when it has fewer than ``MIN_PAPERS`` papers)."""
+    cfg = settings.abstention
+    papers = len(retriever.index.manifest.papers)
+    if papers < MIN_PAPERS:
+        return None
+    started = time.perf_counter()
+    questions = pseudo_questions(retriever, cfg.sample, cfg.seed)
+    xs, ys = labelled_signals(retriever, questions)
+    calibration = fit(xs, ys, cfg.target_refused, seed=cfg.seed)
+    calibration.fitted_on = {
+        "papers": papers,
+        "generation": retriever.index.manifest.generation,
+        "pseudo_questions": len(questions),
+        "sample": cfg.sample,
+        "seed": cfg.seed,
+        "embedding_model": retriever.index.manifest.embedding_model,
+        "changed_since": 0,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return calibration
+
+
+def save_calibration(settings: Settings, calibration: Calibration) -> None:
+    """Write it beside the manifest, atomically (a crash leaves the previous one)."""
+    from assistant.store import write_atomic
+
+    write_atomic(settings.index / CALIBRATION_FILE, json.dumps(calibration.as_dict(), indent=1))
+
+
+def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[str, Any]:
+    """After a commit: refit this collection's calibration when there is none, when ``force``, or
+    when ``changed`` papers (with those changed since the fit) reach ``abstention.refit_change`` of
+    the collection; otherwise keep it. Returns what was done, for the ingest report. The caller holds
+    the index's writer lock."""
+    from assistant.abstain import load_calibration
+    from assistant.errors import IndexError_
+    from assistant.retrieve import Retriever
+    from assistant.store import PaperIndex
+
+    cfg = settings.abstention
+    path = settings.index / CALIBRATION_FILE
+    if not cfg.calibrate:
+        return {"status": "off"}
+    index = PaperIndex.open(settings)
+    papers = len(index.manifest.papers)
+    try:
+        existing = load_calibration(settings.index)
+    except IndexError_:
+        existing = None  # damaged: fitted again below
+    if (
+        existing is not None
+        and not force
+        and existing.fitted_on.get("embedding_model") == index.manifest.embedding_model
+    ):
+        since = int(existing.fitted_on.get("changed_since", 0)) + changed
+        if since < cfg.refit_change * max(papers, 1):
+            if changed:
+                existing.fitted_on["changed_since"] = since
+                save_calibration(settings, existing)
+            return {"status": "kept", **_summary(existing)}
+    if papers < MIN_PAPERS:
+        path.unlink(missing_ok=True)
+        return {"status": "default", "reason": f"fewer than {MIN_PAPERS} papers: the built-in decision applies"}
+    calibration = calibrate(Retriever(settings, index), settings)
+    assert calibration is not None
+    save_calibration(settings, calibration)
+    return {"status": "fitted", **_summary(calibration)}
+
+
+def _summary(c: Calibration) -> dict[str, Any]:
+    return {
+        "pseudo_questions": c.fitted_on.get("pseudo_questions"),
+        "papers": c.fitted_on.get("papers"),
+        "threshold": round(c.threshold, 4),
+        "target_refused": c.target_refused,
+        "estimated_refused_answerable": c.estimates.get("refused_answerable"),
+        "estimated_answered_near_miss": c.estimates.get("answered_near_miss"),
+        "changed_since": c.fitted_on.get("changed_since", 0),
+        "seconds": c.fitted_on.get("seconds"),
+    }
+
+
+__all__ = [
+    "FEATURES",
+    "MIN_PAPERS",
+    "PseudoQuestion",
+    "calibrate",
+    "fit",
+    "pseudo_questions",
+    "refresh",
+    "save_calibration",
+]

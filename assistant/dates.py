@@ -1,0 +1,124 @@
+"""Dates: paper dates normalised at ingest, and the dates a question or ``--date`` names.
+
+A paper's date is what its source gave: an ISO timestamp (``2024-09-03T10:00``) keeps its year; a
+listing page's ``Sep 3`` has month and day only. Both normalise to ISO 8601 forms: ``2024-09-03``,
+``2024-09`` or, without a year, ``--09-03`` (ISO 8601:2000's reduced form for month-day).
+A wanted date matches exactly by day, or by month when it names no day; a wanted date without a
+year matches any year. Unparseable strings never match by prefix (``Sep 1`` is not ``Sep 12``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for m in names
+}
+_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
+_YEAR = r"(?P<year>(?:19|20)\d\d)"
+_PATTERNS = [
+    re.compile(rf"^{_YEAR}-(?P<mnum>[01]\d)(?:-(?P<dnum>[0-3]\d))?(?:[T ].*)?$"),
+    re.compile(r"^--(?P<mnum>[01]\d)-(?P<dnum>[0-3]\d)$"),
+    re.compile(rf"^{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?$", re.I),
+    re.compile(rf"^{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?$", re.I),
+    re.compile(rf"^{_MONTH}(?:,?\s+{_YEAR})?$", re.I),
+]
+# the same forms inside a question: "published on September 3", "from Aug 20, 2024", "in September"
+_IN_TEXT = [
+    re.compile(rf"\b{_YEAR}-(?P<mnum>[01]\d)(?:-(?P<dnum>[0-3]\d))?\b"),
+    re.compile(rf"\b{_MONTH}\s+{_DAY}\b(?:,?\s+{_YEAR}\b)?", re.I),
+    re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b", re.I),
+    re.compile(rf"\b(?:in|during|from|of|on)\s+{_MONTH}(?:\s+{_YEAR})?\b", re.I),
+]
+
+
+@dataclass(frozen=True)
+class Day:
+    """A calendar date with optional parts: ``year`` None = any year, ``day`` None = the whole month."""
+
+    month: int
+    day: int | None = None
+    year: int | None = None
+
+    def iso(self) -> str:
+        """``2024-09-03``, ``2024-09``, ``--09-03`` or ``--09``."""
+        head = f"{self.year:04d}" if self.year else "-"
+        return f"{head}-{self.month:02d}" + (f"-{self.day:02d}" if self.day else "")
+
+    def covers(self, other: Day) -> bool:
+        """Does this wanted date match the paper date ``other``? Exact by day, or by month."""
+        if self.month != other.month:
+            return False
+        if self.day is not None and self.day != other.day:
+            return False
+        return self.year is None or other.year is None or self.year == other.year
+
+
+def _build(month: int, day: int | None, year: int | None) -> Day | None:
+    if not 1 <= month <= 12 or (day is not None and not 1 <= day <= 31):
+        return None
+    return Day(month, day, year)
+
+
+def _from_match(m: re.Match[str]) -> Day | None:
+    g = m.groupdict()
+    if g.get("month") == "may":  # the verb, not the month ("methods may 2x ..."); "May" is the month
+        return None
+    month = int(g["mnum"]) if g.get("mnum") else _MONTHS[g["month"].lower().rstrip(".")]
+    day_text = g.get("dnum") or g.get("day")
+    return _build(month, int(day_text) if day_text else None, int(g["year"]) if g.get("year") else None)
+
+
+def parse_date(text: str) -> Day | None:
+    """A date string as a :class:`Day`, or None when it is not one of the forms above."""
+    text = " ".join(text.split())
+    for pattern in _PATTERNS:
+        m = pattern.match(text)
+        if m:
+            return _from_match(m)
+    return None
+
+
+def normalise_date(text: str | None) -> str | None:
+    """The ISO form of a paper's date string, or None when it cannot be parsed (kept raw then)."""
+    day = parse_date(text) if text else None
+    return day.iso() if day else None
+
+
+def date_matches(paper_date: str, wanted: str) -> bool:
+    """Does a paper dated ``paper_date`` (raw or ISO) match ``wanted`` (``--date`` text)?"""
+    have, want = parse_date(paper_date), parse_date(wanted)
+    if have is None or want is None:
+        return " ".join(paper_date.split()).casefold() == " ".join(wanted.split()).casefold()
+    return want.covers(have)
+
+
+def dates_in(question: str) -> list[str]:
+    """The dates a question names, in ISO form ("published on September 3" → ``--09-03``)."""
+    spans: list[tuple[int, int, Day]] = []
+    for pattern in _IN_TEXT:  # most specific first; a later match inside an earlier one is skipped
+        for m in pattern.finditer(question):
+            day = _from_match(m)
+            if day is not None and not any(a < m.end() and m.start() < b for a, b, _ in spans):
+                spans.append((m.start(), m.end(), day))
+    return list(dict.fromkeys(day.iso() for _, _, day in sorted(spans, key=lambda s: s[0])))
