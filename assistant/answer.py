@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from assistant.abstain import Decision, decide, load_calibration, signals
+from assistant.dates import dates_in, label, strip_dates
 from assistant.errors import PapersError
-from assistant.evidence import Evidence, prompt_papers, select_evidence
+from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence
 from assistant.extract import extract
 from assistant.llm import get_model
 from assistant.prompt import build_messages
 from assistant.retrieve import Retrieval, Retriever, Source
 from assistant.support import SupportScorer
+from assistant.text import content_words
 from assistant.verify import AnswerSentence, check, evidence_text, split_answer
 
 __all__ = ["ABSTAIN_TEXT", "Answer", "AnswerChain", "AnswerSentence", "Retrieved", "render"]
@@ -42,6 +44,8 @@ class Retrieved:
     retrieval: Retrieval
     evidence: list[Evidence]
     decision: Decision | None
+    dates: list[str] | None = None  # the date filter applied (from --date, or named in the question)
+    note: str = ""  # what the user should know about how the question was read (a date filter)
 
     @property
     def sources(self) -> list[Source]:
@@ -73,6 +77,9 @@ class Retrieved:
             "timings": {**self.timings, "generate_ms": 0.0},
             "removed_citations": [],
             "error": None,
+            "abstention": self.decision.as_dict() if self.decision else None,
+            "dates": self.dates,
+            "note": self.note,
         }
 
 
@@ -89,6 +96,9 @@ class Answer:
     removed_citations: list[int] = field(default_factory=list)
     evidence: dict[int, list[str]] = field(default_factory=dict)
     error: str | None = None
+    decision: Decision | None = None
+    dates: list[str] | None = None
+    note: str = ""
 
     @property
     def citations(self) -> list[dict[str, Any]]:
@@ -109,6 +119,9 @@ class Answer:
             "timings": {"generate_ms": 0.0, **self.timings},  # 0 when no model ran (abstain, extract)
             "removed_citations": self.removed_citations,
             "error": self.error,
+            "abstention": self.decision.as_dict() if self.decision else None,
+            "dates": self.dates,
+            "note": self.note,
         }
 
 
@@ -136,9 +149,17 @@ class AnswerChain:
         """Search, select evidence and decide abstention; ``evidence=False`` stops after ranking.
         ``exclude``: papers treated as absent (leave-out benchmarks: a question about a missing paper)."""
         started = time.perf_counter()
+        note = ""
+        if dates is None and (named := dates_in(question)):
+            index = self.retriever.index
+            shown = " or ".join(label(d) for d in named)
+            if index.papers_dated(named):
+                dates, note = named, f"Only papers dated {shown} were searched (a date named in the question)."
+            elif any(e.date for e in index.manifest.papers.values()):
+                dates, note = named, f"No indexed paper is dated {shown} (a date named in the question)."
         retrieval = self.retriever.search(question, k=k, dates=dates, exclude=exclude)
         if not evidence:
-            return Retrieved(retrieval, [], None)
+            return Retrieved(retrieval, [], None, dates, note)
         chosen: list[Evidence] = []
         if retrieval.sources:
             stored = self.retriever.index.sentence_vectors([s.paper_id for s in retrieval.sources])
@@ -152,8 +173,11 @@ class AnswerChain:
             )
         found = signals(question, retrieval, self.retriever.index, exclude=exclude) if retrieval.sources else None
         decision = decide(found, self.calibration, self.settings.abstention.target_refused)
+        if decision.abstain and found is not None and note.startswith("Only") and not _topic_beyond_date(question):
+            # "Which papers were published on Sep 3?": the date is the whole question, and it matched
+            decision = replace(decision, abstain=False, reason="the question asks only for a date, which matched")
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return Retrieved(retrieval, chosen, decision)
+        return Retrieved(retrieval, chosen, decision, dates, note)
 
     def answer(
         self,
@@ -192,6 +216,7 @@ class AnswerChain:
         model = model or self.settings.llm.model
         retrieved = self.retrieve(question, k=k, dates=dates)
         result = Answer(question, "", retrieved.sources, [], False, mode, model, dict(retrieved.timings))
+        result.decision, result.dates, result.note = retrieved.decision, retrieved.dates, retrieved.note
         if retrieved.abstain or not retrieved.sources:
             result.abstained, result.answer = True, ABSTAIN_TEXT
             yield ABSTAIN_TEXT
@@ -216,13 +241,13 @@ class AnswerChain:
             if not result.error:
                 result.timings["fallback"] = 1.0
                 result.mode = "auto:extract"
-        yield self._extract(result, evidence)
+        yield self._extract(result, question, evidence)
         yield result
 
     # -- generating and extracting ---------------------------------------------------------------
 
     def _generate(self, result: Answer, question: str, evidence: list[Evidence]) -> Iterator[str]:
-        prompt_evidence = prompt_papers(evidence, self.settings.answer.prompt_papers)
+        prompt_evidence = answer_papers(question, evidence, self.settings.answer.prompt_papers)
         texts = {ev.source.n: evidence_text(ev.source.title, ev.source.abstract) for ev in evidence}
         titles = [ev.source.title for ev in evidence]
         messages = build_messages(question, prompt_evidence)
@@ -264,14 +289,26 @@ class AnswerChain:
         """Shown when it cites a paper that backs it; ``generate`` mode also shows flagged ones."""
         return keep_flagged or (bool(sentence.citations) and sentence.support >= self.scorer.threshold)
 
-    def _extract(self, result: Answer, evidence: list[Evidence]) -> str:
-        """The evidence sentences themselves, joined into prose, each with its citation."""
-        sentences = extract(prompt_papers(evidence, self.settings.answer.prompt_papers), self.scorer)
+    def _extract(self, result: Answer, question: str, evidence: list[Evidence]) -> str:
+        """The evidence sentences themselves, joined into prose, each with its citation: one per
+        paper for a "which papers" question or one naming several papers, else two from the first."""
+        papers = answer_papers(question, evidence, self.settings.answer.prompt_papers)
+        one_each = lists_papers(question) or len(named_papers(question, evidence)) > 1
+        sentences = extract(papers, self.scorer, per_paper=1 if one_each else None)
         result.sentences = sentences
         result.answer = " ".join(render(s) for s in sentences)
         if result.mode == "auto":
             result.mode = "extract"
         return result.answer
+
+
+_DATE_WORDS = frozenset(["publish", "appear", "releas", "date", "day", "month", "dated", "paper"])
+
+
+def _topic_beyond_date(question: str) -> bool:
+    """Does the question ask about a topic, beyond naming a date? (stemmed content words)"""
+    without = strip_dates(question)
+    return any(w not in _DATE_WORDS and not w.isdigit() for w in content_words(without))
 
 
 def render(sentence: AnswerSentence) -> str:

@@ -80,8 +80,11 @@ def _retrieve_only(question: str, settings: Any, k: int | None, dates: list[str]
     if as_json:
         click.echo(json.dumps(retrieval.as_dict()))
         return
+    if retrieval.note:
+        click.echo(f"({retrieval.note})")
     if retrieval.abstain:
-        click.echo("(no paper is close enough to this question: an answer would abstain)\n")
+        reason = retrieval.decision.reason if retrieval.decision else ""
+        click.echo(f"(the collection does not cover this question: an answer would abstain; {reason})\n")
     for s in retrieval.sources:
         click.echo(f"[{s.n}] {s.title}  (score {s.score:.3f}, similarity {s.similarity:.2f})")
         click.echo(f"    {s.snippet[:240]}")
@@ -101,6 +104,10 @@ class _Streamer:
 
 def _print_human(answer: Any) -> None:
     click.echo("")
+    if answer.note:
+        click.echo(f"({answer.note})")
+    if answer.abstained and answer.decision is not None and answer.decision.reason:
+        click.echo(f"(why: {answer.decision.reason})")
     if answer.error:
         click.echo(f"error: {answer.error}", err=True)
         if not answer.sentences:

@@ -64,7 +64,7 @@ _ANAPHORA = re.compile(
     re.I,
 )
 _OPENERS = re.compile(
-    r"^\s*(?:and|also|but|so|then|what about|how about|why|why not|how so|how come|in what way|"
+    r"^\s*(?:and|also|but|so|then|what about|how about|why not|how so|how come|in what way|"
     r"tell me more|more on|more about|elaborate|explain more|go on|compared to what|which ones?|"
     r"any others?|what else|is that|are those|does that|do they)\b",
     re.I,
@@ -99,15 +99,53 @@ def content_terms(text: str) -> list[str]:
     return out
 
 
+# A name the question is about: an acronym or mixed-case word ("CHECK-MAT", "ProtoGCD", "GPT-4"),
+# or any capitalised word after the first ("What is Mirostat?").
+_NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w-]*\b|\b\w*[a-z][A-Z]\w*\b|\b[A-Z0-9]{2,}(?:-[\w]+)*\b")
+_QUESTION_WORDS = frozenset(
+    [
+        "what",
+        "which",
+        "who",
+        "how",
+        "why",
+        "when",
+        "where",
+        "is",
+        "are",
+        "does",
+        "do",
+        "can",
+        "could",
+        "should",
+        "would",
+    ]
+)
+
+
+def names(question: str) -> list[str]:
+    """Names in the question: acronyms, mixed-case words and capitalised words after the first."""
+    return [m.group(0) for m in _NAME.finditer(question.strip()) if m.group(0).lower() not in _QUESTION_WORDS]
+
+
 def follow_up_reason(question: str) -> str:
-    """Why ``question`` reads as a follow-up, or "" when it stands on its own."""
+    """Why ``question`` reads as a follow-up, or "" when it stands on its own.
+
+    A pronoun refers back only when the question has not named its own subject before it ("How do
+    LLM agents improve their planning?" stands alone: "their" is the agents); a bare "Why?" or
+    "Why is that?" continues, but "Why do diffusion models need many steps?" does not; a short
+    question that names something ("What is Mirostat?") stands alone.
+    """
     match = _ANAPHORA.search(_DUMMY_IT.sub(" ", question))
-    if match:
+    if match and len(content_terms(question[: match.start()])) < 2:
         return f"refers back ({match.group(0).strip()!r})"
     match = _OPENERS.search(question)
     if match:
         return f"continues the conversation ({match.group(0).strip()!r})"
-    if len(content_terms(question)) <= 2:
+    terms = content_terms(question)
+    if re.match(r"^\s*why\b", question, re.I) and len(terms) < 2:
+        return "continues the conversation ('why')"
+    if len(terms) <= 2 and not names(question):
         return "too short to stand alone"
     return ""
 

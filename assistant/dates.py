@@ -52,6 +52,16 @@ _IN_TEXT = [
 ]
 
 
+_BARE_MONTH = re.compile(rf"\b{_MONTH}\b", re.I)
+
+
+def strip_dates(question: str) -> str:
+    """The question with every date form above (and bare month names) removed."""
+    for pattern in [*_IN_TEXT, _BARE_MONTH]:
+        question = pattern.sub(" ", question)
+    return question
+
+
 @dataclass(frozen=True)
 class Day:
     """A calendar date with optional parts: ``year`` None = any year, ``day`` None = the whole month."""
@@ -72,6 +82,18 @@ class Day:
         if self.day is not None and self.day != other.day:
             return False
         return self.year is None or other.year is None or self.year == other.year
+
+
+_MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()  # noqa: SIM905
+
+
+def label(iso: str) -> str:
+    """A normalised date for people: ``--09-03`` → ``Sep 3``, ``2024-09`` → ``Sep 2024``."""
+    day = parse_date(iso)
+    if day is None:
+        return iso
+    text = _MONTH_NAMES[day.month - 1] + (f" {day.day}" if day.day else "")
+    return text + (f", {day.year}" if day.year and day.day else f" {day.year}" if day.year else "")
 
 
 def _build(month: int, day: int | None, year: int | None) -> Day | None:

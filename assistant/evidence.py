@@ -6,7 +6,8 @@ prompt short on a CPU and gives the citation check something precise to check ag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from assistant.text import content_words, split_sentences
@@ -23,6 +24,7 @@ class Evidence:
     source: Source
     sentences: list[str]  # in abstract order
     scores: list[float]  # relevance of each sentence to the question, same order
+    candidates: list[tuple[float, str]] = field(default_factory=list)  # every sentence, best first
 
     @property
     def best(self) -> float:
@@ -66,7 +68,8 @@ def select_evidence(
             overlap = len(q_words & set(content_words(sent))) / max(len(q_words), 1)
             scores.append(float(sims[i]) + 0.3 * overlap)
         keep = sorted(np.argsort(scores)[::-1][:per_paper].tolist())
-        chosen.append(Evidence(source, [sents[i] for i in keep], [scores[i] for i in keep]))
+        ranked = sorted(zip(scores, sents, strict=True), key=lambda p: -p[0])
+        chosen.append(Evidence(source, [sents[i] for i in keep], [scores[i] for i in keep], ranked))
     return chosen
 
 
@@ -77,3 +80,39 @@ def prompt_papers(evidence: list[Evidence], limit: int, margin: float = 0.15) ->
         return []
     top = max(ev.best for ev in evidence)
     return [ev for ev in evidence if ev.best >= top - margin][:limit]
+
+
+_LIST_QUESTION = re.compile(
+    r"^\s*(?:which|what)\s+(?:\w+\s+){0,2}(?:papers|works|studies|methods|approaches|articles|models|benchmarks)\b"
+    r"|^\s*(?:list|name)\b",
+    re.I,
+)
+
+
+def lists_papers(question: str) -> bool:
+    """A "which papers …" question: its answer is one sentence per relevant paper."""
+    return bool(_LIST_QUESTION.search(question))
+
+
+def short_name(title: str) -> str | None:
+    """The name a paper goes by: a title's head before ":" when it is at most three words
+    ("Happy: A Debiased …" → "Happy"), else None."""
+    head, sep, _ = title.partition(":")
+    return head.strip() if sep and 0 < len(head.split()) <= 3 else None
+
+
+def named_papers(question: str, evidence: list[Evidence]) -> list[Evidence]:
+    """Retrieved papers the question names by their short name (whole word, case as written)."""
+    out = []
+    for ev in evidence:
+        name = short_name(ev.source.title)
+        if name and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", question):
+            out.append(ev)
+    return out
+
+
+def answer_papers(question: str, evidence: list[Evidence], limit: int) -> list[Evidence]:
+    """The papers an answer draws on: those the question names by their short name when it names
+    any (a question about CHECK-MAT is about CHECK-MAT, not its neighbours), else
+    :func:`prompt_papers`."""
+    return named_papers(question, evidence) or prompt_papers(evidence, limit)

@@ -1,8 +1,12 @@
 """Extract: the cited extractive answer, the fallback when no generated sentence survives the checks.
 
-The answer is the evidence sentences themselves, best first, each cited to its paper, rewritten
-from the authors' "we" into "the authors". It is also what ``auto`` mode answers when the model
-fails (the error is still reported).
+The answer is abstract sentences themselves, each cited to its paper, rewritten from the authors'
+"we" into "the authors" and cleaned of what only makes sense inside the paper (reference marks
+``[12]``, ``[3, 4]``, ``Kong et al. [2023]``; LaTeX quotes ````x''``). Among a paper's most relevant
+sentences, one that states a contribution or a result ("we propose", "outperforms", "by 12%") is
+preferred over background ("Recent years have witnessed…", "Unfortunately, …"): the cue weights
+below are a ranking nudge of the size of the gap between neighbouring relevance scores. It is also
+what ``auto`` mode answers when the model fails (the error is still reported).
 """
 
 from __future__ import annotations
@@ -16,6 +20,48 @@ if TYPE_CHECKING:
     from assistant.evidence import Evidence
     from assistant.support import SupportScorer
 
+_BACKGROUND = re.compile(
+    r"^(?:recent(?:ly)?\b|in recent years|over the (?:past|last)|nowadays|with the (?:rapid|rise|advent|growing)|"
+    r"however\b|unfortunately|despite\b|although\b|while\b|existing\b|current\b|traditional(?:ly)?\b|"
+    r"prior\b|previous(?:ly)?\b|conventional\b|motivated by|inspired by)"
+    r"|\b(?:has|have) (?:attracted|gained|received|drawn|become|emerged|witnessed|seen)\b"
+    r"|\bremains? (?:a |an )?(?:challeng|open|unclear|difficult|limited|underexplored)"
+    r"|\b(?:is|are) (?:crucial|essential|important|critical|fundamental|ubiquitous|widely used)\b",
+    re.I,
+)
+_CONTRIBUTION = re.compile(
+    r"\b(?:we|this (?:paper|work|study)|the authors|our (?:method|approach|model|framework|results?|experiments?))\s+"
+    r"(?:\w+ly\s+)?(?:propose|present|introduce|develop|design|show|demonstrate|find|found|achieve|prove|"
+    r"establish|release|report|observe|reveal)"
+    r"|\b(?:results?|experiments?|evaluations?|analys[ie]s)\s+(?:\w+\s+){0,3}(?:show|demonstrate|indicate|reveal|confirm)"
+    r"|\boutperform|\bstate[- ]of[- ]the[- ]art\b|\bsurpass|\bimprov\w* (?:\w+ ){0,3}by\b"
+    r"|\d(?:\.\d+)?\s?%|\b\d+(?:\.\d+)?x\b",
+    re.I,
+)
+# where the code lives, not what the paper found: never quoted while another sentence is left
+_BOILERPLATE = re.compile(
+    r"https?://|\bgithub\b|\b(?:code|data|models?|datasets?|checkpoints?|weights)\b[^.]{0,40}\b(?:is|are|will be) "
+    r"(?:publicly |freely |openly )?(?:available|released)|\bcan be found at\b|\bproject page\b",
+    re.I,
+)
+CUE_WEIGHT = 0.05
+CANDIDATES = 4  # a paper's sentences considered, by relevance
+
+_REF_MARKS = re.compile(r"\s*\[(?:\d+(?:\s*[-–,]\s*\d+)*|[A-Z][A-Za-z]+(?: et al\.?)?,? \d{4}[a-z]?)\]")
+_ET_AL_YEAR = re.compile(r"(\bet al\.?)\s*[\[(]\d{4}[a-z]?[\])]")
+_PAREN_CITES = re.compile(r"\s*\((?:[A-Z][A-Za-z-]+(?: et al\.?| and [A-Z][A-Za-z-]+)?,? \d{4}[a-z]?(?:;\s*)?)+\)")
+_LATEX_QUOTES = re.compile(r"``(.*?)''")
+
+
+def clean(sentence: str) -> str:
+    """Remove reference marks and LaTeX quoting; keep everything else as the authors wrote it."""
+    out = _ET_AL_YEAR.sub(r"\1", sentence)
+    out = _REF_MARKS.sub("", out)
+    out = _PAREN_CITES.sub("", out)
+    out = _LATEX_QUOTES.sub(r'"\1"', out).replace("``", '"').replace("''", '"')
+    out = re.sub(r"\s+([,.;:])", r"\1", out)
+    return " ".join(out.split())
+
 
 def third_person(sentence: str) -> str:
     """Abstract sentences speak as "we"; an answer quoting them reads better as "the authors"."""
@@ -25,15 +71,30 @@ def third_person(sentence: str) -> str:
     return out[0].upper() + out[1:] if out else out
 
 
-def extract(evidence: list[Evidence], scorer: SupportScorer) -> list[AnswerSentence]:
-    """The best two sentences of the first paper and the best one of each other paper, in that
-    order, each cited to its paper and scored (heuristic support) against it."""
+def cue(sentence: str) -> float:
+    """+1 for a contribution or result sentence, -1 for background, -10 for a code/URL notice."""
+    if _BOILERPLATE.search(sentence):
+        return -10.0
+    if _CONTRIBUTION.search(sentence):
+        return 1.0
+    return -1.0 if _BACKGROUND.search(sentence) else 0.0
+
+
+def rank(ev: Evidence) -> list[str]:
+    """A paper's sentences for quoting, best first: relevance plus the cue nudge, over the most
+    relevant ``CANDIDATES`` (``ev.candidates``, or its evidence sentences when those are absent)."""
+    pool = ev.candidates[:CANDIDATES] or sorted(zip(ev.scores, ev.sentences, strict=True), reverse=True)
+    return [text for _, text in sorted(pool, key=lambda p: -(p[0] + CUE_WEIGHT * cue(p[1])))]
+
+
+def extract(evidence: list[Evidence], scorer: SupportScorer, per_paper: int | None = None) -> list[AnswerSentence]:
+    """The best two sentences of the first paper and the best one of each other paper (or
+    ``per_paper`` each), in that order, each cited to its paper and scored (heuristic support)."""
     sentences: list[AnswerSentence] = []
     for ev in evidence:
-        ranked = sorted(zip(ev.scores, ev.sentences, strict=True), reverse=True)
-        take = 2 if not sentences else 1
-        for _, text in ranked[:take]:
-            prose = third_person(text)
+        take = per_paper or (2 if not sentences else 1)
+        for text in rank(ev)[:take]:
+            prose = third_person(clean(text))
             support = scorer.score(prose, [evidence_text(ev.source.title, ev.source.abstract)])
             sentences.append(AnswerSentence(prose, [ev.source.n], support, False, "extracted"))
     return sentences
