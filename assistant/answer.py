@@ -19,6 +19,7 @@ from assistant.dates import dates_in, label, strip_dates
 from assistant.errors import PapersError
 from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence
 from assistant.extract import extract
+from assistant.language import to_english
 from assistant.llm import get_model
 from assistant.prompt import build_messages
 from assistant.retrieve import Retrieval, Retriever, Source
@@ -46,6 +47,7 @@ class Retrieved:
     decision: Decision | None
     dates: list[str] | None = None  # the date filter applied (from --date, or named in the question)
     note: str = ""  # what the user should know about how the question was read (a date filter)
+    translation: str | None = None  # the English question retrieval used, when the question was not
 
     @property
     def sources(self) -> list[Source]:
@@ -80,6 +82,7 @@ class Retrieved:
             "abstention": self.decision.as_dict() if self.decision else None,
             "dates": self.dates,
             "note": self.note,
+            "translation": self.translation,
         }
 
 
@@ -99,6 +102,7 @@ class Answer:
     decision: Decision | None = None
     dates: list[str] | None = None
     note: str = ""
+    translation: str | None = None
 
     @property
     def citations(self) -> list[dict[str, Any]]:
@@ -122,6 +126,7 @@ class Answer:
             "abstention": self.decision.as_dict() if self.decision else None,
             "dates": self.dates,
             "note": self.note,
+            "translation": self.translation,
         }
 
 
@@ -145,10 +150,16 @@ class AnswerChain:
         dates: list[str] | None = None,
         evidence: bool = True,
         exclude: Collection[str] = (),
+        model: str | None = None,
     ) -> Retrieved:
         """Search, select evidence and decide abstention; ``evidence=False`` stops after ranking.
         ``exclude``: papers treated as absent (leave-out benchmarks: a question about a missing paper)."""
         started = time.perf_counter()
+        notes = []
+        translation = to_english(question, self.settings, model)  # UnsupportedLanguage when it cannot be
+        if translation:
+            question = translation
+            notes.append(f'Translated to English for retrieval: "{translation}".')
         note = ""
         if dates is None and (named := dates_in(question)):
             index = self.retriever.index
@@ -157,9 +168,10 @@ class AnswerChain:
                 dates, note = named, f"Only papers dated {shown} were searched (a date named in the question)."
             elif any(e.date for e in index.manifest.papers.values()):
                 dates, note = named, f"No indexed paper is dated {shown} (a date named in the question)."
+        note = " ".join([*notes, note]).strip()
         retrieval = self.retriever.search(question, k=k, dates=dates, exclude=exclude)
         if not evidence:
-            return Retrieved(retrieval, [], None, dates, note)
+            return Retrieved(retrieval, [], None, dates, note, translation)
         chosen: list[Evidence] = []
         if retrieval.sources:
             stored = self.retriever.index.sentence_vectors([s.paper_id for s in retrieval.sources])
@@ -173,11 +185,11 @@ class AnswerChain:
             )
         found = signals(question, retrieval, self.retriever.index, exclude=exclude) if retrieval.sources else None
         decision = decide(found, self.calibration, self.settings.abstention.target_refused)
-        if decision.abstain and found is not None and note.startswith("Only") and not _topic_beyond_date(question):
+        if decision.abstain and found is not None and "Only papers dated" in note and not _topic_beyond_date(question):
             # "Which papers were published on Sep 3?": the date is the whole question, and it matched
             decision = replace(decision, abstain=False, reason="the question asks only for a date, which matched")
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return Retrieved(retrieval, chosen, decision, dates, note)
+        return Retrieved(retrieval, chosen, decision, dates, note, translation)
 
     def answer(
         self,
@@ -214,9 +226,11 @@ class AnswerChain:
         """
         mode = mode or self.settings.answer.mode
         model = model or self.settings.llm.model
-        retrieved = self.retrieve(question, k=k, dates=dates)
+        retrieved = self.retrieve(question, k=k, dates=dates, model=model)
         result = Answer(question, "", retrieved.sources, [], False, mode, model, dict(retrieved.timings))
         result.decision, result.dates, result.note = retrieved.decision, retrieved.dates, retrieved.note
+        result.translation = retrieved.translation
+        question = retrieved.translation or question  # the model answers the English question
         if retrieved.abstain or not retrieved.sources:
             result.abstained, result.answer = True, ABSTAIN_TEXT
             yield ABSTAIN_TEXT

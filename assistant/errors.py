@@ -41,6 +41,10 @@ class InputError(PapersError):
     pass
 
 
+class UnsupportedLanguage(InputError):
+    """A question not in English, and no model could translate it (retrieval is English-only)."""
+
+
 class IndexError_(PapersError):
     pass
 

@@ -1,0 +1,85 @@
+"""Query language: retrieval, the support check and the abstention signals are English-only
+(MiniLM, the BM25 stemmer), so a question in another language is translated to English first, by
+the configured model, and the translation is shown. With no model that can translate, the user is
+told that only English questions are supported, never that the collection does not cover them.
+
+Detection is a heuristic, no model: a question is taken as non-English when most of its letters
+are outside the Latin script (Chinese, Arabic, Cyrillic, …) or when its function words are mostly
+German, French or Spanish ones (lists below) rather than English ones.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import TYPE_CHECKING
+
+from assistant.errors import PapersError, UnsupportedLanguage
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
+
+_FOREIGN_FUNCTION_WORDS = frozenset(
+    str.split(
+        # German
+        "der die das und ist nicht wie was welche welcher welches für mit von zu den dem ein eine einer "
+        "wird werden sind auf auch oder aber bei durch über können kann gibt es "
+        # French
+        "le la les des est et pour que qui dans une un du au aux sont avec comment quelle quelles quels "
+        "quel sur ce cette ces peut-on pourquoi "
+        # Spanish
+        "el los las es y para qué cómo con una del al son por cuál cuáles se puede sobre"
+    )
+)
+_ENGLISH_FUNCTION_WORDS = frozenset(
+    str.split(
+        "the a an of and is are was were what which how why who does do can could for with to in on by "
+        "from that this these there any some it its their be been has have"
+    )
+)
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+
+
+def is_english(question: str) -> bool:
+    """False when the question reads as another language (see the module docstring)."""
+    letters = [c for c in question if c.isalpha()]
+    if not letters:
+        return True
+    latin = sum("LATIN" in unicodedata.name(c, "") for c in letters)
+    if latin < 0.5 * len(letters):
+        return False
+    words = [w.lower() for w in _WORD.findall(question)]
+    foreign = sum(w in _FOREIGN_FUNCTION_WORDS and w not in _ENGLISH_FUNCTION_WORDS for w in words)
+    english = sum(w in _ENGLISH_FUNCTION_WORDS for w in words)
+    return not (foreign >= 2 and foreign > english)
+
+
+TRANSLATE_PROMPT = (
+    "Translate the user's question about research papers into English. Keep names, acronyms and "
+    "technical terms as they are. Reply with the English question only, one line."
+)
+
+
+def to_english(question: str, settings: Settings, model: str | None = None) -> str | None:
+    """The English question, or None when it already is English. Raises UnsupportedLanguage when
+    it is not and the model cannot translate it (no model, a provider failure, an empty reply)."""
+    if is_english(question):
+        return None
+    from assistant.llm import get_model
+
+    name = model or settings.llm.model
+    messages = [{"role": "system", "content": TRANSLATE_PROMPT}, {"role": "user", "content": question}]
+    try:
+        raw = get_model(name, settings).complete(messages, max_tokens=96)
+    except PapersError as exc:
+        raise UnsupportedLanguage(
+            f"only English questions are supported, and the model {name} could not translate this one ({exc})"
+        ) from exc
+    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
+    english = lines[0].strip(" \"'`") if lines else ""
+    english = re.sub(r"^(?:english(?: question)?|translation)\s*:\s*", "", english, flags=re.I)
+    if not english or not is_english(english):
+        raise UnsupportedLanguage(
+            f"only English questions are supported, and the model {name} gave no usable translation ({raw[:80]!r})"
+        )
+    return english
