@@ -77,8 +77,9 @@ def labelled_signals(retriever: Retriever, questions: list[PseudoQuestion]) -> t
     xs: list[Signals] = []
     ys: list[int] = []
     for q in questions:
+        found = retriever.candidates(q.text)  # one search serves both: masking filters its hits
         for label, exclude in ((1, ()), (0, (q.paper_id,))):
-            retrieval = retriever.search(q.text, exclude=exclude)
+            retrieval = retriever.rank(found, exclude=exclude, snippets=False)
             xs.append(signals(q.text, retrieval, retriever.index, exclude=exclude))
             ys.append(label)
     return xs, ys

@@ -60,6 +60,18 @@ class Retrieval:
     lists: dict[str, dict[str, float]] = field(default_factory=dict)  # "dense"/"bm25"/"sentence": paper -> best score
 
 
+@dataclass
+class Candidates:
+    """What the three retrievers returned for one query, before fusion (``started``: perf_counter)."""
+
+    query: str
+    vector: np.ndarray
+    dense: list[Hit]
+    sparse: list[Hit]
+    sentence: list[Hit]
+    started: float
+
+
 class Retriever:
     """Holds the open index and the query encoder; build once per process and reuse."""
 
@@ -84,19 +96,37 @@ class Retriever:
         ``exclude``: paper ids treated as absent (self-calibration asks questions about a paper with
         that paper masked out: what a question about a paper the collection lacks meets).
         """
+        return self.rank(self.candidates(query, dates), k, exclude)
+
+    def candidates(self, query: str, dates: list[str] | None = None) -> Candidates:
+        """The three rankings' candidate hits for ``query`` (``dates`` filters before ranking)."""
         cfg = self.settings.retrieval
-        k = k or cfg.k
         started = time.perf_counter()
         vector = self.encoder.encode(query)
         allowed = self.index.papers_dated(dates) if dates else None
-        dense = _keep(self.index.dense(vector, cfg.candidates, allowed), exclude)
-        sparse = _keep(self.index.sparse(query, cfg.candidates, allowed), exclude)
-        # a paper's best sentence: a ranking signal when weighted, and an abstention signal always
-        sentence = _keep(self.index.dense_sentences(vector, cfg.candidates, allowed), exclude)
+        return Candidates(
+            query,
+            vector,
+            self.index.dense(vector, cfg.candidates, allowed),
+            self.index.sparse(query, cfg.candidates, allowed),
+            # a paper's best sentence: a ranking signal when weighted, and an abstention signal always
+            self.index.dense_sentences(vector, cfg.candidates, allowed),
+            started,
+        )
+
+    def rank(
+        self, found: Candidates, k: int | None = None, exclude: Collection[str] = (), snippets: bool = True
+    ) -> Retrieval:
+        """Fuse the candidates per paper into ranked sources (``snippets=False``: no chunk texts
+        are read; each snippet is the abstract's start)."""
+        cfg = self.settings.retrieval
+        k = k or cfg.k
+        query, vector, started = found.query, found.vector, found.started
+        dense = _keep(found.dense, exclude)
         lists = {
             "dense": _best_per_paper(dense),
-            "bm25": _best_per_paper(sparse),
-            "sentence": _best_per_paper(sentence),
+            "bm25": _best_per_paper(_keep(found.sparse, exclude)),
+            "sentence": _best_per_paper(_keep(found.sentence, exclude)),
         }
         weights = {
             "dense": (1 - cfg.sentence_weight) * cfg.dense_weight,
@@ -109,7 +139,7 @@ class Retriever:
         for hit in dense:
             best_chunk.setdefault(hit.paper_id, hit)
         shown = [best_chunk[f.paper_id].chunk_id for f in fused[:k] if f.paper_id in best_chunk]
-        texts = self.index.chunk_texts(shown)
+        texts = self.index.chunk_texts(shown) if snippets else {}
         sources = []
         for n, item in enumerate(fused[:k], start=1):
             entry = papers[item.paper_id]

@@ -66,7 +66,9 @@ class RetrievalSettings(_Section):
         ge=0.0,
         le=1.0,
         description="Weight of the third ranking, each paper's best abstract sentence by cosine similarity "
-        "(needs embedding.sentence_vectors); dense and BM25 share the rest by dense_weight.",
+        "(needs embedding.sentence_vectors); dense and BM25 share the rest by dense_weight. Off by "
+        "default: 0.2 gained 0.003 nDCG@10 on SciFact train (0.742 vs 0.739), within noise, and lost "
+        "0.003 on SciFact test (0.735 vs 0.738); the best sentence still informs abstention.",
     )
 
 
@@ -76,10 +78,10 @@ class AbstentionSettings(_Section):
         description="Fit the abstention decision for this collection at ingest, from pseudo-questions "
         "asked with their paper present and masked out (no labels; see assistant.calibrate).",
     )
-    sample: int = Field(150, ge=10, description="Papers drawn for pseudo-questions (two each).")
+    sample: int = Field(300, ge=10, description="Papers drawn for pseudo-questions (two each).")
     seed: int = Field(0, description="Seed for drawing them (the fit is reproducible).")
     target_refused: float = Field(
-        0.1,
+        0.075,
         gt=0.0,
         lt=1.0,
         description="Share of answerable questions the decision may refuse, applied to the calibrated "

@@ -165,6 +165,9 @@ def chart(report: dict[str, Any], path: Path) -> None:
 # -- gate --------------------------------------------------------------------------------------------
 
 
+ABSTENTION_KEYS = ("abstention.abstained_unanswerable", "abstention.wrongly_abstained")
+
+
 def load_thresholds(path: Path) -> dict[str, float]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -172,23 +175,34 @@ def load_thresholds(path: Path) -> dict[str, float]:
         raise InputError(f"cannot read thresholds {path}: {exc}") from exc
     if not isinstance(data, dict) or not data:
         raise InputError(f"{path}: thresholds must be a JSON object like {{'hit@5': 0.8}}")
+    known = [*RETRIEVAL_KEYS, *ABSTENTION_KEYS]
     for key, value in data.items():
-        if key not in RETRIEVAL_KEYS:
-            raise InputError(f"{path}: unknown metric {key!r} (known: {', '.join(RETRIEVAL_KEYS)})")
+        if key.removeprefix("max:") not in known:
+            raise InputError(f"{path}: unknown metric {key!r} (known: {', '.join(known)}, each may take 'max:')")
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise InputError(f"{path}: threshold for {key} must be a number")
     return {k: float(v) for k, v in data.items()}
 
 
 def check_thresholds(report: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
-    """One message per metric below its threshold (a metric that could not be computed fails)."""
+    """One message per metric on the wrong side of its threshold (one not measured fails).
+
+    A key names a retrieval metric (``"hit@5"``, a lower bound) or ``section.metric``
+    (``"abstention.abstained_unanswerable"``); a ``max:`` prefix makes it an upper bound
+    (``"max:abstention.wrongly_abstained"``).
+    """
     failures = []
-    for key, minimum in thresholds.items():
-        value = report["retrieval"].get(key)
+    for key, limit in thresholds.items():
+        upper = key.startswith("max:")
+        name = key.removeprefix("max:")
+        section, _, metric = name.rpartition(".") if "." in name else ("retrieval", "", name)
+        value = report.get(section, {}).get(metric) if isinstance(report.get(section), dict) else None
         if value is None:
-            failures.append(f"{key}: not measured (no question with gold), threshold {minimum:.3f}")
-        elif value < minimum:
-            failures.append(f"{key}: {value:.4f} < threshold {minimum:.3f}")
+            failures.append(f"{name}: not measured, threshold {limit:.3f}")
+        elif upper and value > limit:
+            failures.append(f"{name}: {value:.4f} > maximum {limit:.3f}")
+        elif not upper and value < limit:
+            failures.append(f"{name}: {value:.4f} < threshold {limit:.3f}")
     return failures
 
 

@@ -11,7 +11,7 @@ from assistant.errors import InputError
 from evals.beir import BeirSet, is_beir_dir, load_beir, map_docs, read_qrels, write_corpus_jsonl
 from evals.pairs import Pair, load_pairs, score_pairs
 from evals.questions import load_questions
-from evals.report import load_thresholds
+from evals.report import check_thresholds, load_thresholds
 from ingest.identity import title_key
 from ingest.readers import read_paths
 from ingest.readers.jsonl import read as read_jsonl
@@ -29,6 +29,18 @@ def test_dev_questions_load_and_every_gold_title_is_in_the_bundled_corpus() -> N
     assert missing == []
     assert all(q.gold_titles for q in questions if q.answerable)
     assert not any(q.gold_titles for q in questions if not q.answerable)
+
+
+def test_test_split_is_held_out_from_dev_and_meets_the_issue_counts() -> None:
+    test = load_questions(ROOT / "evals" / "questions" / "test.jsonl")
+    dev = load_questions(ROOT / "evals" / "questions" / "dev.jsonl")
+    kinds = [q.kind for q in test]
+    assert len(test) >= 60 and kinds.count("single") >= 30 and kinds.count("multi") >= 10
+    assert kinds.count("unanswerable") >= 15
+    corpus = {p.title_key for p in read_paths([ROOT / "data"]) if isinstance(p, Paper)}
+    gold = {title_key(t) for q in test for t in q.gold_titles}
+    assert gold <= corpus
+    assert not gold & {title_key(t) for q in dev for t in q.gold_titles}, "test gold papers are unused by dev"
 
 
 def test_question_loader_rejects_bad_lines_with_file_and_line(tmp_path: Path) -> None:
@@ -126,8 +138,12 @@ def test_score_pairs_summary_per_kind_and_missing_sources() -> None:
 
 def test_ci_thresholds_are_valid_and_can_fail() -> None:
     thresholds = load_thresholds(ROOT / "evals" / "thresholds.json")
-    assert {"hit@5", "recall@10", "mrr@10"} <= set(thresholds)
-    assert all(0.5 < v < 1.0 for v in thresholds.values())
+    assert {"hit@5", "recall@10", "mrr@10", "max:abstention.wrongly_abstained"} <= set(thresholds)
+    assert all(0.5 < v < 1.0 for k, v in thresholds.items() if not k.startswith("max:"))
+    assert 0 < thresholds["max:abstention.wrongly_abstained"] <= 0.1
+    report = {"retrieval": {"hit@5": 1.0, "recall@10": 1.0, "mrr@10": 1.0}}
+    report["abstention"] = {"abstained_unanswerable": 0.95, "wrongly_abstained": 0.2}
+    assert check_thresholds(report, thresholds) == ["abstention.wrongly_abstained: 0.2000 > maximum 0.100"]
 
 
 def test_thresholds_reject_unknown_metrics(tmp_path: Path) -> None:

@@ -1,0 +1,218 @@
+"""Query understanding, extractive answers and the calibrated abstention decision (issues 12, 15).
+
+Pure functions are tested on the examples the issues name; the chain-level tests use the real
+index of the bundled corpus (``corpus_index``: real Chroma, the packaged MiniLM) and its own
+calibration, fitted by that ingest.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.abstain import CALIBRATION_FILE, DEFAULT_CALIBRATION, Signals, decide, load_calibration
+from assistant.condense import Turn, condense_heuristic, follow_up_reason
+from assistant.dates import date_matches, dates_in, label, normalise_date
+from assistant.errors import IndexError_, UnsupportedLanguage
+from assistant.extract import clean, cue
+from assistant.language import is_english, to_english
+
+# -- dates -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("paper", "wanted", "expected"),
+    [
+        ("Sep 12", "Sep 1", False),  # was a prefix match
+        ("Sep 30", "Sep 3", False),
+        ("Sep 3", "Sep 3", True),
+        ("2024-09-03T10:00", "Sep 3", True),  # an ISO date keeps its year; a page date matches any year
+        ("Sep 3", "2024-09-03", True),
+        ("2023-09-03", "2024-09-03", False),
+        ("Sep 3", "September", True),  # by month
+        ("Aug 20", "Sep", False),
+        ("3 September 2024", "Sep 3", True),
+        ("not a date", "Sep 3", False),
+    ],
+)
+def test_dates_match_exactly_by_day_or_by_month(paper: str, wanted: str, expected: bool) -> None:
+    assert date_matches(paper, wanted) is expected
+
+
+def test_dates_normalise_and_are_found_in_questions() -> None:
+    assert normalise_date("Sep 3") == "--09-03"
+    assert normalise_date("2024-09-03T10:00") == "2024-09-03"
+    assert normalise_date("whenever") is None
+    assert dates_in("Which papers were published on September 3?") == ["--09-03"]
+    assert dates_in("papers from Aug 20, 2024 or 2024-09-12") == ["2024-08-20", "2024-09-12"]
+    assert dates_in("Which methods may 2x the speed?") == []  # "may" the verb
+    assert label("--09-03") == "Sep 3"
+
+
+def test_a_date_in_the_question_filters_before_ranking_and_the_answer_says_so(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    from assistant.answer import AnswerChain
+
+    settings, _ = corpus_index
+    chain = AnswerChain(settings)
+    listed = chain.retrieve("Which papers were published on September 3?", k=10)
+    assert listed.sources and all(s.date == "Sep 3" for s in listed.sources)
+    assert not listed.abstain, "a question that asks only for a date that matched is answered"
+    assert "Sep 3" in listed.note
+    topical = chain.retrieve("Which papers from Sep 3 study continual category discovery?")
+    assert topical.sources[0].title.startswith("Happy")
+    assert all(s.date == "Sep 3" for s in topical.sources)
+    none = chain.retrieve("Which papers were published on December 25?")
+    assert none.abstain and not none.sources and "No indexed paper is dated Dec 25" in none.note
+    # --date filters before ranking: every paper dated Sep 1 (none) rather than a prefix of Sep 12
+    assert chain.retrieve("What is Mirostat?", dates=["Sep 1"]).sources == []
+
+
+# -- follow-ups ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is Mirostat?",
+        "What is CHECK-MAT?",
+        "Why do diffusion models need many denoising steps?",
+        "How do LLM agents improve their planning?",
+    ],
+)
+def test_standalone_questions_are_not_condensed(question: str) -> None:
+    turns = [Turn("How does ProtoGCD handle bias?", "How does ProtoGCD handle bias?")]
+    assert follow_up_reason(question) == ""
+    assert condense_heuristic(question, turns).query == question
+
+
+@pytest.mark.parametrize(
+    "question", ["What datasets do they use?", "How does it compare with BM25?", "Why?", "What are its limitations?"]
+)
+def test_real_follow_ups_are_condensed(question: str) -> None:
+    turns = [Turn("How does ProtoGCD handle bias?", "How does ProtoGCD handle bias?")]
+    assert condense_heuristic(question, turns).query.startswith("ProtoGCD")
+
+
+# -- extractive answers ----------------------------------------------------------------------------------
+
+
+def test_extracts_are_cleaned_of_reference_marks_and_latex_quotes() -> None:
+    assert clean("As shown by Kong et al. [2023], models fail [12].") == "As shown by Kong et al., models fail."
+    assert clean("This yields ``emergent abilities'' [3, 4].") == 'This yields "emergent abilities".'
+    assert clean("Prior work (Smith et al., 2020; Lee, 2021) is slow [1-3].") == "Prior work is slow."
+
+
+def test_contribution_sentences_outrank_background() -> None:
+    assert cue("We propose X, which outperforms Y by 12%.") > 0
+    assert cue("Recent years have witnessed rapid progress in LLMs.") < 0
+    assert cue("Unfortunately, because compilation is lossy, this fails.") < 0
+    assert cue("Code is available at https://github.com/x/y.") < cue("Recent years have witnessed it.")
+
+
+def test_a_question_naming_two_papers_gets_a_sentence_from_each(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    from assistant.answer import AnswerChain
+
+    settings, _ = corpus_index
+    answer = AnswerChain(settings).answer("Compare Happy and ProtoGCD: how does each handle bias?", mode="extract")
+    cited = {answer.sources[n - 1].title.split(":")[0] for s in answer.sentences for n in s.citations}
+    assert cited == {"Happy", "ProtoGCD"}
+    assert all(len(s.citations) == 1 for s in answer.sentences)
+    assert "http" not in answer.answer and "[12]" not in answer.answer
+
+
+def test_a_which_papers_question_gets_one_sentence_per_paper(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    from assistant.answer import AnswerChain
+
+    settings, _ = corpus_index
+    answer = AnswerChain(settings).answer("Which papers study speculative decoding?", mode="extract")
+    papers = [n for s in answer.sentences for n in s.citations]
+    assert len(papers) >= 2 and len(papers) == len(set(papers))
+
+
+# -- language ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "english"),
+    [
+        ("推测解码如何加速大语言模型推理？", False),
+        ("Wie kann man die Inferenz von Sprachmodellen beschleunigen?", False),
+        ("ما هو فك التشفير التخميني؟", False),
+        ("¿Cómo se puede acelerar la inferencia de los modelos?", False),
+        ("What is Mirostat?", True),
+        ("Is there a method for über-fast decoding?", True),
+        ("Die Hard: is there a benchmark for robust agents?", True),
+    ],
+)
+def test_language_detection(question: str, english: bool) -> None:
+    assert is_english(question) is english
+
+
+def test_a_question_no_model_can_translate_is_a_language_error_not_not_covered(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = corpus_index
+    assert to_english("What is Mirostat?", settings, "embedded/no-such-model") is None  # English: no model asked
+    with pytest.raises(UnsupportedLanguage, match="only English questions are supported"):
+        to_english("Wie kann man die Inferenz von Sprachmodellen beschleunigen?", settings, "embedded/no-such-model")
+
+
+# -- abstention ----------------------------------------------------------------------------------------------
+
+
+def test_ingest_calibrates_abstention_for_its_collection(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    settings, report = corpus_index
+    assert report.calibration["status"] == "fitted"
+    assert report.calibration["pseudo_questions"] >= 200
+    calibration = load_calibration(settings.index)
+    assert calibration is not None and calibration.fitted_on["papers"] == 502
+    assert 0 < calibration.estimates["refused_answerable"] < 0.3
+    assert 0 < calibration.estimates["answered_near_miss"] < 0.5
+    # the user's override moves the threshold along this collection's own score distribution
+    assert calibration.threshold_for(0.02) < calibration.threshold < calibration.threshold_for(0.3)
+
+
+@pytest.mark.parametrize(
+    ("question", "abstain"),
+    [
+        ("What is Mirostat?", False),
+        ("What is CHECK-MAT?", False),
+        ("How can speculative decoding use several draft sequences at once?", False),
+        ("What hydration ratio works best for a sourdough starter?", True),
+        ("Which soil pH suits blueberries best?", True),
+    ],
+)
+def test_calibrated_decision_on_named_and_off_topic_questions(corpus_index, question: str, abstain: bool) -> None:  # type: ignore[no-untyped-def]
+    from assistant.answer import AnswerChain
+
+    settings, _ = corpus_index
+    retrieved = AnswerChain(settings).retrieve(question)
+    assert retrieved.decision is not None and retrieved.decision.calibrated
+    assert retrieved.abstain is abstain, retrieved.decision
+    payload = retrieved.as_dict()["abstention"]
+    assert set(payload["signals"]) == {"dense", "sentence", "lexical", "bm25", "agree"}
+    assert payload["threshold"] == pytest.approx(retrieved.decision.threshold, abs=1e-4)
+    if abstain:
+        assert "below this collection's threshold" in payload["reason"]
+
+
+def test_a_near_miss_is_refused_when_its_paper_is_masked(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    from assistant.answer import AnswerChain
+
+    settings, _ = corpus_index
+    chain = AnswerChain(settings)
+    question = "What is Mirostat?"
+    present = chain.retrieve(question)
+    masked = chain.retrieve(question, exclude=[present.sources[0].paper_id])
+    assert not present.abstain and masked.abstain
+    assert "mirostat" in " ".join(masked.decision.reason.lower().split())  # named as a term no other paper has
+
+
+def test_damaged_calibration_is_a_clear_error_and_none_means_the_default(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert load_calibration(tmp_path) is None
+    (tmp_path / CALIBRATION_FILE).write_text("{not json")
+    with pytest.raises(IndexError_, match="--recalibrate"):
+        load_calibration(tmp_path)
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(DEFAULT_CALIBRATION.as_dict()))
+    assert load_calibration(tmp_path) == DEFAULT_CALIBRATION
+    uncalibrated = decide(Signals(0.2, 0.2, 0.1, 0.1, 0.0), None)
+    assert uncalibrated.abstain and not uncalibrated.calibrated
