@@ -188,6 +188,10 @@ class AnswerChain:
         if decision.abstain and found is not None and "Only papers dated" in note and not _topic_beyond_date(question):
             # "Which papers were published on Sep 3?": the date is the whole question, and it matched
             decision = replace(decision, abstain=False, reason="the question asks only for a date, which matched")
+        elif decision.abstain and (named := named_papers(question, chosen)):
+            # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
+            names = ", ".join(repr(ev.source.title.split(":")[0]) for ev in named)
+            decision = replace(decision, abstain=False, reason=f"the question names indexed papers: {names}")
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return Retrieved(retrieval, chosen, decision, dates, note, translation)
 

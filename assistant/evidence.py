@@ -98,7 +98,8 @@ def short_name(title: str) -> str | None:
     """The name a paper goes by: a title's head before ":" when it is at most three words
     ("Happy: A Debiased …" → "Happy"), else None."""
     head, sep, _ = title.partition(":")
-    return head.strip() if sep and 0 < len(head.split()) <= 3 else None
+    head = head.strip()
+    return head if sep and 0 < len(head.split()) <= 3 and len(head) >= 3 else None
 
 
 def named_papers(question: str, evidence: list[Evidence]) -> list[Evidence]:
