@@ -206,5 +206,6 @@ def decide(s: Signals | None, calibration: Calibration | None, target_refused: f
     why = [f"best sentence similarity {s.sentence:.2f}", f"{s.lexical:.0%} of the question's key terms in a top paper"]
     if s.rare_terms_missing:
         why.append("no indexed paper contains " + ", ".join(repr(t) for t in s.rare_terms_missing[:3]))
-    reason = f"coverage score {score:.2f} is below this collection's threshold {threshold:.2f} ({'; '.join(why)})"
+    whose = "this collection's threshold" if calibrated else "the default threshold (this index is not calibrated)"
+    reason = f"coverage score {score:.2f} is below {whose} {threshold:.2f} ({'; '.join(why)})"
     return Decision(True, score, threshold, reason, s.as_dict(), calibrated)

@@ -305,6 +305,7 @@ def test_respond_provider_error_and_abstention(settings: Settings, chain: Answer
     assert ui.md_escape(MOE_TITLE) in chat[-1]["content"] and ui.md_escape(MOE_TITLE) in sources
     _, chat, _, sources, _ = run_respond(handlers, "What is a good recipe for sourdough bread?", mode="extract")
     assert chat[-1]["content"].startswith("**No answer.**")
+    assert "Why: coverage score" in chat[-1]["content"] and "threshold" in chat[-1]["content"]  # the reason shown
     assert "None is close enough" in sources
 
 

@@ -110,15 +110,18 @@ def render_answer_md(answer: Answer, threshold: float, seconds: float | None = N
             "try another model, or mode *extract* (no model needed).\n\n"
             "**Retrieved papers**\n\n" + paper_list_md(answer.sources, {})
         )
+    note = f"_{md_escape(answer.note)}_\n\n" if answer.note else ""
     if answer.abstained:
-        return f"**No answer.** {md_escape(answer.answer)}"
+        reason = answer.decision.reason if answer.decision is not None else ""
+        why = f"\n\n<sub>Why: {md_escape(reason)}</sub>" if reason else ""
+        return f"{note}**No answer.** {md_escape(answer.answer)}{why}"
     if not answer.sentences:
         return "**No answer.** No sentence of the model's answer survived the citation checks."
     parts = []
     for s in answer.sentences:
         marks = _marks(s.citations)
         parts.append(f"{md_escape(s.text)} {marks} <sub>{md_escape(support_label(s, threshold))}</sub>".strip())
-    body = "\n\n".join(parts)
+    body = note + "\n\n".join(parts)
     cited = {c["n"] for c in answer.citations}
     evidence = backing_evidence(answer)
     papers = [s for s in answer.sources if s.n in cited]
@@ -189,7 +192,8 @@ def render_answer_text(answer: Answer, threshold: float) -> str:
     if answer.error:
         return render_failure_text(answer.error, answer.sources)
     if answer.abstained:
-        return answer.answer
+        reason = answer.decision.reason if answer.decision is not None else ""
+        return "\n".join(x for x in (answer.note, answer.answer, f"Why: {reason}" if reason else "") if x)
     text = answer.answer or "No sentence of the model's answer survived the citation checks."
     flagged = [s for s in answer.sentences if support_label(s, threshold).startswith("⚠")]
     lines = [text]
