@@ -120,7 +120,7 @@ class Calibration:
 
     def threshold_for(self, target_refused: float | None) -> float:
         """The threshold refusing ``target_refused`` of the answerable pseudo-questions (the fitted
-        one when None or when the scores were not kept)."""
+        one when None or equal to the fitted target)."""
         if target_refused is None or not self.scores or target_refused == self.target_refused:
             return self.threshold
         return quantile(self.scores, target_refused)
@@ -142,7 +142,8 @@ def quantile(sorted_values: list[float], q: float) -> float:
 # Fitted by ``assistant.calibrate`` on the bundled corpus with the default settings (502 papers,
 # 300 sampled, seed 0, target_refused 0.075) and no labels: `papers ingest --recalibrate`, then
 # .papers/calibration.json. Used only for an index without a calibration of its own (fewer than
-# 30 papers, or calibration off); its threshold is fixed (no pseudo-question scores are kept).
+# 30 papers, or calibration off). ``scores`` keeps every 5th percentile of the answerable
+# pseudo-questions' scores, so ``abstention.target_refused`` still moves its threshold.
 DEFAULT_CALIBRATION = Calibration(
     mean=[0.528, 0.618, 0.627, 0.386, 0.333],
     scale=[0.124, 0.113, 0.25, 0.166, 0.471],
@@ -152,6 +153,10 @@ DEFAULT_CALIBRATION = Calibration(
     target_refused=0.075,
     fitted_on={"collection": "bundled corpus (data/)", "papers": 502, "pseudo_questions": 600},
     estimates={"refused_answerable": 0.0767, "answered_near_miss": 0.2283},
+    scores=[
+        *(0.0183, 0.234, 0.3626, 0.4916, 0.6135, 0.6959, 0.754, 0.8057, 0.8626, 0.8852, 0.912),
+        *(0.9279, 0.9423, 0.9555, 0.963, 0.9721, 0.9779, 0.9827, 0.9867, 0.9906, 0.997),
+    ],
 )
 
 
@@ -165,6 +170,13 @@ def load_calibration(index_dir: Path) -> Calibration | None:
         calibration = Calibration(**data)
         if calibration.features != list(FEATURES):
             return None  # fitted on other signals (an older version): treated as uncalibrated
+        vectors = (calibration.mean, calibration.scale, calibration.coef)
+        numbers = [*calibration.mean, *calibration.scale, *calibration.coef, calibration.intercept]
+        numbers += [calibration.threshold, *calibration.scores]
+        if any(len(v) != len(FEATURES) for v in vectors) or not all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in numbers
+        ):
+            raise ValueError("its numbers do not have the shape of a fitted decision")
         return calibration
     except (OSError, ValueError, TypeError) as exc:
         raise IndexError_(f"{path} is damaged ({exc}): run `ingest --recalibrate` to fit it again") from exc
@@ -206,6 +218,8 @@ def decide(s: Signals | None, calibration: Calibration | None, target_refused: f
     why = [f"best sentence similarity {s.sentence:.2f}", f"{s.lexical:.0%} of the question's key terms in a top paper"]
     if s.rare_terms_missing:
         why.append("no indexed paper contains " + ", ".join(repr(t) for t in s.rare_terms_missing[:3]))
-    whose = "this collection's threshold" if calibrated else "the default threshold (this index is not calibrated)"
+    whose = "this collection's threshold" if calibrated else "the default threshold"
     reason = f"coverage score {score:.2f} is below {whose} {threshold:.2f} ({'; '.join(why)})"
+    if not calibrated:
+        reason += "; this index has no calibration of its own"
     return Decision(True, score, threshold, reason, s.as_dict(), calibrated)

@@ -9,6 +9,7 @@ fallback when none of the model's sentences survive.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
@@ -140,7 +141,8 @@ class AnswerChain:
         self.settings = settings
         self.retriever = retriever or Retriever(settings)
         self.scorer = SupportScorer(self.retriever.encoder, threshold=settings.answer.min_support)
-        self.calibration = load_calibration(self.retriever.index.root)
+        # calibration off: the built-in default decision, whatever an earlier ingest stored
+        self.calibration = load_calibration(self.retriever.index.root) if settings.abstention.calibrate else None
 
     def retrieve(
         self,
@@ -161,20 +163,33 @@ class AnswerChain:
             question = translation
             notes.append(f'Translated to English for retrieval: "{translation}".')
         note = ""
+        index = self.retriever.index
         if dates is None and (named := dates_in(question)):
-            index = self.retriever.index
             shown = " or ".join(label(d) for d in named)
             if index.papers_dated(named):
                 dates, note = named, f"Only papers dated {shown} were searched (a date named in the question)."
             elif any(e.date for e in index.manifest.papers.values()):
                 dates, note = named, f"No indexed paper is dated {shown} (a date named in the question)."
+        elif dates:
+            shown = " or ".join(dates)
+            matched = bool(index.papers_dated(dates))
+            note = f"Only papers dated {shown} were searched." if matched else f"No indexed paper is dated {shown}."
         note = " ".join([*notes, note]).strip()
-        retrieval = self.retriever.search(question, k=k, dates=dates, exclude=exclude)
+        # with a date filter, the date's words are not the topic: "aug" would count as a term no paper has
+        query = question
+        if dates and (rest := " ".join(strip_dates(question).split())) and content_words(rest):
+            query = rest
+        k = k or self.settings.retrieval.k
+        # the abstention signals read the top 3 papers whatever k is shown
+        retrieval = self.retriever.search(query, k=max(k, 3), dates=dates, exclude=exclude)
         if not evidence:
+            retrieval.sources = retrieval.sources[:k]
             return Retrieved(retrieval, [], None, dates, note, translation)
+        found = signals(query, retrieval, index, exclude=exclude) if retrieval.sources else None
+        retrieval.sources = retrieval.sources[:k]
         chosen: list[Evidence] = []
         if retrieval.sources:
-            stored = self.retriever.index.sentence_vectors([s.paper_id for s in retrieval.sources])
+            stored = index.sentence_vectors([s.paper_id for s in retrieval.sources])
             chosen = select_evidence(
                 question,
                 retrieval.sources,
@@ -183,12 +198,11 @@ class AnswerChain:
                 stored,
                 retrieval.query_vector,
             )
-        found = signals(question, retrieval, self.retriever.index, exclude=exclude) if retrieval.sources else None
         decision = decide(found, self.calibration, self.settings.abstention.target_refused)
-        if decision.abstain and found is not None and "Only papers dated" in note and not _topic_beyond_date(question):
+        if decision.abstain and found is not None and dates and not _topic_beyond_date(question):
             # "Which papers were published on Sep 3?": the date is the whole question, and it matched
             decision = replace(decision, abstain=False, reason="the question asks only for a date, which matched")
-        elif decision.abstain and (named := named_papers(question, chosen)):
+        elif decision.abstain and (named := [ev for ev in named_papers(question, chosen) if _about(question, ev)]):
             # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
             names = ", ".join(repr(ev.source.title.split(":")[0]) for ev in named)
             decision = replace(decision, abstain=False, reason=f"the question names indexed papers: {names}")
@@ -318,6 +332,15 @@ class AnswerChain:
         if result.mode == "auto":
             result.mode = "extract"
         return result.answer
+
+
+def _about(question: str, ev: Evidence) -> bool:
+    """Is a question that names this paper about it? Its other content words (beyond the name)
+    are none ("What is Mirostat?") or at least one of them is in the paper's title or abstract
+    ("… how does each handle bias?"); "Happy birthday: which song …?" is not about "Happy: …"."""
+    name = ev.source.title.split(":")[0]
+    rest = set(content_words(re.sub(re.escape(name), " ", question, flags=re.I)))
+    return not rest or bool(rest & set(content_words(f"{ev.source.title} {ev.source.abstract}")))
 
 
 _DATE_WORDS = frozenset(["publish", "appear", "releas", "date", "day", "month", "dated", "paper"])

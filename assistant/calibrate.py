@@ -10,8 +10,8 @@ of the collection is exactly what a question about an absent paper meets). A log
 ``abstention.target_refused`` of the answerable pseudo-questions. Five-fold cross-validation of the
 whole procedure estimates the two error rates that ``ingest`` reports.
 
-Cost: two searches per pseudo-question (no evidence step, no model): about 10% of the time to
-ingest the bundled corpus (``benchmarks/calibration.py``).
+Cost: one search per pseudo-question, ranked twice (no evidence step, no model): 1.14x the wall
+time of an ingest of the bundled corpus (``benchmarks/calibration.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 MIN_PAPERS = 30  # below this a per-collection fit is noise: the default decision applies
+MIN_QUESTIONS = 30  # pseudo-questions needed to fit (titles under 3 words and short sentences give none)
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,12 @@ def fit(xs: list[Signals], ys: list[int], target_refused: float, folds: int = 5,
         refused += (scores[y[test] == 1] < model.threshold).tolist()
         answered += (scores[y[test] == 0] >= model.threshold).tolist()
     final = _fit_one(x, y, target_refused)
-    final.estimates = {
-        "refused_answerable": round(float(np.mean(refused)), 4) if refused else float("nan"),
-        "answered_near_miss": round(float(np.mean(answered)), 4) if answered else float("nan"),
-    }
+    final.estimates = {}  # left empty when no fold could be scored (never NaN: JSON has none)
+    if refused and answered:
+        final.estimates = {
+            "refused_answerable": round(float(np.mean(refused)), 4),
+            "answered_near_miss": round(float(np.mean(answered)), 4),
+        }
     return final
 
 
@@ -142,13 +145,16 @@ def _fit_one(x: Any, y: Any, target_refused: float) -> Calibration:
 
 
 def calibrate(retriever: Retriever, settings: Settings) -> Calibration | None:
-    """Fit this collection's decision (None when it has fewer than ``MIN_PAPERS`` papers)."""
+    """Fit this collection's decision (None when it has fewer than ``MIN_PAPERS`` papers or yields
+    fewer than ``MIN_QUESTIONS`` pseudo-questions)."""
     cfg = settings.abstention
     papers = len(retriever.index.manifest.papers)
     if papers < MIN_PAPERS:
         return None
     started = time.perf_counter()
     questions = pseudo_questions(retriever, cfg.sample, cfg.seed)
+    if len(questions) < MIN_QUESTIONS:
+        return None
     xs, ys = labelled_signals(retriever, questions)
     calibration = fit(xs, ys, cfg.target_refused, seed=cfg.seed)
     calibration.fitted_on = {
@@ -187,6 +193,9 @@ def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[st
         return {"status": "off"}
     index = PaperIndex.open(settings)
     papers = len(index.manifest.papers)
+    if papers < MIN_PAPERS:  # also when pruning shrank a calibrated collection
+        path.unlink(missing_ok=True)
+        return {"status": "default", "reason": f"fewer than {MIN_PAPERS} papers: the built-in decision applies"}
     try:
         existing = load_calibration(settings.index)
     except IndexError_:
@@ -202,11 +211,10 @@ def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[st
                 existing.fitted_on["changed_since"] = since
                 save_calibration(settings, existing)
             return {"status": "kept", **_summary(existing)}
-    if papers < MIN_PAPERS:
-        path.unlink(missing_ok=True)
-        return {"status": "default", "reason": f"fewer than {MIN_PAPERS} papers: the built-in decision applies"}
     calibration = calibrate(Retriever(settings, index), settings)
-    assert calibration is not None
+    if calibration is None:
+        path.unlink(missing_ok=True)
+        return {"status": "default", "reason": "too few usable titles and sentences: the built-in decision applies"}
     save_calibration(settings, calibration)
     return {"status": "fitted", **_summary(calibration)}
 

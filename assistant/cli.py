@@ -39,7 +39,11 @@ def _question(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @click.option("--mode", type=click.Choice(["auto", "generate", "extract"]), help="How to answer.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index directory (default .papers/).")
 @click.option("--date", "dates", multiple=True, help="Only papers with this page date (repeatable), e.g. 'Sep 3'.")
-@click.option("--retrieve-only", is_flag=True, help="Show the retrieved papers; no LLM.")
+@click.option(
+    "--retrieve-only",
+    is_flag=True,
+    help="Show the retrieved papers; no LLM (except to translate a non-English question).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
 @handle_errors
 def main(
@@ -57,7 +61,7 @@ def main(
 
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
     if retrieve_only:
-        _retrieve_only(question, settings, k, list(dates), as_json)
+        _retrieve_only(question, settings, k, list(dates), as_json, model)
         return
     from assistant.answer import AnswerChain
 
@@ -73,10 +77,13 @@ def main(
         sys.exit(EXIT_ERROR)
 
 
-def _retrieve_only(question: str, settings: Any, k: int | None, dates: list[str], as_json: bool) -> None:
+def _retrieve_only(
+    question: str, settings: Any, k: int | None, dates: list[str], as_json: bool, model: str | None = None
+) -> None:
     from assistant.answer import AnswerChain
 
-    retrieval = AnswerChain(settings).retrieve(question, k=k, dates=dates or None)
+    # no LLM runs, unless the question must be translated first (then --model's, as for answers)
+    retrieval = AnswerChain(settings).retrieve(question, k=k, dates=dates or None, model=model)
     if as_json:
         click.echo(json.dumps(retrieval.as_dict()))
         return

@@ -123,6 +123,13 @@ _QUESTION_WORDS = frozenset(
 )
 
 
+_WHOLE_QUESTION = re.compile(
+    r"^\s*(?:what|which|who|how|when|where|is|are|does|do|can|could|should|explain|define|describe|"
+    r"summari[sz]e|list|compare|give|tell me about)\b",
+    re.I,
+)
+
+
 def names(question: str) -> list[str]:
     """Names in the question: acronyms, mixed-case words and capitalised words after the first."""
     return [m.group(0) for m in _NAME.finditer(question.strip()) if m.group(0).lower() not in _QUESTION_WORDS]
@@ -145,7 +152,10 @@ def follow_up_reason(question: str) -> str:
     terms = content_terms(question)
     if re.match(r"^\s*why\b", question, re.I) and len(terms) < 2:
         return "continues the conversation ('why')"
-    if len(terms) <= 2 and not names(question):
+    # a fragment ("the datasets?", "and for images") leans on the chat; a whole question asking
+    # about something ("What is attention?", "Explain the transformer architecture") does not
+    whole = _WHOLE_QUESTION.match(question) and terms
+    if len(terms) <= 2 and not names(question) and not whole:
         return "too short to stand alone"
     return ""
 

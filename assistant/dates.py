@@ -1,8 +1,9 @@
 """Dates: paper dates normalised at ingest, and the dates a question or ``--date`` names.
 
 A paper's date is what its source gave: an ISO timestamp (``2024-09-03T10:00``) keeps its year; a
-listing page's ``Sep 3`` has month and day only. Both normalise to ISO 8601 forms: ``2024-09-03``,
-``2024-09`` or, without a year, ``--09-03`` (ISO 8601:2000's reduced form for month-day).
+listing page's ``Sep 3`` has month and day only. Ingest stores both the raw string and its ISO 8601
+form (``PaperEntry.day``): ``2024-09-03``, ``2024-09`` or, without a year, ``--09-03`` / ``--09``
+(ISO 8601:2000's reduced forms); an index built before that is parsed at query time.
 A wanted date matches exactly by day, or by month when it names no day; a wanted date without a
 year matches any year. Unparseable strings never match by prefix (``Sep 1`` is not ``Sep 12``).
 """
@@ -38,7 +39,7 @@ _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 _PATTERNS = [
     re.compile(rf"^{_YEAR}-(?P<mnum>[01]\d)(?:-(?P<dnum>[0-3]\d))?(?:[T ].*)?$"),
-    re.compile(r"^--(?P<mnum>[01]\d)-(?P<dnum>[0-3]\d)$"),
+    re.compile(r"^--(?P<mnum>[01]\d)(?:-(?P<dnum>[0-3]\d))?$"),
     re.compile(rf"^{_MONTH}\s+{_DAY}(?:,?\s+{_YEAR})?$", re.I),
     re.compile(rf"^{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?$", re.I),
     re.compile(rf"^{_MONTH}(?:,?\s+{_YEAR})?$", re.I),
@@ -48,6 +49,7 @@ _IN_TEXT = [
     re.compile(rf"\b{_YEAR}-(?P<mnum>[01]\d)(?:-(?P<dnum>[0-3]\d))?\b"),
     re.compile(rf"\b{_MONTH}\s+{_DAY}\b(?:,?\s+{_YEAR}\b)?", re.I),
     re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR})?\b", re.I),
+    re.compile(rf"\b{_MONTH}\s+{_YEAR}\b", re.I),
     re.compile(rf"\b(?:in|during|from|of|on)\s+{_MONTH}(?:\s+{_YEAR})?\b", re.I),
 ]
 
@@ -97,7 +99,12 @@ def label(iso: str) -> str:
 
 
 def _build(month: int, day: int | None, year: int | None) -> Day | None:
-    if not 1 <= month <= 12 or (day is not None and not 1 <= day <= 31):
+    """A valid date only ("Feb 30" is none; Feb 29 is valid when no year says otherwise)."""
+    import calendar
+
+    if not 1 <= month <= 12:
+        return None
+    if day is not None and not 1 <= day <= calendar.monthrange(year or 2024, month)[1]:
         return None
     return Day(month, day, year)
 

@@ -47,8 +47,12 @@ _BOILERPLATE = re.compile(
 CUE_WEIGHT = 0.05
 CANDIDATES = 4  # a paper's sentences considered, by relevance
 
-_REF_MARKS = re.compile(r"\s*\[(?:\d+(?:\s*[-–,]\s*\d+)*|[A-Z][A-Za-z]+(?: et al\.?)?,? \d{4}[a-z]?)\]")
-_ET_AL_YEAR = re.compile(r"(\bet al\.?)\s*[\[(]\d{4}[a-z]?[\])]")
+# a numeric citation ([12], [3, 4], [1-3]: numbers from 1, no decimals; never an interval such as
+# [0, 1] or an index such as x[0]) or an author-year one ([Kong et al., 2023])
+_REF_MARKS = re.compile(
+    r"(?<![\w\]])\s*\[(?:[1-9]\d*(?:\s*[-–,]\s*[1-9]\d*)*|[A-Z][A-Za-z]+(?: et al\.?)?,? \d{4}[a-z]?)\](?![\w(])"
+)
+_ET_AL_YEAR = re.compile(r"(\bet al\.?)[\s~]*[\[(]\d{4}[a-z]?[\])]")
 _PAREN_CITES = re.compile(r"\s*\((?:[A-Z][A-Za-z-]+(?: et al\.?| and [A-Z][A-Za-z-]+)?,? \d{4}[a-z]?(?:;\s*)?)+\)")
 _LATEX_QUOTES = re.compile(r"``(.*?)''")
 
@@ -65,9 +69,11 @@ def clean(sentence: str) -> str:
 
 def third_person(sentence: str) -> str:
     """Abstract sentences speak as "we"; an answer quoting them reads better as "the authors"."""
-    out = re.sub(r"^(In this (?:paper|work),?\s+)?[Ww]e\b", lambda m: (m.group(1) or "") + "the authors", sentence)
+    out = re.sub(
+        r"^(In this (?:paper|work),?\s+)?[Ww]e\b(?!['’])", lambda m: (m.group(1) or "") + "the authors", sentence
+    )
     out = re.sub(r"\b([Oo]ur)\b", "their", out)
-    out = re.sub(r"(?<=[,;:] )we\b|(?<= and )we\b", "they", out)
+    out = re.sub(r"(?<=[,;:] )we\b(?!['’])|(?<= and )we\b(?!['’])", "they", out)
     return out[0].upper() + out[1:] if out else out
 
 

@@ -5,7 +5,9 @@ told that only English questions are supported, never that the collection does n
 
 Detection is a heuristic, no model: a question is taken as non-English when most of its letters
 are outside the Latin script (Chinese, Arabic, Cyrillic, …) or when its function words are mostly
-German, French or Spanish ones (lists below) rather than English ones.
+German, French, Spanish, Italian, Portuguese, Dutch or Polish ones (lists below) rather than
+English ones. A language it misses gets the abstention reason naming the words the collection
+does not contain.
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ _FOREIGN_FUNCTION_WORDS = frozenset(
         "le la les des est et pour que qui dans une un du au aux sont avec comment quelle quelles quels "
         "quel sur ce cette ces peut-on pourquoi "
         # Spanish
-        "el los las es y para qué cómo con una del al son por cuál cuáles se puede sobre"
+        "el los las es y para qué cómo con una del al son por cuál cuáles se puede sobre "
+        # Italian, Portuguese
+        "il lo gli di che è per con come perché quali quale sono della delle degli nel nella "
+        "o os da do das dos em no na não como são qual quais uma um "
+        # Dutch, Polish
+        "de het een en van hoe wat welke zijn niet voor met ook "
+        "jak co czy jest są nie na w z do dla oraz które który"
     )
 )
 _ENGLISH_FUNCTION_WORDS = frozenset(
@@ -41,17 +49,19 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
 
 
 def is_english(question: str) -> bool:
-    """False when the question reads as another language (see the module docstring)."""
+    """False when the question reads as another language (see the module docstring): a third of
+    its letters outside the Latin script, or more listed foreign function words than English ones
+    (one is enough in a question with no English function word at all)."""
     letters = [c for c in question if c.isalpha()]
     if not letters:
         return True
     latin = sum("LATIN" in unicodedata.name(c, "") for c in letters)
-    if latin < 0.5 * len(letters):
+    if latin < (2 / 3) * len(letters):
         return False
     words = [w.lower() for w in _WORD.findall(question)]
     foreign = sum(w in _FOREIGN_FUNCTION_WORDS and w not in _ENGLISH_FUNCTION_WORDS for w in words)
-    english = sum(w in _ENGLISH_FUNCTION_WORDS for w in words)
-    return not (foreign >= 2 and foreign > english)
+    english = sum(w in _ENGLISH_FUNCTION_WORDS and w != "a" for w in words)  # "a" is Portuguese too
+    return not (foreign > english and (foreign >= 2 or english == 0))
 
 
 TRANSLATE_PROMPT = (
@@ -78,6 +88,8 @@ def to_english(question: str, settings: Settings, model: str | None = None) -> s
     lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
     english = lines[0].strip(" \"'`") if lines else ""
     english = re.sub(r"^(?:english(?: question)?|translation)\s*:\s*", "", english, flags=re.I)
+    if english.casefold().strip(" ?.!") == question.casefold().strip(" ?.!"):
+        return None  # the model kept it: it was English that looked foreign ("De novo design?")
     if not english or not is_english(english):
         raise UnsupportedLanguage(
             f"only English questions are supported, and the model {name} gave no usable translation ({raw[:80]!r})"

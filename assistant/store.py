@@ -49,7 +49,8 @@ class PaperEntry(BaseModel):
     hash: str
     chunk_ids: list[str]
     sentence_ids: list[str] = Field(default_factory=list)
-    date: str | None = None
+    date: str | None = None  # as the source gave it ("Sep 3", "2024-09-03T10:00")
+    day: str | None = None  # its ISO 8601 form (assistant.dates.normalise_date), None if unparseable
     url: str | None = None
     links: list[str] = Field(default_factory=list)
     authors: list[str] = Field(default_factory=list)
@@ -424,7 +425,7 @@ class PaperIndex:
     def term_idf(self, query: str, exclude: Collection[str] = ()) -> list[tuple[str, float | None]]:
         """Each distinct BM25 term of ``query`` with its inverse document frequency over chunks,
         ``log(1 + (N - df + 0.5) / (df + 0.5))`` (Lucene's BM25 IDF); None for a term no chunk has.
-        ``exclude``: papers counted as absent (their chunks leave df when their text has the term)."""
+        ``exclude``: papers counted as absent (each of their chunks that has the term leaves df)."""
         import math
 
         retriever, ids = self._load_bm25()
@@ -439,8 +440,9 @@ class PaperIndex:
             entry = self.manifest.papers.get(pid)
             if entry is not None:
                 total -= len(entry.chunk_ids)
-                for term in set(index_terms(f"{entry.title} {entry.abstract}")):
-                    removed[term] = removed.get(term, 0) + len(entry.chunk_ids)
+                for text in self.chunk_texts(entry.chunk_ids).values():  # exactly the texts BM25 indexed
+                    for term in set(index_terms(text)):
+                        removed[term] = removed.get(term, 0) + 1
         out: list[tuple[str, float | None]] = []
         for term in terms:
             tid = vocab.get(term)

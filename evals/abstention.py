@@ -51,7 +51,8 @@ def leave_out_rows(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> list[Row]:
-    """Ask each question as the module docstring says; ``halves`` for BEIR sets."""
+    """Ask each question as the module docstring says; ``halves`` for BEIR sets. An answerable
+    question none of whose gold papers is indexed is skipped."""
     masked_ids: set[str] = set()
     if halves:
         order = [q.id for q in questions if q.answerable]
@@ -60,6 +61,8 @@ def leave_out_rows(
     rows = []
     for q in questions:
         gold = [g for g in gold_of(q) if not g.startswith(("missing:", "unindexed:"))]
+        if q.answerable and not gold:  # its papers are not in the index: neither answerable nor maskable
+            continue
         plan: list[tuple[str, list[str]]] = []
         if not q.answerable:
             plan.append(("unanswerable", []))

@@ -39,7 +39,7 @@ def main(
         + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index}"
     )
     cal = report.calibration
-    if cal.get("status") in ("fitted", "kept"):
+    if cal.get("status") in ("fitted", "kept") and cal.get("estimated_refused_answerable") is not None:
         click.echo(
             f"abstention {'calibrated' if cal['status'] == 'fitted' else 'calibration kept'} for this collection: "
             f"{cal['pseudo_questions']} pseudo-questions; estimated {cal['estimated_refused_answerable']:.0%} of "

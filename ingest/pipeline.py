@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant import embedding
+from assistant.dates import normalise_date
 from assistant.errors import InputError
 from assistant.settings import Settings
 from assistant.store import PaperEntry, PaperIndex
@@ -264,6 +265,7 @@ def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> Paper
         chunk_ids=chunk_ids,
         sentence_ids=sentence_ids,
         date=paper.date,
+        day=normalise_date(paper.date),
         url=paper.url or (paper.links[0] if paper.links else None),
         links=paper.links,
         authors=paper.authors,
