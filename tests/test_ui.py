@@ -212,7 +212,9 @@ def test_chat_api_streams_and_defaults_apply(client) -> None:  # type: ignore[no
 
 def test_abstention_says_so_plainly(client) -> None:  # type: ignore[no-untyped-def]
     text = client.predict("What is a good recipe for sourdough bread?", mode="extract", api_name="/chat")
-    assert text == ABSTAIN_TEXT
+    first, why = text.split("\n", 1)
+    assert first == ABSTAIN_TEXT
+    assert why.startswith("Why: coverage score") and "'sourdough'" in why  # the reason, naming the unseen term
 
 
 def test_date_filter_and_bad_mode(client) -> None:  # type: ignore[no-untyped-def]
