@@ -170,6 +170,8 @@ def load_calibration(index_dir: Path) -> Calibration | None:
         calibration = Calibration(**data)
         if calibration.features != list(FEATURES):
             return None  # fitted on other signals (an older version): treated as uncalibrated
+        if not isinstance(calibration.fitted_on, dict) or not isinstance(calibration.estimates, dict):
+            raise ValueError("fitted_on and estimates must be objects")
         vectors = (calibration.mean, calibration.scale, calibration.coef)
         numbers = [*calibration.mean, *calibration.scale, *calibration.coef, calibration.intercept]
         numbers += [calibration.threshold, *calibration.scores]
@@ -221,5 +223,5 @@ def decide(s: Signals | None, calibration: Calibration | None, target_refused: f
     whose = "this collection's threshold" if calibrated else "the default threshold"
     reason = f"coverage score {score:.2f} is below {whose} {threshold:.2f} ({'; '.join(why)})"
     if not calibrated:
-        reason += "; this index has no calibration of its own"
+        reason += "; no calibration of this collection is in use"
     return Decision(True, score, threshold, reason, s.as_dict(), calibrated)

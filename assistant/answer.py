@@ -49,6 +49,7 @@ class Retrieved:
     dates: list[str] | None = None  # the date filter applied (from --date, or named in the question)
     note: str = ""  # what the user should know about how the question was read (a date filter)
     translation: str | None = None  # the English question retrieval used, when the question was not
+    question: str = ""  # as the user asked it (retrieval.query may be translated or without its dates)
 
     @property
     def sources(self) -> list[Source]:
@@ -69,7 +70,7 @@ class Retrieved:
     def as_dict(self) -> dict[str, Any]:
         """``ask --retrieve-only --json``: the same keys as ``Answer.as_dict``, with no answer."""
         return {
-            "question": self.retrieval.query,
+            "question": self.question or self.retrieval.query,
             "answer": None,
             "citations": [],
             "sources": [s.as_dict() for s in self.sources],
@@ -157,6 +158,7 @@ class AnswerChain:
         """Search, select evidence and decide abstention; ``evidence=False`` stops after ranking.
         ``exclude``: papers treated as absent (leave-out benchmarks: a question about a missing paper)."""
         started = time.perf_counter()
+        asked = question
         notes = []
         translation = to_english(question, self.settings, model)  # UnsupportedLanguage when it cannot be
         if translation:
@@ -164,12 +166,15 @@ class AnswerChain:
             notes.append(f'Translated to English for retrieval: "{translation}".')
         note = ""
         index = self.retriever.index
-        if dates is None and (named := dates_in(question)):
-            shown = " or ".join(label(d) for d in named)
-            if index.papers_dated(named):
-                dates, note = named, f"Only papers dated {shown} were searched (a date named in the question)."
+        in_question = dates_in(question)
+        if dates is None and in_question:
+            shown = " or ".join(label(d) for d in in_question)
+            if index.papers_dated(in_question):
+                dates, note = in_question, f"Only papers dated {shown} were searched (a date named in the question)."
             elif any(e.date for e in index.manifest.papers.values()):
-                dates, note = named, f"No indexed paper is dated {shown} (a date named in the question)."
+                dates, note = in_question, f"No indexed paper is dated {shown} (a date named in the question)."
+            else:
+                note = f"The indexed papers carry no dates: {shown}, named in the question, was not used."
         elif dates:
             shown = " or ".join(dates)
             matched = bool(index.papers_dated(dates))
@@ -177,14 +182,14 @@ class AnswerChain:
         note = " ".join([*notes, note]).strip()
         # with a date filter, the date's words are not the topic: "aug" would count as a term no paper has
         query = question
-        if dates and (rest := " ".join(strip_dates(question).split())) and content_words(rest):
+        if (dates or in_question) and (rest := " ".join(strip_dates(question).split())) and content_words(rest):
             query = rest
         k = k or self.settings.retrieval.k
         # the abstention signals read the top 3 papers whatever k is shown
         retrieval = self.retriever.search(query, k=max(k, 3), dates=dates, exclude=exclude)
         if not evidence:
             retrieval.sources = retrieval.sources[:k]
-            return Retrieved(retrieval, [], None, dates, note, translation)
+            return Retrieved(retrieval, [], None, dates, note, translation, asked)
         found = signals(query, retrieval, index, exclude=exclude) if retrieval.sources else None
         retrieval.sources = retrieval.sources[:k]
         chosen: list[Evidence] = []
@@ -202,12 +207,12 @@ class AnswerChain:
         if decision.abstain and found is not None and dates and not _topic_beyond_date(question):
             # "Which papers were published on Sep 3?": the date is the whole question, and it matched
             decision = replace(decision, abstain=False, reason="the question asks only for a date, which matched")
-        elif decision.abstain and (named := [ev for ev in named_papers(question, chosen) if _about(question, ev)]):
+        elif decision.abstain and (named := _named_about(question, chosen)):
             # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
             names = ", ".join(repr(ev.source.title.split(":")[0]) for ev in named)
             decision = replace(decision, abstain=False, reason=f"the question names indexed papers: {names}")
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return Retrieved(retrieval, chosen, decision, dates, note, translation)
+        return Retrieved(retrieval, chosen, decision, dates, note, translation, asked)
 
     def answer(
         self,
@@ -334,13 +339,29 @@ class AnswerChain:
         return result.answer
 
 
-def _about(question: str, ev: Evidence) -> bool:
-    """Is a question that names this paper about it? Its other content words (beyond the name)
-    are none ("What is Mirostat?") or at least one of them is in the paper's title or abstract
-    ("… how does each handle bias?"); "Happy birthday: which song …?" is not about "Happy: …"."""
-    name = ev.source.title.split(":")[0]
-    rest = set(content_words(re.sub(re.escape(name), " ", question, flags=re.I)))
-    return not rest or bool(rest & set(content_words(f"{ev.source.title} {ev.source.abstract}")))
+def _named_about(question: str, evidence: list[Evidence]) -> list[Evidence]:
+    named = named_papers(question, evidence)
+    return [ev for ev in named if _about(question, ev, named)]
+
+
+_COMPARING = frozenset(
+    content_words("compare comparison better worse differ difference common similar versus vs relate")
+)
+
+
+def _about(question: str, ev: Evidence, named: list[Evidence]) -> bool:
+    """Is a question that names this paper about it? Without the names of every paper it names
+    and the words of a comparison, its content words are none ("What is Mirostat?", "Compare Happy
+    and ProtoGCD") or at least half of them are in the paper's title or abstract ("… how does each
+    handle bias?"); "Happy birthday: which song …?" is not about "Happy: …"."""
+    rest = question
+    for other in named:
+        rest = re.sub(re.escape(other.source.title.split(":")[0]), " ", rest, flags=re.I)
+    words = set(content_words(rest)) - _COMPARING
+    if not words:
+        return True
+    found = words & set(content_words(f"{ev.source.title} {ev.source.abstract}"))
+    return 2 * len(found) >= len(words)
 
 
 _DATE_WORDS = frozenset(["publish", "appear", "releas", "date", "day", "month", "dated", "paper"])

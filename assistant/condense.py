@@ -123,10 +123,14 @@ _QUESTION_WORDS = frozenset(
 )
 
 
-_WHOLE_QUESTION = re.compile(
-    r"^\s*(?:what|which|who|how|when|where|is|are|does|do|can|could|should|explain|define|describe|"
-    r"summari[sz]e|list|compare|give|tell me about)\b",
-    re.I,
+_DEFINITION = re.compile(r"^\s*(?:(?:what|who)\s+(?:is|are)|explain|define|describe|summari[sz]e)\b", re.I)
+# what a follow-up asks about an earlier paper: "What are the limitations?" is not a definition question
+_PARTS = frozenset(
+    """limitation limitations dataset datasets data baseline baselines result results metric metrics
+    code benchmark benchmarks experiment experiments contribution contributions drawback drawbacks
+    advantage advantages difference differences performance accuracy cost size setup assumption
+    assumptions finding findings conclusion conclusions weakness weaknesses strength strengths
+    evaluation ablation ablations""".split()  # noqa: SIM905
 )
 
 
@@ -152,9 +156,10 @@ def follow_up_reason(question: str) -> str:
     terms = content_terms(question)
     if re.match(r"^\s*why\b", question, re.I) and len(terms) < 2:
         return "continues the conversation ('why')"
-    # a fragment ("the datasets?", "and for images") leans on the chat; a whole question asking
-    # about something ("What is attention?", "Explain the transformer architecture") does not
-    whole = _WHOLE_QUESTION.match(question) and terms
+    # a fragment ("the datasets?", "What are the limitations?", "How big?") leans on the chat; a
+    # question asking what something is ("What is attention?", "Explain the transformer
+    # architecture") does not, unless that something is a part of "the" earlier paper
+    whole = _DEFINITION.match(question) and terms and not all(t.lower() in _PARTS for t in terms)
     if len(terms) <= 2 and not names(question) and not whole:
         return "too short to stand alone"
     return ""

@@ -144,10 +144,12 @@ def date_matches(paper_date: str, wanted: str) -> bool:
 
 def dates_in(question: str) -> list[str]:
     """The dates a question names, in ISO form ("published on September 3" → ``--09-03``)."""
-    spans: list[tuple[int, int, Day]] = []
+    spans: list[tuple[int, int, Day | None]] = []
     for pattern in _IN_TEXT:  # most specific first; a later match inside an earlier one is skipped
         for m in pattern.finditer(question):
-            day = _from_match(m)
-            if day is not None and not any(a < m.end() and m.start() < b for a, b, _ in spans):
-                spans.append((m.start(), m.end(), day))
-    return list(dict.fromkeys(day.iso() for _, _, day in sorted(spans, key=lambda s: s[0])))
+            if m.group(0).lower().startswith("may") and m.group(0).startswith("may"):
+                continue  # the verb
+            if not any(a < m.end() and m.start() < b for a, b, _ in spans):
+                # an impossible date ("Sep 31") still takes its place: it must not become "in Sep"
+                spans.append((m.start(), m.end(), _from_match(m)))
+    return list(dict.fromkeys(day.iso() for _, _, day in sorted(spans, key=lambda s: s[0]) if day is not None))

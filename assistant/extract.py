@@ -57,10 +57,19 @@ _PAREN_CITES = re.compile(r"\s*\((?:[A-Z][A-Za-z-]+(?: et al\.?| and [A-Z][A-Za-
 _LATEX_QUOTES = re.compile(r"``(.*?)''")
 
 
+# a bracket after these words is an interval or a set, not a citation: "p in [1, 2]"
+_INTERVAL_BEFORE = re.compile(r"(?:\b(?:in|within|between|from|to|of|range|interval|at)|[=∈:])\s*$", re.I)
+
+
+def _drop_citation(m: re.Match[str]) -> str:
+    return m.group(0) if _INTERVAL_BEFORE.search(m.string[: m.start()]) else ""
+
+
 def clean(sentence: str) -> str:
     """Remove reference marks and LaTeX quoting; keep everything else as the authors wrote it."""
     out = _ET_AL_YEAR.sub(r"\1", sentence)
-    out = _REF_MARKS.sub("", out)
+    out = _REF_MARKS.sub(_drop_citation, out)
+    out = re.sub(r"\((?:see|cf\.?|e\.g\.,?)\s*\)", "", out)  # "(see [5])" once the mark is gone
     out = _PAREN_CITES.sub("", out)
     out = _LATEX_QUOTES.sub(r'"\1"', out).replace("``", '"').replace("''", '"')
     out = re.sub(r"\s+([,.;:])", r"\1", out)

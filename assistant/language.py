@@ -3,8 +3,8 @@
 the configured model, and the translation is shown. With no model that can translate, the user is
 told that only English questions are supported, never that the collection does not cover them.
 
-Detection is a heuristic, no model: a question is taken as non-English when most of its letters
-are outside the Latin script (Chinese, Arabic, Cyrillic, …) or when its function words are mostly
+Detection is a heuristic, no model: a question is taken as non-English when four or more of its
+letters are outside the Latin script (Chinese, Arabic, Cyrillic, …) or when its function words are mostly
 German, French, Spanish, Italian, Portuguese, Dutch or Polish ones (lists below) rather than
 English ones. A language it misses gets the abstention reason naming the words the collection
 does not contain.
@@ -45,21 +45,26 @@ _ENGLISH_FUNCTION_WORDS = frozenset(
         "from that this these there any some it its their be been has have"
     )
 )
-_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*", re.UNICODE)
+_WORD = re.compile(r"\w+(?:-\w+)*", re.UNICODE)
 
 
 def is_english(question: str) -> bool:
-    """False when the question reads as another language (see the module docstring): a third of
-    its letters outside the Latin script, or more listed foreign function words than English ones
-    (one is enough in a question with no English function word at all)."""
+    """False when the question reads as another language (see the module docstring): four or more
+    letters outside the Latin script (a Greek β or two is fine) or two Chinese, Japanese or Korean
+    characters, or more listed foreign function
+    words than English ones, two at least or one in a question with no English function word.
+    Only foreign words of three letters or more count ("et al", "CO2", "SE(3)", "CE loss" stay
+    English); tokens are whole alphanumeric words, so "o1" is not "o"."""
     letters = [c for c in question if c.isalpha()]
     if not letters:
         return True
-    latin = sum("LATIN" in unicodedata.name(c, "") for c in letters)
-    if latin < (2 / 3) * len(letters):
+    names = [unicodedata.name(c, "") for c in letters]
+    other = sum("LATIN" not in n for n in names)
+    ideographs = sum(n.startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL")) for n in names)  # a word each
+    if other >= 4 or other > len(letters) / 3 or ideographs >= 2:
         return False
     words = [w.lower() for w in _WORD.findall(question)]
-    foreign = sum(w in _FOREIGN_FUNCTION_WORDS and w not in _ENGLISH_FUNCTION_WORDS for w in words)
+    foreign = sum(len(w) >= 3 and w in _FOREIGN_FUNCTION_WORDS and w not in _ENGLISH_FUNCTION_WORDS for w in words)
     english = sum(w in _ENGLISH_FUNCTION_WORDS and w != "a" for w in words)  # "a" is Portuguese too
     return not (foreign > english and (foreign >= 2 or english == 0))
 
