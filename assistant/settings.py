@@ -81,7 +81,7 @@ class AbstentionSettings(_Section):
     sample: int = Field(300, ge=10, description="Papers drawn for pseudo-questions (two each).")
     seed: int = Field(0, description="Seed for drawing them (the fit is reproducible).")
     target_refused: float = Field(
-        0.075,
+        0.06,
         gt=0.0,
         lt=1.0,
         description="Share of answerable questions the decision may refuse, applied to the calibrated "

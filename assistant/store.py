@@ -111,6 +111,7 @@ class PaperIndex:
         self._bm25_ids: list[str] = []
         self._owner: dict[str, str] | None = None
         self._sentence_owner: dict[str, str] | None = None
+        self._term_counts: dict[str, dict[str, int]] = {}
         self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
         self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
         self.committed_dir = manifest.chroma_dir  # what readers use: never reused, written or deleted here
@@ -440,9 +441,8 @@ class PaperIndex:
             entry = self.manifest.papers.get(pid)
             if entry is not None:
                 total -= len(entry.chunk_ids)
-                for text in self.chunk_texts(entry.chunk_ids).values():  # exactly the texts BM25 indexed
-                    for term in set(index_terms(text)):
-                        removed[term] = removed.get(term, 0) + 1
+                for term, count in self._chunk_term_counts(pid).items():
+                    removed[term] = removed.get(term, 0) + count
         out: list[tuple[str, float | None]] = []
         for term in terms:
             tid = vocab.get(term)
@@ -450,6 +450,20 @@ class PaperIndex:
             df = max(df - removed.get(term, 0), 0)
             out.append((term, math.log(1 + (total - df + 0.5) / (df + 0.5)) if df else None))
         return out
+
+    def _chunk_term_counts(self, paper_id: str) -> dict[str, int]:
+        """How many of a paper's chunks hold each BM25 term (exactly the texts BM25 indexed); the
+        last 1,024 papers asked about are kept (calibration masks each sampled paper twice)."""
+        cache = self._term_counts
+        if paper_id not in cache:
+            counts: dict[str, int] = {}
+            for text in self.chunk_texts(self.manifest.papers[paper_id].chunk_ids).values():
+                for term in set(index_terms(text)):
+                    counts[term] = counts.get(term, 0) + 1
+            if len(cache) >= 1024:
+                cache.pop(next(iter(cache)))
+            cache[paper_id] = counts
+        return cache[paper_id]
 
     def _load_bm25(self) -> tuple[Any, list[str]]:
         if self._bm25 is None:
