@@ -309,6 +309,9 @@ def test_small_odd_and_growing_collections(corpus_index, tmp_path) -> None:  # t
     report = run_ingest([tmp_path / "tiny.jsonl"], tiny)
     assert report.calibration["status"] == "default" and load_calibration(tiny.index) is None
     assert not AnswerChain(tiny).retrieve(real[0].title).decision.calibrated
+    undated = AnswerChain(tiny).retrieve(f"Which papers from September study {real[0].title}?")
+    assert "carry no dates" in undated.note and undated.dates is None
+    assert "september" not in undated.decision.reason.lower()  # the date is not an unseen topic word
 
     short = settings.model_copy(update={"index": tmp_path / "short"})
     words = [f"Topic{i} study" for i in range(35)]
@@ -359,3 +362,61 @@ def test_evals_abstention_on_a_beir_folder(tmp_path) -> None:  # type: ignore[no
     assert report["answerable"]["questions"] + report["near_miss"]["questions"] == 2  # two judged claims, halves
     assert report["near_miss"]["questions"] == 1 and report["calibrated"] is False  # 3 papers: the default
     assert all(r["kind"] in ("answerable", "near_miss") for r in report["rows"])
+
+
+# -- second review: comparisons, English look-alikes, fragments, impossible dates -------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "abstain"),
+    [
+        ("Compare Happy and ProtoGCD", False),
+        ("Is LeanDojo better than Lyra?", False),
+        ("Which Lyra constellation stars can I see in summer and how large are they?", True),
+        ("Is Happy a good learning framework for baking bread?", True),
+    ],
+)
+def test_named_papers_answer_comparisons_but_not_homonyms(corpus_index, question: str, abstain: bool) -> None:  # type: ignore[no-untyped-def]
+    from assistant.answer import AnswerChain
+
+    settings, _ = corpus_index
+    retrieved = AnswerChain(settings).retrieve(question)
+    assert retrieved.abstain is abstain, retrieved.decision
+    if not abstain and retrieved.decision.reason:
+        assert retrieved.decision.reason.startswith("the question names indexed papers")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Summarize o1 reasoning",
+        "Papers using CO2 sensors?",
+        "Explain SE(3) equivariant networks",
+        "Papers citing Vaswani et al",
+        "Ce loss vs focal loss?",
+        "What is the role of β in β-VAE?",
+        "Explain de novo protein design",
+    ],
+)
+def test_english_look_alikes_stay_english(question: str) -> None:
+    assert is_english(question)
+
+
+def test_mixed_scripts_with_few_foreign_characters_are_not_english() -> None:
+    assert not is_english("Transformer attention 是什么")
+    assert not is_english("TransformerのAttentionとは何ですか")
+
+
+@pytest.mark.parametrize("question", ["What are the limitations?", "Which is better?", "How big?", "the datasets?"])
+def test_fragments_about_the_previous_paper_are_condensed(question: str) -> None:
+    turns = [Turn("How does ProtoGCD handle bias?", "How does ProtoGCD handle bias?")]
+    assert condense_heuristic(question, turns).query.startswith("ProtoGCD")
+
+
+def test_an_impossible_day_is_not_widened_to_its_month(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    from assistant.answer import AnswerChain
+
+    assert dates_in("Which papers were published on Sep 31?") == []
+    settings, _ = corpus_index
+    retrieved = AnswerChain(settings).retrieve("Which papers were published on Sep 31?")
+    assert retrieved.dates is None and "Sep" not in retrieved.note
