@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.abstain import Decision, decide, load_calibration, signals
 from assistant.dates import dates_in, label, strip_dates
 from assistant.errors import PapersError
-from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence
+from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence, short_name
 from assistant.extract import extract
 from assistant.language import to_english
 from assistant.llm import get_model
@@ -209,7 +209,7 @@ class AnswerChain:
             decision = replace(decision, abstain=False, reason="the question asks only for a date, which matched")
         elif decision.abstain and (named := _named_about(question, chosen)):
             # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
-            names = ", ".join(repr(ev.source.title.split(":")[0]) for ev in named)
+            names = ", ".join(repr(short_name(ev.source.title)) for ev in named)
             decision = replace(decision, abstain=False, reason=f"the question names indexed papers: {names}")
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return Retrieved(retrieval, chosen, decision, dates, note, translation, asked)
@@ -356,7 +356,7 @@ def _about(question: str, ev: Evidence, named: list[Evidence]) -> bool:
     handle bias?"); "Happy birthday: which song …?" is not about "Happy: …"."""
     rest = question
     for other in named:
-        rest = re.sub(re.escape(other.source.title.split(":")[0]), " ", rest, flags=re.I)
+        rest = re.sub(re.escape(short_name(other.source.title) or ""), " ", rest, flags=re.I)
     words = set(content_words(rest)) - _COMPARING
     if not words:
         return True

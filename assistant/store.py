@@ -112,6 +112,7 @@ class PaperIndex:
         self._owner: dict[str, str] | None = None
         self._sentence_owner: dict[str, str] | None = None
         self._term_counts: dict[str, dict[str, int]] = {}
+        self._dated: dict[tuple[str, ...], set[str]] = {}
         self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
         self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
         self.committed_dir = manifest.chroma_dir  # what readers use: never reused, written or deleted here
@@ -380,12 +381,21 @@ class PaperIndex:
         return hits[:n]
 
     def papers_dated(self, wanted: list[str]) -> set[str]:
-        """Papers whose date matches any of ``wanted`` (see :func:`assistant.dates.date_matches`)."""
+        """Papers whose date matches any of ``wanted`` (see :func:`assistant.dates.date_matches`): the
+        ISO form stored at ingest, else the raw date. Kept per filter for this manifest (a question's
+        date is looked up by the chain, then by the search)."""
         from assistant.dates import date_matches
 
-        return {
-            pid for pid, e in self.manifest.papers.items() if e.date and any(date_matches(e.date, w) for w in wanted)
-        }
+        key = tuple(wanted)
+        if key not in self._dated:
+            if len(self._dated) >= 64:
+                self._dated.pop(next(iter(self._dated)))
+            self._dated[key] = {
+                pid
+                for pid, e in self.manifest.papers.items()
+                if (when := e.day or e.date) and any(date_matches(when, w) for w in wanted)
+            }
+        return self._dated[key]
 
     def chunk_texts(self, chunk_ids: list[str]) -> dict[str, str]:
         """Stored text of these chunks (those Chroma has), read in slices."""

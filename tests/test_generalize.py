@@ -420,3 +420,16 @@ def test_an_impossible_day_is_not_widened_to_its_month(corpus_index) -> None:  #
     settings, _ = corpus_index
     retrieved = AnswerChain(settings).retrieve("Which papers were published on Sep 31?")
     assert retrieved.dates is None and "Sep" not in retrieved.note
+
+
+def test_ingest_stores_the_normalised_date_and_retrieval_uses_it(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    from assistant.store import PaperIndex
+
+    settings, _ = corpus_index
+    index = PaperIndex.open(settings)
+    dated = [e for e in index.manifest.papers.values() if e.date]
+    assert dated and all(e.day == normalise_date(e.date) for e in dated)
+    assert {e.day for e in dated if e.date == "Sep 3"} == {"--09-03"}
+    sep3 = index.papers_dated(["Sep 3"])
+    assert sep3 == {pid for pid, e in index.manifest.papers.items() if e.day == "--09-03"}
+    assert sep3 < index.papers_dated(["--09"])  # the month holds the day
