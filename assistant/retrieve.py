@@ -1,6 +1,6 @@
 """Retrieve: dense (Chroma) and BM25 chunk rankings, fused per paper, ranked sources out.
 
-Both retrievers rank chunks; each paper takes its best chunk in each ranking, and the two paper
+The retrievers rank chunks (and, when weighted, sentences); each paper takes its best hit in each ranking, and the paper
 rankings are fused (z-score by default, or weighted RRF). The result is one entry per paper with
 its best chunk as the snippet. Picking evidence sentences (``assistant.evidence``) and deciding
 whether to abstain (``assistant.abstain``) are the next steps, not this one's.
@@ -168,12 +168,6 @@ class Retriever:
 class Fused:
     paper_id: str
     score: float
-
-
-def fuse(dense: list[Hit], sparse: list[Hit], dense_weight: float, rrf_k: int, method: str = "zscore") -> list[Fused]:
-    """Combine the per-paper dense and BM25 scores (a paper's best chunk counts); see :func:`fuse_lists`."""
-    lists = [(dense_weight, _best_per_paper(dense)), (1.0 - dense_weight, _best_per_paper(sparse))]
-    return fuse_lists(lists, rrf_k, method)
 
 
 def fuse_lists(lists: list[tuple[float, dict[str, float]]], rrf_k: int, method: str = "zscore") -> list[Fused]:
