@@ -123,20 +123,12 @@ class Calibration:
         one when None or equal to the fitted target)."""
         if target_refused is None or not self.scores or target_refused == self.target_refused:
             return self.threshold
-        return quantile(self.scores, target_refused)
+        import numpy as np
+
+        return float(np.quantile(self.scores, target_refused))  # linear interpolation
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def quantile(sorted_values: list[float], q: float) -> float:
-    """The ``q`` quantile (linear interpolation, numpy's default) of an ascending list."""
-    if not sorted_values:
-        return 0.0
-    pos = min(max(q, 0.0), 1.0) * (len(sorted_values) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 # Fitted by ``assistant.calibrate`` on a fresh index of the bundled corpus with the default

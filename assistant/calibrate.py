@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.abstain import CALIBRATION_FILE, FEATURES, Calibration, Signals, quantile, signals
+from assistant.abstain import CALIBRATION_FILE, FEATURES, Calibration, Signals, signals
 from assistant.text import content_words, split_sentences
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ def _signals(row: Any) -> Signals:
 def _fit_one(x: Any, y: Any, target_refused: float) -> Calibration:
     """Logistic regression (L2, C=1, balanced classes) on standardised signals; the threshold is
     the ``target_refused`` quantile of the answerable examples' scores."""
+    import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
@@ -140,7 +141,7 @@ def _fit_one(x: Any, y: Any, target_refused: float) -> Calibration:
     )
     positives = sorted(calibration.score(_signals(row)) for row in x[y == 1])
     calibration.scores = [round(v, 6) for v in positives]
-    calibration.threshold = quantile(positives, target_refused)
+    calibration.threshold = float(np.quantile(positives, target_refused))  # linear interpolation
     return calibration
 
 
