@@ -9,23 +9,27 @@ fallback when none of the model's sentences survive.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from assistant.abstain import Decision, decide, load_calibration, signals
+from assistant.abstain import CALIBRATION_FILE, Calibration, Decision, decide, load_calibration, signals
 from assistant.dates import dates_in, label, strip_dates
-from assistant.errors import PapersError
+from assistant.errors import InputError, PapersError, redact
 from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence, short_name
 from assistant.extract import extract
 from assistant.language import to_english
 from assistant.llm import get_model
 from assistant.prompt import build_messages
 from assistant.retrieve import Retrieval, Retriever, Source
+from assistant.settings import MAX_K
+from assistant.store import PaperIndex, file_stamp
 from assistant.support import SupportScorer
-from assistant.text import content_words
+from assistant.text import clean_question, content_words
 from assistant.verify import AnswerSentence, check, evidence_text, split_answer
 
 __all__ = ["ABSTAIN_TEXT", "Answer", "AnswerChain", "AnswerSentence", "Retrieved", "render"]
@@ -135,15 +139,91 @@ class Answer:
 OnText = Callable[[str], None]
 
 
+@dataclass
+class _Generation:
+    """One committed state of the index as a reader holds it: the open index (in its retriever), the
+    calibration stored with it, and how many questions are using it right now."""
+
+    retriever: Retriever
+    calibration: Calibration | None
+    calibration_stamp: tuple[int, int, int] | None
+    users: int = 0
+    retired: bool = False
+
+    def release(self) -> None:
+        """Close the index once it is retired and no question uses it (its Chroma clients and memory)."""
+        if self.retired and self.users == 0:
+            self.retriever.index.close()
+
+
 class AnswerChain:
-    """Build once per process (it holds the index, encoder and scorer) and call ``answer``."""
+    """Build once per process (it holds the index, encoder and scorer) and call ``answer``.
+
+    A long-lived chain follows the index: before each question it checks (one ``stat``) whether an
+    ``ingest`` committed a new generation or a new calibration, and moves to it. A question already
+    running finishes on the generation it started with; the writer keeps the previous generation's
+    files until its next commit (``PaperIndex.tidy``), and if a reader was two commits behind, the
+    question is retried once on the newest one.
+    """
 
     def __init__(self, settings: Settings, retriever: Retriever | None = None) -> None:
         self.settings = settings
-        self.retriever = retriever or Retriever(settings)
-        self.scorer = SupportScorer(self.retriever.encoder, threshold=settings.answer.min_support)
+        first = retriever or Retriever(settings)
+        self.scorer = SupportScorer(first.encoder, threshold=settings.answer.min_support)
+        self._lock = threading.Lock()
+        self._generation = self._load(first)
+
+    def _load(self, retriever: Retriever) -> _Generation:
+        root = retriever.index.root
+        stamp = file_stamp(root / CALIBRATION_FILE)
         # calibration off: the built-in default decision, whatever an earlier ingest stored
-        self.calibration = load_calibration(self.retriever.index.root) if settings.abstention.calibrate else None
+        calibration = load_calibration(root) if self.settings.abstention.calibrate else None
+        return _Generation(retriever, calibration, stamp)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Move to the newest committed generation (and calibration) if an ingest wrote one since
+        this chain looked; True when it moved. Raises an IndexError_ if the new manifest is damaged."""
+        with self._lock:
+            current = self._generation
+            index = current.retriever.index
+            manifest_changed = force or index.changed()
+            if not manifest_changed and file_stamp(index.root / CALIBRATION_FILE) == current.calibration_stamp:
+                return False
+            retriever = current.retriever
+            if manifest_changed:
+                fresh = PaperIndex.open(self.settings.model_copy(update={"index": index.root}))
+                retriever = Retriever(self.settings, fresh, current.retriever.encoder)
+            self._generation = self._load(retriever)
+            if retriever is not current.retriever:
+                current.retired = True
+                current.release()
+            return True
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[_Generation]:
+        """The current generation, held for one question (it is not closed while in use)."""
+        self.refresh()
+        with self._lock:
+            generation = self._generation
+            generation.users += 1
+        try:
+            yield generation
+        finally:
+            with self._lock:
+                generation.users -= 1
+                generation.release()
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever over the newest committed generation of the index."""
+        self.refresh()
+        return self._generation.retriever
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The abstention calibration stored with the current generation (None: the built-in default)."""
+        self.refresh()
+        return self._generation.calibration
 
     def retrieve(
         self,
@@ -156,16 +236,40 @@ class AnswerChain:
         model: str | None = None,
     ) -> Retrieved:
         """Search, select evidence and decide abstention; ``evidence=False`` stops after ranking.
-        ``exclude``: papers treated as absent (leave-out benchmarks: a question about a missing paper)."""
+        ``exclude``: papers treated as absent (leave-out benchmarks: a question about a missing paper).
+        Raises EmptyQuestion, InputError (k out of range), UnsupportedLanguage, IndexError_."""
+        for attempt in (1, 2):
+            with self._using() as generation:
+                try:
+                    return self._retrieve(generation, question, k, dates, evidence, exclude, model)
+                except Exception:
+                    # files of a generation two commits old are gone: retry once on the newest
+                    if attempt == 2 or not generation.retriever.index.changed():
+                        raise
+            self.refresh(force=True)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retrieve(
+        self,
+        generation: _Generation,
+        question: str,
+        k: int | None,
+        dates: list[str] | None,
+        evidence: bool,
+        exclude: Collection[str],
+        model: str | None,
+    ) -> Retrieved:
         started = time.perf_counter()
+        retriever = generation.retriever
+        question, cut = clean_question(question)  # EmptyQuestion when nothing is left
         asked = question
-        notes = []
+        notes = [cut] if cut else []
         translation = to_english(question, self.settings, model)  # UnsupportedLanguage when it cannot be
         if translation:
             question = translation
             notes.append(f'Translated to English for retrieval: "{translation}".')
         note = ""
-        index = self.retriever.index
+        index = retriever.index
         in_question = dates_in(question)
         if dates is None and in_question:
             shown = " or ".join(label(d) for d in in_question)
@@ -184,9 +288,11 @@ class AnswerChain:
         query = question
         if (dates or in_question) and (rest := " ".join(strip_dates(question).split())) and content_words(rest):
             query = rest
+        if k is not None and not 1 <= k <= MAX_K:
+            raise InputError(f"k (papers to retrieve) must be between 1 and {MAX_K}, not {k}")
         k = k or self.settings.retrieval.k
         # the abstention signals read the top 3 papers whatever k is shown
-        retrieval = self.retriever.search(query, k=max(k, 3), dates=dates, exclude=exclude)
+        retrieval = retriever.search(query, k=max(k, 3), dates=dates, exclude=exclude)
         if not evidence:
             retrieval.sources = retrieval.sources[:k]
             return Retrieved(retrieval, [], None, dates, note, translation, asked)
@@ -198,12 +304,12 @@ class AnswerChain:
             chosen = select_evidence(
                 question,
                 retrieval.sources,
-                self.retriever.encoder,
+                retriever.encoder,
                 self.settings.answer.evidence_per_paper,
                 stored,
                 retrieval.query_vector,
             )
-        decision = decide(found, self.calibration, self.settings.abstention.target_refused)
+        decision = decide(found, generation.calibration, self.settings.abstention.target_refused)
         if decision.abstain and found is not None and dates and not _topic_beyond_date(question):
             # "Which papers were published on Sep 3?": the date is the whole question, and it matched
             decision = replace(decision, abstain=False, reason="the question asks only for a date, which matched")
@@ -250,6 +356,7 @@ class AnswerChain:
         mode = mode or self.settings.answer.mode
         model = model or self.settings.llm.model
         retrieved = self.retrieve(question, k=k, dates=dates, model=model)
+        question = retrieved.question  # control characters removed, cut to the length read
         result = Answer(question, "", retrieved.sources, [], False, mode, model, dict(retrieved.timings))
         result.decision, result.dates, result.note = retrieved.decision, retrieved.dates, retrieved.note
         result.translation = retrieved.translation
@@ -266,7 +373,7 @@ class AnswerChain:
             try:
                 yield from self._generate(result, question, evidence)
             except PapersError as exc:  # provider failure, timeout, or a model that cannot be loaded
-                result.error = str(exc)
+                result.error = redact(str(exc))
                 if mode != "auto":
                     yield result
                     return

@@ -22,19 +22,26 @@ from typing import Any, ClassVar
 import click
 
 from assistant.errors import EXIT_ERROR, EXIT_USAGE, fail, handle_errors
+from assistant.settings import MAX_K
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "fail", "handle_errors", "main", "papers"]
 
 
 def _question(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not value.strip():
-        raise click.BadParameter("the question is empty", ctx=ctx, param=param)
+    """The same check as every other door (``assistant.text.clean_question``); blank is a usage error."""
+    from assistant.errors import EmptyQuestion
+    from assistant.text import clean_question
+
+    try:
+        clean_question(value)
+    except EmptyQuestion as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return value
 
 
 @click.command()
 @click.argument("question", callback=_question)
-@click.option("--k", type=click.IntRange(1, 50), help="Papers to retrieve, 1-50 (default from settings: 5).")
+@click.option("--k", type=click.IntRange(1, MAX_K), help=f"Papers to retrieve, 1-{MAX_K} (default from settings: 5).")
 @click.option("--model", help="Any litellm model string; default: the embedded local model.")
 @click.option("--mode", type=click.Choice(["auto", "generate", "extract"]), help="How to answer.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index directory (default .papers/).")

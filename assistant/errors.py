@@ -3,6 +3,8 @@
 PapersError
 ├── ConfigError          bad settings or config file
 ├── InputError           nothing usable in the given paths
+│   ├── EmptyQuestion        a blank question (every door: CLI exit 2, UI message, API 422)
+│   └── UnsupportedLanguage  a question no model could translate to English
 ├── IndexError_          missing, locked or mismatched index
 │   ├── IndexMissingError
 │   ├── IndexLockedError
@@ -20,6 +22,8 @@ Exit codes (``assistant.cli``): 0 ok, 1 a PapersError (the message on stderr), 2
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -39,6 +43,10 @@ class ConfigError(PapersError):
 
 class InputError(PapersError):
     pass
+
+
+class EmptyQuestion(InputError):
+    """Nothing is left of the question once control characters and whitespace are removed."""
 
 
 class UnsupportedLanguage(InputError):
@@ -88,9 +96,24 @@ class ProviderUnreachable(ProviderError):
 # -- the one mapping from errors to messages and exit codes (every command: CLI and UI launcher) --
 
 
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.I)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every secret-looking environment variable (a name ending in KEY,
+    TOKEN, SECRET, PASSWORD, ...; values of 6+ characters) replaced by ``***``: provider errors
+    sometimes echo the key they were sent, and no key may reach a log, a message or ``--json``."""
+    values = sorted({v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 6}, key=len, reverse=True)
+    for value in values:
+        text = text.replace(value, "***")
+    return text
+
+
 def fail(message: str, as_json: bool = False) -> NoReturn:
     """Print ``error: <message>`` on stderr (and ``{"error": message}`` on stdout with ``--json``), exit 1."""
     import click
+
+    message = redact(message)
 
     if as_json:
         click.echo(json.dumps({"error": message}))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,6 +35,7 @@ from assistant.errors import (
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnreachable,
+    redact,
 )
 
 if TYPE_CHECKING:
@@ -77,7 +79,11 @@ class Model:
                     timeout=cfg.timeout_s,
                     max_tokens=max_tokens or cfg.max_tokens,
                     temperature=cfg.temperature,
-                    num_retries=0,
+                    # retries: litellm hands max_retries to the provider's client, which retries only
+                    # 408/409/429/5xx, a dropped connection and a timeout, with exponential backoff
+                    # honouring Retry-After (openai-python); litellm's own num_retries would retry a
+                    # 401 too, and without waiting
+                    max_retries=self.retries,
                     **args,
                 )
             except Exception as exc:  # only the provider's failures are provider errors
@@ -87,6 +93,11 @@ class Model:
             yield self._deltas(response, time.monotonic() + cfg.timeout_s)
         finally:
             close_response(response)
+
+    @property
+    def retries(self) -> int:
+        """Retries of one call on 429/5xx (``llm.retries``); a backend on this machine gets none."""
+        return self.settings.llm.retries
 
     def _deltas(self, response: Any, deadline: float) -> Iterator[str]:
         try:
@@ -102,6 +113,10 @@ class Model:
             raise
         except Exception as exc:  # errors raised while streaming surface here, not at the call
             raise provider_error(self.name, exc) from exc
+        # litellm ends every stream with a finish_reason of its own; what the provider itself sent is
+        # CustomStreamWrapper.received_finish_reason, None when the connection closed mid-reply
+        if getattr(response, "received_finish_reason", "unknown") is None:
+            raise ProviderUnreachable(f"{self.name}: the connection closed mid-reply (no end of stream was sent)")
 
     def complete(self, messages: Messages, *, max_tokens: int | None = None) -> str:
         """The whole reply as one string (a convenience over ``stream``)."""
@@ -137,7 +152,9 @@ class LiteLLMModel(Model):
 
     def completion_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {"model": self.name}
-        if self.settings.llm.api_base:
+        # api_base belongs to the configured model only: another model picked per question (the UI's
+        # dropdown, --model) goes to its provider's own URL, so its key never reaches that host
+        if self.settings.llm.api_base and self.name == self.settings.llm.model:
             args["api_base"] = self.settings.llm.api_base
             if self.name.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
                 args["api_key"] = "none"  # local OpenAI-compatible servers need no key; litellm wants one
@@ -157,6 +174,10 @@ class EmbeddedModel(Model):
         server = get_server(self.name.removeprefix(self.prefix), self.settings.cache, cfg.threads, cfg.context)
         return {"model": f"openai/{server.model_name}", "api_base": server.api_base, "api_key": "embedded"}
 
+    @property
+    def retries(self) -> int:
+        return 0  # in this process: a failure is not transient, and waiting would only delay the fallback
+
 
 def close_response(response: Any) -> None:
     """Close a litellm stream and the HTTP response under it (so the server stops generating)."""
@@ -169,9 +190,16 @@ def close_response(response: Any) -> None:
                 closer()
 
 
+# "litellm.RateLimitError: RateLimitError: OpenAIException - slow down" says "slow down"
+_LITELLM_PREFIX = re.compile(r"^(?:litellm\.\w+: )?(?:\w+Error: )*(?:\w+Exception - )?")
+
+
 def provider_error(model: str, exc: BaseException) -> ProviderError:
     """Map a litellm / openai / httpx exception, by type, to our ``ProviderError`` family."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = redact(_LITELLM_PREFIX.sub("", str(exc).splitlines()[0]) if str(exc) else type(exc).__name__)
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 600:
+        text = f"HTTP {status}: {text}"
     kinds = _provider_exception_types()
     # litellm wraps the transport error (e.g. a refused connection arrives as InternalServerError
     # caused by openai.APIConnectionError caused by httpx.ConnectError): look down the whole chain

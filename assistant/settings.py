@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 EMBEDDED_PREFIX = "embedded/"
+MAX_K = 50  # the most papers one question may retrieve (every door: ask --k, UI, API)
 
 
 class _Section(BaseModel):
@@ -50,7 +51,7 @@ class ChunkSettings(_Section):
 
 
 class RetrievalSettings(_Section):
-    k: int = Field(5, ge=1, le=50, description="Papers handed to the answer step.")
+    k: int = Field(5, ge=1, le=MAX_K, description="Papers handed to the answer step.")
     candidates: int = Field(
         200, ge=5, description="Chunks fetched from each retriever before fusion (200 measured best on SciFact train)."
     )
@@ -100,8 +101,22 @@ class LLMSettings(_Section):
         "'embedded/<name>' serves a packaged GGUF in-process on 127.0.0.1 and reaches it through "
         "litellm like any OpenAI-compatible server.",
     )
-    api_base: str | None = Field(None, description="Override the provider's base URL.")
-    timeout_s: float = Field(120.0, gt=0, description="Hard limit for one LLM call, in seconds.")
+    api_base: str | None = Field(
+        None,
+        description="Override the base URL of llm.model (only that model: a model chosen per question goes to "
+        "its provider's own URL, so a key is never sent to this host by accident).",
+    )
+    timeout_s: float = Field(
+        120.0, gt=0, description="Limit for one attempt of an LLM call (connect, first token, whole reply), in seconds."
+    )
+    retries: int = Field(
+        2,
+        ge=0,
+        le=5,
+        description="Retries of a hosted model's call on 429, 5xx, a dropped connection or a timeout, with "
+        "exponential backoff honouring Retry-After (litellm's max_retries, applied by the provider's client); "
+        "never on 401/403. The embedded model is not retried. Worst case: (retries + 1) x timeout_s + backoff.",
+    )
     max_tokens: int = Field(256, ge=16, description="Longest answer the model may write.")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     threads: int = Field(2, ge=1, description="CPU threads for the embedded model.")
@@ -128,9 +143,38 @@ class AnswerSettings(_Section):
 
 
 class UISettings(_Section):
-    host: str = Field("127.0.0.1", description="Bind address; loopback only by default.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Bind address; loopback only by default. Any other address (0.0.0.0, a LAN IP) needs "
+        "ui.username and ui.password, or the UI refuses to start.",
+    )
     port: int = Field(7860, ge=0, le=65535)
     concurrency: int = Field(2, ge=1, description="Answers generated at once (Gradio queue).")
+    username: str | None = Field(None, description="Login for the UI and the HTTP API (both or neither).")
+    password: SecretStr | None = Field(
+        None,
+        description="Its password; prefer the environment (PAPERS_UI__PASSWORD) to a file. Never logged or "
+        "shown. The UI asks for it on a login page, the HTTP API as HTTP Basic auth.",
+    )
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """(username, password) when both are set, else None."""
+        if self.username and self.password and self.password.get_secret_value():
+            return self.username, self.password.get_secret_value()
+        return None
+
+    @property
+    def loopback(self) -> bool:
+        """Does ``host`` bind to this machine only (127.0.0.0/8, ::1, localhost)?"""
+        import ipaddress
+
+        if self.host.strip().lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host.strip()).is_loopback
+        except ValueError:
+            return False  # a host name: it may resolve anywhere
 
 
 class Settings(BaseSettings):

@@ -68,6 +68,9 @@ class Manifest(BaseModel):
     chunk_overlap: int
     generation: int = 0
     chroma_dir: str = "chroma"  # the committed vector store (a folder of its own per generation)
+    # the previous generation's store, kept until the next commit: a reader still answering from it
+    # (a long-lived UI between questions) finishes its question, then moves to this generation
+    previous_chroma_dir: str | None = None
     papers: dict[str, PaperEntry] = Field(default_factory=dict)
 
     def chunk_owner(self) -> dict[str, str]:
@@ -114,6 +117,8 @@ class PaperIndex:
         self._term_counts: dict[str, dict[str, int]] = {}
         self._dated: dict[tuple[str, ...], set[str]] = {}
         self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
+        self._clients: list[Any] = []
+        self.stamp: tuple[int, int, int] | None = None  # manifest.json as read (see changed())
         self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
         self.committed_dir = manifest.chroma_dir  # what readers use: never reused, written or deleted here
 
@@ -125,9 +130,26 @@ class PaperIndex:
         path = settings.index / "manifest.json"
         if not path.is_file():
             raise IndexMissingError(f"no index at {settings.index}: run `ingest` (or `make ask`) first")
+        stamp = file_stamp(path)  # before reading: a commit in between is then seen as a change
         manifest = read_manifest(path)
         check_compatible(manifest, settings)
-        return cls(settings.index, manifest)
+        index = cls(settings.index, manifest)
+        index.stamp = stamp
+        return index
+
+    def changed(self) -> bool:
+        """Has a commit replaced the manifest this index was opened from? (one ``stat``, no read)"""
+        return self.stamp is not None and file_stamp(self.root / "manifest.json") != self.stamp
+
+    def close(self) -> None:
+        """Release the Chroma clients (and their in-memory HNSW indexes) this reader opened."""
+        import contextlib
+
+        clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._collection = self._sentences = None
 
     @classmethod
     def open_for_write(cls, settings: Settings, dimension: int, *, rebuild: bool = False) -> PaperIndex:
@@ -198,6 +220,7 @@ class PaperIndex:
                 "otherwise rebuild the index with `ingest --rebuild`"
             )
         client = chroma_client(path)
+        self._clients.append(client)
         name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
         return client.get_or_create_collection(
             name=name + suffix, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
@@ -314,6 +337,7 @@ class PaperIndex:
         self.begin()
         manifest.generation = self.manifest.generation + 1
         manifest.chroma_dir = self._chroma_dir
+        manifest.previous_chroma_dir = self.committed_dir if self.committed_dir != self._chroma_dir else None
         ids = [cid for entry in manifest.papers.values() for cid in entry.chunk_ids]
         owned_sentences = {sid for entry in manifest.papers.values() for sid in entry.sentence_ids}
         if stale := self.stored_ids() - set(ids):
@@ -331,16 +355,21 @@ class PaperIndex:
         self.tidy()
 
     def tidy(self) -> None:
-        """Remove what no committed state refers to: old BM25 folders and vector stores, and the
-        temporary files a killed run left (only names this project writes)."""
+        """Remove what no committed state refers to: generations older than the previous one (BM25
+        folders, vector stores) and the temporary files a killed run left (only names this project
+        writes). The previous generation stays until the next commit, so a long-lived reader that
+        opened it before this commit finishes its question and then moves on (see ``changed``)."""
         (self.root / NEXT_STORE).unlink(missing_ok=True)
         for leftover in ("manifest.json.tmp", NEXT_STORE + ".tmp"):
             (self.root / leftover).unlink(missing_ok=True)
+        generation = self.manifest.generation
+        keep_bm25 = {f"bm25-{generation}", f"bm25-{generation - 1}"}
         for folder in self.root.glob("bm25-*"):
-            if folder.name != f"bm25-{self.manifest.generation}":
+            if folder.name not in keep_bm25:
                 shutil.rmtree(folder, ignore_errors=True)
+        keep = {self.manifest.chroma_dir, self.manifest.previous_chroma_dir}
         for folder in self.root.iterdir():
-            if folder.is_dir() and _is_store(folder.name) and folder.name != self.manifest.chroma_dir:
+            if folder.is_dir() and _is_store(folder.name) and folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def _chunk_texts(self, ids: list[str]) -> list[str]:
@@ -569,6 +598,15 @@ def build_bm25(folder: Path, ids: list[str], texts: list[str]) -> None:
     write_atomic(tmp / "ids.json", json.dumps(ids))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of a file, None if it is missing: an atomic replace changes the inode."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -123,3 +123,36 @@ def _split(text: str) -> tuple[str, ...]:
 def split_sentences(text: str) -> list[str]:
     """Sentences of ``text`` in order, stripped; "" gives []. Cached: abstracts are split repeatedly."""
     return list(_split(" ".join(text.split())))
+
+
+# -- questions, as every door takes them (CLI, UI, /chat, POST /api/ask, AnswerChain) ------------
+
+MAX_QUESTION_CHARS = 2000  # MiniLM reads 256 tokens; 2,000 characters keep a pasted paragraph whole
+
+
+def clean_question(text: str, limit: int | None = MAX_QUESTION_CHARS) -> tuple[str, str]:
+    """``(question, note)``: terminal escape sequences and control and format characters (Unicode
+    categories Cc, Cf, Cs, Co, e.g. NUL, zero-width and bidi overrides) removed, whitespace collapsed to single spaces, and a
+    question longer than ``limit`` characters (None: no limit) cut at the last word boundary before it, ``note``
+    saying so ("" otherwise). Raises ``EmptyQuestion`` when nothing is left."""
+    import unicodedata
+
+    from assistant.errors import EmptyQuestion
+
+    text = _ANSI.sub(" ", str(text))  # a terminal escape goes whole, not just its ESC
+    kept = "".join(
+        " " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE
+    )
+    question = " ".join(kept.split())
+    if not question:
+        raise EmptyQuestion("the question is empty: ask something about the indexed papers")
+    note = ""
+    if limit is not None and len(question) > limit:
+        cut = question[: limit + 1].rsplit(" ", 1)[0] if " " in question[: limit + 1] else question[:limit]
+        question = cut[:limit].rstrip()
+        note = f"The question was cut to its first {len(question):,} characters (at most {limit:,} are read)."
+    return question, note
+
+
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co"})
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")  # ECMA-48 CSI, OSC, Fe

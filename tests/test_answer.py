@@ -181,7 +181,8 @@ def test_ask_cli_reports_provider_error_with_sources_and_exit_code(corpus_index,
     settings, _ = corpus_index
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     with FakeOpenAIServer(status=500) as server:
-        monkeypatch.setenv("PAPERS_LLM__API_BASE", server.api_base)
+        monkeypatch.setenv("PAPERS_LLM__API_BASE", server.api_base)  # it belongs to the configured model
+        monkeypatch.setenv("PAPERS_LLM__MODEL", "openai/fake-model")
         result = CliRunner().invoke(
             ask_main,
             [

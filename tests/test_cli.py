@@ -19,10 +19,14 @@ def test_group_lists_every_command() -> None:
 
 def test_usage_errors_exit_2() -> None:
     runner = CliRunner()
-    for args in (["ask", ""], ["ask", "   "], ["ask", "--k", "0", "What is RAG?"], ["ask", "--k", "-1", "x"]):
+    for args in (["ask", "--k", "0", "What is RAG?"], ["ask", "--k", "-1", "x"], ["ask", "--k", "51", "x"]):
         result = runner.invoke(papers, args)
         assert result.exit_code == 2, args
-        assert "Error" in result.output
+        assert "Error" in result.output and "1<=x<=50" in result.output
+    for blank in ("", "   ", "\t\n", "\x00\x1b\u200b\u202e"):  # nothing left once control characters go
+        result = runner.invoke(papers, ["ask", blank])
+        assert result.exit_code == 2, repr(blank)
+        assert "the question is empty" in result.output  # the UI and POST /api/ask say the same
 
 
 def test_papers_errors_exit_1_with_one_line(tmp_path: Path) -> None:

@@ -25,8 +25,14 @@ from assistant.settings import LLMSettings, Settings
 from tests.fake_llm import FakeOpenAIServer
 
 
-def settings_for(api_base: str | None = None, timeout_s: float = 20.0) -> Settings:
-    return Settings(llm=LLMSettings(api_base=api_base, timeout_s=timeout_s, max_tokens=64))
+def settings_for(api_base: str | None = None, timeout_s: float = 20.0, retries: int = 0) -> Settings:
+    """The configured model is openai/fake: ``api_base`` belongs to it (and only to it)."""
+    return Settings(
+        llm=LLMSettings(model="openai/fake", api_base=api_base, timeout_s=timeout_s, max_tokens=64, retries=retries)
+    )
+
+
+HI = [{"role": "user", "content": "hi"}]
 
 
 def test_backends_are_chosen_by_prefix() -> None:
@@ -48,9 +54,13 @@ def test_a_registered_backend_wins_for_its_prefix() -> None:
     assert type(get_model("echo/other", settings_for())) is LiteLLMModel
 
 
-def test_api_base_applies_to_litellm_models_only() -> None:
+def test_api_base_applies_to_the_configured_model_only() -> None:
+    """A key for another provider must never be sent to the host api_base names."""
     settings = settings_for(api_base="http://127.0.0.1:1/v1")
-    assert get_model("openai/x", settings).completion_args()["api_base"] == "http://127.0.0.1:1/v1"
+    assert get_model("openai/fake", settings).completion_args()["api_base"] == "http://127.0.0.1:1/v1"
+    assert get_model(None, settings).completion_args()["api_base"] == "http://127.0.0.1:1/v1"
+    for other in ("openai/gpt-4o-mini", "anthropic/claude-x", "ollama/llama3.2"):
+        assert "api_base" not in get_model(other, settings).completion_args()
 
 
 def test_stream_yields_the_reply() -> None:
@@ -82,10 +92,9 @@ def test_a_server_that_never_answers_times_out_within_the_limit() -> None:
     with FakeOpenAIServer("late", hang_s=10) as server:
         started = time.monotonic()
         with pytest.raises(ProviderTimeout):
-            get_model("openai/fake", settings_for(server.api_base, timeout_s=1.5)).complete(
-                [{"role": "user", "content": "hi"}]
-            )
-        assert time.monotonic() - started < 8
+            get_model("openai/fake", settings_for(server.api_base, timeout_s=1.5, retries=1)).complete(HI)
+        # (retries + 1) x timeout_s plus the backoff between them
+        assert len(server.requests) == 2 and time.monotonic() - started < 2 * 1.5 + 3
 
 
 def test_connection_refused_is_unreachable() -> None:
@@ -119,3 +128,59 @@ def test_a_callers_own_error_passes_through_and_still_closes_the_stream() -> Non
             next(iter(deltas))
             raise KeyError("a bug in the caller, not the provider")
         assert server.disconnected.wait(5)
+
+
+# -- provider faults, each against a misbehaving server on 127.0.0.1 -------------------------------
+
+
+def test_429_is_retried_after_the_servers_retry_after_then_answers() -> None:
+    with FakeOpenAIServer("Recovered.", statuses=[429, 429], retry_after=0.6) as server:
+        assert get_model("openai/fake", settings_for(server.api_base, retries=2)).complete(HI) == "Recovered."
+        gaps = [b - a for a, b in zip(server.request_times, server.request_times[1:], strict=False)]
+        assert len(server.requests) == 3 and all(gap >= 0.5 for gap in gaps), gaps
+
+
+def test_5xx_is_retried_with_backoff_and_bounded() -> None:
+    with FakeOpenAIServer(status=503) as server:
+        started = time.monotonic()
+        cause = r"openai/fake failed \(ServiceUnavailableError\): HTTP 503: fake failure$"
+        with pytest.raises(ProviderError, match=cause):
+            get_model("openai/fake", settings_for(server.api_base, retries=2)).complete(HI)
+        assert len(server.requests) == 3  # the call and two retries, no more
+        assert server.request_times[2] - server.request_times[1] > server.request_times[1] - server.request_times[0]
+        assert time.monotonic() - started < 10
+
+
+def test_429_past_the_retries_is_rate_limited() -> None:
+    with FakeOpenAIServer(status=429, retry_after=0.2) as server, pytest.raises(ProviderRateLimited):
+        get_model("openai/fake", settings_for(server.api_base, retries=1)).complete(HI)
+    assert len(server.requests) == 2
+
+
+def test_401_is_never_retried_and_the_key_never_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    canary = "sk-canary-7f3a9c1e5b"
+    monkeypatch.setenv("OPENAI_API_KEY", canary)
+    with FakeOpenAIServer(status=401, error_message=f"Incorrect API key provided: {canary}") as server:
+        with pytest.raises(ProviderAuthError) as raised:
+            get_model("openai/fake", settings_for(server.api_base, retries=2)).complete(HI)
+        assert len(server.requests) == 1
+        assert server.headers[0]["Authorization"] == f"Bearer {canary}"  # it was sent, to this server only
+    assert canary not in str(raised.value) and "***" in str(raised.value)
+
+
+def test_a_malformed_stream_is_a_provider_error() -> None:
+    with FakeOpenAIServer(malformed=True) as server, pytest.raises(ProviderError, match="openai/fake"):
+        get_model("openai/fake", settings_for(server.api_base)).complete(HI)
+
+
+def test_a_connection_dropped_mid_reply_is_not_taken_as_the_whole_reply() -> None:
+    with (
+        FakeOpenAIServer("Half of an answer that never ends", drop_after=3) as server,
+        pytest.raises(ProviderUnreachable, match="closed mid-reply"),
+    ):
+        get_model("openai/fake", settings_for(server.api_base)).complete(HI)
+
+
+def test_the_embedded_backend_is_never_retried() -> None:
+    assert get_model("embedded/qwen2.5-0.5b", settings_for(retries=3)).retries == 0
+    assert get_model("openai/fake", settings_for(retries=3)).retries == 3

@@ -5,7 +5,16 @@ from __future__ import annotations
 import bm25s
 import pytest
 
-from assistant.text import bm25_tokenize, content_words, index_terms, sentence_spans, split_sentences
+from assistant.errors import EmptyQuestion
+from assistant.text import (
+    MAX_QUESTION_CHARS,
+    bm25_tokenize,
+    clean_question,
+    content_words,
+    index_terms,
+    sentence_spans,
+    split_sentences,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,3 +71,31 @@ def test_content_words_are_index_terms_without_filler() -> None:
     assert set(words) < set(terms)
     assert "propos" in terms and "propos" not in words  # "propose" carries no topic in an abstract
     assert "expert" in words and "faster" in words
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  What is   RAG?\n", "What is RAG?"),
+        ("What\x00 is\x1b[2J RAG?\x1b]0;title\x07", "What is RAG?"),
+        ("zero\u200bwidth \u202ereversed\u202c", "zerowidth reversed"),
+        ("tab\tand\r\nnewline", "tab and newline"),
+        ("naïve Bayes 日本語 Ω", "naïve Bayes 日本語 Ω"),
+    ],
+)
+def test_clean_question_removes_control_and_format_characters(raw: str, expected: str) -> None:
+    assert clean_question(raw) == (expected, "")
+
+
+def test_clean_question_cuts_at_a_word_boundary_with_a_note() -> None:
+    question, note = clean_question("word " * 1000)
+    assert len(question) <= MAX_QUESTION_CHARS and question.endswith("word")
+    assert note == f"The question was cut to its first {len(question):,} characters (at most 2,000 are read)."
+    assert clean_question("x" * 2500)[0] == "x" * 2000  # no space to cut at
+    assert clean_question("word " * 1000, limit=None)[1] == ""
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\x00\x01", "\u200b\u200d\ufeff", "\ud800"])
+def test_blank_questions_are_empty_question_errors(blank: str) -> None:
+    with pytest.raises(EmptyQuestion, match="the question is empty"):
+        clean_question(blank)

@@ -139,6 +139,9 @@ def provider_fixture() -> Iterator[str]:
     thread.start()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OPENAI_API_KEY", "test-key-for-the-local-server")  # litellm refuses to call without one
+        # openai/* models chosen per question reach their provider's own URL (llm.api_base belongs to
+        # the configured model only): the provider's usual variable points them at the local server
+        mp.setenv("OPENAI_API_BASE", f"http://127.0.0.1:{server.server_address[1]}/v1")
         yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
 
@@ -152,8 +155,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, provider: str) -> Setting
         index=root / "index",
         embedding=EmbeddingSettings(),  # explicit: a config.toml or PAPERS_* cannot change what is built
         chunking=ChunkSettings(),
-        # the embedded model keeps its short test answer short; api_base only reaches openai/* models
-        llm={"api_base": provider, "max_tokens": 96, "timeout_s": 120},
+        # the embedded model keeps its short test answer short
+        llm={"max_tokens": 96, "timeout_s": 120, "retries": 0},
         answer={"prompt_papers": 2},
         ui={"concurrency": 2},
     )
@@ -311,6 +314,39 @@ def test_respond_provider_error_and_abstention(settings: Settings, chain: Answer
     assert "None is close enough" in sources
 
 
+def test_auto_mode_shows_the_extract_when_the_model_fails(settings: Settings, chain: AnswerChain, client) -> None:  # type: ignore[no-untyped-def]
+    """The chat, the /chat API (and ask, POST /api/ask: test_api) show auto's cited extract, with the cause."""
+    handlers = ui.Handlers(settings, chain)
+    _, chat, _, sources, _ = run_respond(handlers, MOE_Q, model="openai/x", mode="auto")
+    shown = chat[-1]["content"]
+    assert "The model could not answer" in shown and "always fails" in shown
+    assert "**Cited papers**" in shown and ui.md_escape(MOE_TITLE) in shown and "\\[1\\]" in shown
+    assert "Nothing was generated" not in shown
+    assert "✓ **cited**" in sources
+    text = client.predict(MOE_Q, model="openai/x", mode="auto", api_name="/chat")
+    assert text.startswith("The model could not answer (openai/x failed") and "always fails" in text
+    assert "Cited papers:" in text and MOE_TITLE in text
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\x00\x1b\u200b", "\t\n"])
+def test_blank_questions_same_message(settings: Settings, chain: AnswerChain, client, blank: str) -> None:  # type: ignore[no-untyped-def]
+    handlers = ui.Handlers(settings, chain)
+    with pytest.warns(UserWarning, match="the question is empty"):  # gr.Warning outside a request
+        outputs = list(handlers.respond(blank, [], []))
+    assert outputs[-1][1] == []  # nothing was added to the chat
+    with pytest.raises(Exception, match="the question is empty"):
+        client.predict(blank, mode="extract", api_name="/chat")
+
+
+def test_long_questions_cut_with_a_note_control_characters_removed(settings: Settings, chain: AnswerChain) -> None:
+    handlers = ui.Handlers(settings, chain)
+    question = "How does sparse mixture-of-experts\x00 routing\u202e reduce inference latency? " + "very " * 600
+    _, chat, *_ = run_respond(handlers, question, mode="extract")
+    assert "\x00" not in chat[0]["content"] and "\u202e" not in chat[0]["content"]
+    assert "The question was cut to its first" in chat[-1]["content"]
+    assert ui.md_escape(MOE_TITLE) in chat[-1]["content"]
+
+
 def test_respond_unknown_embedded_model_is_a_clear_error(settings: Settings, chain: AnswerChain) -> None:
     handlers = ui.Handlers(settings, chain)
     _, chat, _, sources, _ = run_respond(handlers, MOE_Q, model="embedded/gpt-17", mode="generate")
@@ -326,7 +362,7 @@ def test_closing_the_handler_stops_the_model(settings: Settings, chain: AnswerCh
     sentence = "Our router reduces inference latency by 35% compared with dense transformers of equal quality [1]."
     reply = " ".join([sentence] * 12)
     with FakeOpenAIServer(reply, word_delay_s=0.05) as fake:
-        llm = settings.llm.model_copy(update={"api_base": fake.api_base})
+        llm = settings.llm.model_copy(update={"model": "openai/fake", "api_base": fake.api_base})
         slow = settings.model_copy(update={"llm": llm})
         handlers = ui.Handlers(slow, AnswerChain(slow, retriever=chain.retriever))
         outputs = handlers.respond(MOE_Q, [], [], model="openai/fake", mode="generate")

@@ -21,7 +21,6 @@ imported only when an app is built or served.
 
 from assistant.ui.app import CONCURRENCY_ID, api_routes, build_app, launch, main, serve, warm_up
 from assistant.ui.handlers import (
-    MAX_QUESTION_CHARS,
     MODES,
     AskBody,
     BadRequest,
@@ -44,7 +43,6 @@ from assistant.ui.render import (
 
 __all__ = [
     "CONCURRENCY_ID",
-    "MAX_QUESTION_CHARS",
     "MODES",
     "AskBody",
     "BadRequest",

@@ -15,6 +15,9 @@ the chat at ``/``, Gradio's ``/chat`` API, and two plain JSON routes passed in t
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from assistant.condense import METHODS
-from assistant.errors import IndexError_, ModelError, PapersError, ProviderError, handle_errors
+from assistant.errors import ConfigError, IndexError_, ModelError, PapersError, ProviderError, handle_errors, redact
 from assistant.settings import EMBEDDED_PREFIX
-from assistant.ui.handlers import MODES, AskBody, BadRequest, Handlers, ask_payload, get_chain
+from assistant.ui.handlers import MODES, AskBody, BadRequest, Cancelled, Handlers, ask_payload, get_chain
 from assistant.ui.render import render_condensed_md
 
 if TYPE_CHECKING:
@@ -173,29 +176,86 @@ def api_routes(settings: Settings, chain: AnswerChain) -> list[BaseRoute]:
     from starlette.routing import Route
 
     slots = threading.BoundedSemaphore(settings.ui.concurrency)
+    credentials = settings.ui.credentials
 
-    def answer(body: AskBody) -> dict[str, Any]:  # blocking: runs in Starlette's thread pool
+    def answer(body: AskBody, cancel: threading.Event) -> dict[str, Any]:  # blocking: Starlette's thread pool
         with slots:
-            return ask_payload(chain, body)
+            if cancel.is_set():
+                raise Cancelled("the client disconnected before its turn")
+            return ask_payload(chain, body, cancel)
+
+    async def until_done(request: HTTPRequest, body: AskBody) -> dict[str, Any]:
+        """Run the answer in a thread; a client that disconnects cancels it (checked every 0.25 s)."""
+        cancel = threading.Event()
+        work = asyncio.ensure_future(run_in_threadpool(answer, body, cancel))
+        while not work.done():
+            await asyncio.wait({work}, timeout=0.25)
+            if not work.done() and await request.is_disconnected():
+                cancel.set()
+        return work.result()
 
     async def ask(request: HTTPRequest) -> JSONResponse:
+        if not authorized(request, credentials):
+            return unauthorized()
         try:
             data = await request.json()
         except ValueError:
             return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
         try:
-            payload = await run_in_threadpool(answer, AskBody.parse(data))
+            payload = await until_done(request, AskBody.parse(data))
         except PapersError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=http_status(exc))
+            return JSONResponse({"error": redact(str(exc))}, status_code=http_status(exc))
         except Exception as exc:  # a bug: still one JSON line, not an HTML page
-            return JSONResponse({"error": f"internal error ({type(exc).__name__}): {exc}"}, status_code=500)
+            return JSONResponse({"error": redact(f"internal error ({type(exc).__name__}): {exc}")}, status_code=500)
         return JSONResponse(payload, status_code=503 if payload.get("error") else 200)
 
     async def health(request: HTTPRequest) -> JSONResponse:
+        if not authorized(request, credentials):
+            return unauthorized()
         papers = len(chain.retriever.index.manifest.papers)
         return JSONResponse({"status": "ok", "papers": papers, "model": settings.llm.model})
 
     return [Route("/api/ask", ask, methods=["POST"]), Route("/api/health", health, methods=["GET"])]
+
+
+def authorized(request: HTTPRequest, credentials: tuple[str, str] | None) -> bool:
+    """HTTP Basic auth against ``ui.username``/``ui.password`` (always true when none are set);
+    compared in constant time (``secrets.compare_digest``)."""
+    if credentials is None:
+        return True
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        user, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    same_user = secrets.compare_digest(user.encode(), credentials[0].encode())
+    same_password = secrets.compare_digest(password.encode(), credentials[1].encode())
+    return bool(sep) and same_user and same_password
+
+
+def unauthorized() -> JSONResponse:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(
+        {"error": "authentication required (HTTP Basic, ui.username / ui.password)"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Basic realm="papers-assistant"'},
+    )
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve beyond this machine without credentials (ConfigError): loopback by default."""
+    ui = settings.ui
+    if bool(ui.username) != bool(ui.password and ui.password.get_secret_value()):
+        raise ConfigError("set both ui.username and ui.password (PAPERS_UI__USERNAME, PAPERS_UI__PASSWORD), or neither")
+    if not ui.loopback and ui.credentials is None:
+        raise ConfigError(
+            f"refusing to serve on {ui.host} without credentials: anyone who can reach that address could use "
+            "the UI, its API and your model keys. Set ui.username and ui.password (e.g. PAPERS_UI__USERNAME and "
+            "PAPERS_UI__PASSWORD), or keep ui.host = 127.0.0.1"
+        )
 
 
 # -- serving -------------------------------------------------------------------------------------
@@ -221,9 +281,12 @@ def launch(
 ) -> tuple[Any, str, str]:
     """Queue (``settings.ui.concurrency`` answers at once) and serve the UI and the HTTP API on
     ``settings.ui.host``; no share link. ``chain`` (for the API) defaults to the process-wide one."""
+    check_exposure(settings)
     app.queue(default_concurrency_limit=settings.ui.concurrency)
     routes = api_routes(settings, chain or get_chain(settings))
+    credentials = settings.ui.credentials
     return app.launch(
+        auth=[credentials] if credentials else None,
         server_name=settings.ui.host,
         server_port=settings.ui.port if port is None else port,
         share=False,
@@ -256,6 +319,7 @@ def serve(port: int | None, index_dir: Path | None, condenser: str) -> None:
     from assistant.settings import load_settings
 
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
+    check_exposure(settings)  # before seconds of loading: a refused bind says so at once
     click.echo(f"loading the index {settings.index} …", err=True)
     chain = get_chain(settings)
     warm_up(settings, lambda m: click.echo(m, err=True))

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assistant.condense import Condensed, Turn, condense
-from assistant.errors import PapersError
+from assistant.errors import EmptyQuestion, PapersError, redact
+from assistant.settings import MAX_K
+from assistant.text import clean_question
 from assistant.ui.render import (
     md_escape,
     render_answer_md,
@@ -39,8 +41,6 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 MODES = ("auto", "generate", "extract")
-MAX_QUESTION_CHARS = 2000
-MAX_K = 50  # as ``ask --k``
 
 
 class BadRequest(PapersError):
@@ -51,11 +51,12 @@ class BadRequest(PapersError):
 
 
 def check_question(text: str) -> str:
-    """``text`` unchanged if it is a question we take: not blank, at most MAX_QUESTION_CHARS."""
-    if not text.strip():
-        raise BadRequest("the question is empty")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise BadRequest(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    """``text`` unchanged if it is a question we take (``assistant.text.clean_question``: not blank
+    once control characters are gone; a long one is cut by the chain, with a note)."""
+    try:
+        clean_question(text)
+    except EmptyQuestion as exc:
+        raise BadRequest(str(exc)) from None
     return text
 
 
@@ -125,14 +126,25 @@ class AskBody(BaseModel):
         return body
 
 
-def ask_payload(chain: AnswerChain, body: AskBody) -> dict[str, Any]:
+class Cancelled(PapersError):
+    """The client went away; the answer was stopped (nobody is left to read it)."""
+
+
+def ask_payload(chain: AnswerChain, body: AskBody, cancel: threading.Event | None = None) -> dict[str, Any]:
     """What ``ask --json`` prints for the same question and options (``Answer.as_dict``, or the
     retrieve-only object). A PapersError raised by the chain propagates; a provider failure does
-    not raise, it is the payload's ``error`` (``ask`` then exits 1)."""
+    not raise, it is the payload's ``error`` (``ask`` then exits 1). ``cancel`` set (the client
+    disconnected) closes the chain's stream at its next token, which closes the LLM stream: Cancelled."""
     if body.retrieve_only:
         return chain.retrieve(body.question, k=body.k, dates=body.dates).as_dict()
-    answer = chain.answer(body.question, k=body.k, mode=body.mode, model=body.model, dates=body.dates)
-    return answer.as_dict()
+    stream = chain.stream(body.question, k=body.k, mode=body.mode, model=body.model, dates=body.dates)
+    with contextlib.closing(stream) as items:
+        for item in items:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("the client disconnected; the answer was stopped")
+            if not isinstance(item, str):
+                return item.as_dict()
+    raise AssertionError("AnswerChain.stream ended without an Answer")  # pragma: no cover
 
 
 # -- the shared chain and the streaming bridge ---------------------------------------------------
@@ -166,7 +178,7 @@ def _due(last: list[float]) -> bool:
 
 
 def _failure_message(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, PapersError) else f"internal error ({type(exc).__name__}): {exc}"
+    return redact(str(exc) if isinstance(exc, PapersError) else f"internal error ({type(exc).__name__}): {exc}")
 
 
 # -- the handlers --------------------------------------------------------------------------------
@@ -203,15 +215,13 @@ class Handlers:
 
         chat = list(chat or [])
         turns = list(turns or [])
-        message = " ".join((message or "").split())
-        if not message:
+        try:
+            message, _ = clean_question(message or "", limit=None)  # the chain cuts a long one, with a note
+        except EmptyQuestion as exc:
+            gr.Warning(str(exc))  # the same message as ask (exit 2) and POST /api/ask (422)
             yield gr.skip(), chat, turns, gr.skip(), gr.skip()
             return
         chat.append({"role": "user", "content": md_escape(message)})
-        if len(message) > MAX_QUESTION_CHARS:
-            chat.append({"role": "assistant", "content": f"Please ask in at most {MAX_QUESTION_CHARS} characters."})
-            yield "", chat, turns, gr.skip(), gr.skip()
-            return
         chat.append({"role": "assistant", "content": "*Searching the papers…*"})
         yield "", chat, turns, gr.skip(), gr.skip()
         try:
@@ -264,12 +274,8 @@ class Handlers:
         generate or extract; k: papers to retrieve (0 = default); dates: comma-separated date prefixes."""
         import gradio as gr
 
-        message = " ".join((message or "").split())
-        if not message:
-            raise gr.Error("Ask a question.")
-        if len(message) > MAX_QUESTION_CHARS:
-            raise gr.Error(f"Please ask in at most {MAX_QUESTION_CHARS} characters.")
         try:
+            message, _ = clean_question(message or "", limit=None)
             req = Request.parse(model, mode, k, dates)
         except PapersError as exc:
             raise gr.Error(str(exc)) from exc

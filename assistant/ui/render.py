@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from assistant.answer import Answer
     from assistant.retrieve import Source
 
+FALLBACK_NOTE = "this answer is the cited evidence itself (mode auto falls back to extracting)."
+
 # -- escaping ------------------------------------------------------------------------------------
 
 # The Markdown-significant punctuation is backslash-escaped (CommonMark allows it for any ASCII
@@ -103,7 +105,7 @@ def paper_list_md(sources: list[Source], evidence: dict[int, list[str]]) -> str:
 
 def render_answer_md(answer: Answer, threshold: float, seconds: float | None = None) -> str:
     """The chat message for a finished answer (Markdown built only from escaped pieces)."""
-    if answer.error:
+    if answer.error and not answer.sentences:
         return (
             f"⚠ **The model could not answer.** {md_escape(answer.error)}\n\n"
             "Nothing was generated. The retrieved papers are below and in the sources panel; "
@@ -111,6 +113,8 @@ def render_answer_md(answer: Answer, threshold: float, seconds: float | None = N
             "**Retrieved papers**\n\n" + paper_list_md(answer.sources, {})
         )
     note = f"_{md_escape(answer.note)}_\n\n" if answer.note else ""
+    if answer.error:  # auto mode: the model failed, the answer is the cited evidence itself
+        note += f"⚠ **The model could not answer** ({md_escape(answer.error)}): {FALLBACK_NOTE}\n\n"
     if answer.abstained:
         reason = answer.decision.reason if answer.decision is not None else ""
         why = f"\n\n<sub>Why: {md_escape(reason)}</sub>" if reason else ""
@@ -189,12 +193,16 @@ def render_failure_text(message: str, sources: list[Source]) -> str:
 
 def render_answer_text(answer: Answer, threshold: float) -> str:
     """The plain-text answer the /chat API returns (not Markdown; nothing escaped)."""
-    if answer.error:
+    if answer.error and not answer.sentences:
         return render_failure_text(answer.error, answer.sources)
     if answer.abstained:
         reason = answer.decision.reason if answer.decision is not None else ""
         return "\n".join(x for x in (answer.note, answer.answer, f"Why: {reason}" if reason else "") if x)
     text = answer.answer or "No sentence of the model's answer survived the citation checks."
+    if answer.error:
+        text = f"The model could not answer ({answer.error}): {FALLBACK_NOTE}\n\n{text}"
+    if answer.note:
+        text = f"{answer.note}\n\n{text}"
     flagged = [s for s in answer.sentences if support_label(s, threshold).startswith("⚠")]
     lines = [text]
     if flagged:
