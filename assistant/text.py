@@ -132,9 +132,10 @@ MAX_QUESTION_CHARS = 2000  # MiniLM reads 256 tokens; 2,000 characters keep a pa
 
 def clean_question(text: str, limit: int | None = MAX_QUESTION_CHARS) -> tuple[str, str]:
     """``(question, note)``: terminal escape sequences and control and format characters (Unicode
-    categories Cc, Cf, Cs, Co, e.g. NUL, zero-width and bidi overrides) removed, whitespace collapsed to single spaces, and a
-    question longer than ``limit`` characters (None: no limit) cut at the last word boundary before it, ``note``
-    saying so ("" otherwise). Raises ``EmptyQuestion`` when nothing is left."""
+    categories Cc, Cf, Cs, Co, e.g. NUL, zero-width and bidi overrides) removed, whitespace
+    collapsed to single spaces, and a question longer than ``limit`` characters (None: no limit)
+    cut at the last word boundary before it, ``note`` saying so ("" otherwise). Raises
+    ``EmptyQuestion`` when nothing is left."""
     import unicodedata
 
     from assistant.errors import EmptyQuestion

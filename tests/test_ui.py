@@ -378,6 +378,40 @@ def test_closing_the_handler_stops_the_model(settings: Settings, chain: AnswerCh
         assert fake.words_sent < len(reply.split(" ")) / 2
 
 
+@pytest.mark.slow
+def test_stop_frees_the_embedded_model_for_the_next_question(settings: Settings, chain: AnswerChain) -> None:
+    """Stop, New chat and a disconnect close the handler (what Gradio does): the embedded server, which
+    has one slot, must stop generating at once, so the next question's first token is not delayed."""
+    from assistant.llm import get_model
+
+    model = get_model("embedded/qwen2.5-0.5b", settings)
+    probe = [{"role": "user", "content": "Say OK."}]
+
+    def first_token_s() -> float:
+        started = time.monotonic()
+        with model.stream(probe, max_tokens=4) as deltas:
+            next(iter(deltas))
+        return time.monotonic() - started
+
+    first_token_s()  # starts the server
+    idle = min(first_token_s() for _ in range(3))
+    llm = settings.llm.model_copy(update={"max_tokens": 400})
+    long = settings.model_copy(update={"llm": llm})
+    handlers = ui.Handlers(long, AnswerChain(long, retriever=chain.retriever))
+    outputs = handlers.respond(MOE_Q, [], [], model="embedded/qwen2.5-0.5b", mode="generate")
+    for _, chat, *_ in outputs:
+        if not isinstance(chat, list):  # a heartbeat: only sent while the model is writing
+            break
+    else:
+        pytest.fail("the model never started writing")
+    closed = time.monotonic()
+    outputs.close()  # Stop
+    after = first_token_s()
+    print(f"first token: idle {idle:.2f}s, right after Stop {after:.2f}s (close took {after - idle:.2f}s more)")
+    assert time.monotonic() - closed < idle + 1.0 + 0.5  # the close returned at once, the slot was free
+    assert after < idle + 1.0
+
+
 # -- escaping and rendering ----------------------------------------------------------------------
 
 
