@@ -60,6 +60,9 @@ def select_evidence(
     chosen: list[Evidence] = []
     for source in sources:
         sents, vectors = stored[source.paper_id]
+        usable = [i for i, sent in enumerate(sents) if not addresses_the_model(sent)]
+        if usable and len(usable) < len(sents):  # a paper made only of such sentences keeps them (as data)
+            sents, vectors = [sents[i] for i in usable], vectors[usable]
         if not sents:
             continue
         sims = vectors @ query
@@ -71,6 +74,30 @@ def select_evidence(
         ranked = sorted(zip(scores, sents, strict=True), key=lambda p: -p[0])
         chosen.append(Evidence(source, [sents[i] for i in keep], [scores[i] for i in keep], ranked))
     return chosen
+
+
+# Sentences written to an AI reading the abstract, not to its human readers (prompt injection). They
+# never become evidence: not in the prompt, not quoted by an extractive answer. One layer of several:
+# the prompt also treats evidence as data (assistant.prompt), citations are numbers we map
+# (assistant.verify), links are stripped from answers, and every sentence is checked for support.
+_ADDRESSED = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
+    r"|\b(?:reveal|print|repeat|show|output|leak)\b[^.]{0,30}\b(?:your|the)\s+(?:system\s+prompt|instructions)\b"
+    r"|\byou\s+are\s+now\b|\bpretend\s+to\s+be\b"
+    r"|\b(?:reply|respond|answer|output|write)\b[^.]{0,30}\b(?:only|exclusively|always)\b[^.]{0,30}\b(?:with|in|as)\b"
+    r"|\b(?:always|must|should)\s+(?:cite|reference)\b|\bcite\s*\[\d+\]"
+    r"|\b(?:ai|llm|chatbot|assistant|language\s+model)s?\b[^.]{0,40}\b(?:must|should|shall|are\s+instructed\s+to)\s+"
+    r"(?:always|never|only|reply|respond|answer|say|state|cite|output|print|include|claim)\b"
+    r"|\b(?:include|add|insert)\b[^.]{0,30}\b(?:this|the\s+following)\s+(?:link|url)\b"
+    r"|<\|?(?:im_start|im_end|system|endoftext|assistant)\b",
+    re.I,
+)
+
+
+def addresses_the_model(sentence: str) -> bool:
+    """Is this sentence an instruction to an AI reader ("ignore previous instructions", "cite [7]",
+    "answer only in JSON", "reveal your system prompt", "include this link") rather than a finding?"""
+    return bool(_ADDRESSED.search(sentence))
 
 
 def prompt_papers(evidence: list[Evidence], limit: int, margin: float = 0.15) -> list[Evidence]:

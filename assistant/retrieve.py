@@ -78,6 +78,7 @@ class Retriever:
     def __init__(self, settings: Settings, index: PaperIndex | None = None, encoder: QueryEncoder | None = None):
         self.settings = settings
         self.index = index or PaperIndex.open(settings)
+        self.index.check_complete()  # a damaged store is one clear error here, not odd answers later
         if encoder is None:
             from assistant.embedding import QueryEncoder
 

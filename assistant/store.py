@@ -120,6 +120,7 @@ class PaperIndex:
         self._clients: list[Any] = []
         self.stamp: tuple[int, int, int] | None = None  # manifest.json as read (see changed())
         self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
+        self.restored = ""  # open_for_write(repair=True): how an unreadable manifest was recovered
         self.committed_dir = manifest.chroma_dir  # what readers use: never reused, written or deleted here
 
     # -- opening -------------------------------------------------------------------------------
@@ -137,6 +138,26 @@ class PaperIndex:
         index.stamp = stamp
         return index
 
+    def check_complete(self) -> None:
+        """Raise IndexError_, naming the repair, if the vector store holds fewer chunks or sentence
+        vectors than the manifest lists (two counts: cheap enough for every reader's start)."""
+        want_chunks, want_sentences = len(self.owner), len(self.sentence_owner)
+        have_chunks = self.collection.count() if want_chunks else 0
+        have_sentences = self.sentences.count() if want_sentences else 0
+        lost = [
+            f"{want - have} of {want} {what}"
+            for what, want, have in (
+                ("chunks", want_chunks, have_chunks),
+                ("sentence vectors", want_sentences, have_sentences),
+            )
+            if have < want
+        ]
+        if lost:
+            raise IndexError_(
+                f"the index {self.root} is damaged: its vector store lacks {' and '.join(lost)}; repair it with "
+                "`ingest --repair` (re-embeds only what is missing)"
+            )
+
     def changed(self) -> bool:
         """Has a commit replaced the manifest this index was opened from? (one ``stat``, no read)"""
         return self.stamp is not None and file_stamp(self.root / "manifest.json") != self.stamp
@@ -152,15 +173,23 @@ class PaperIndex:
         self._collection = self._sentences = None
 
     @classmethod
-    def open_for_write(cls, settings: Settings, dimension: int, *, rebuild: bool = False) -> PaperIndex:
+    def open_for_write(
+        cls, settings: Settings, dimension: int, *, rebuild: bool = False, repair: bool = False
+    ) -> PaperIndex:
         """Like ``open``, but the chunking must match too: new chunks must not mix with old ones.
 
         ``rebuild``: start from an empty index (any model, any chunking) while the committed one
         stays readable until the new one is committed; a damaged manifest is no obstacle.
+        ``repair``: an unreadable or missing manifest is restored from its backup (written at every
+        commit), else the index starts empty on a copy of the newest vector store left on disk, so
+        re-reading the sources embeds only what that store lacks (chunk ids carry content hashes).
+        ``restored`` says which ("backup", "sources") or is "".
         """
         path = settings.index / "manifest.json"
         if settings.index.exists() and not settings.index.is_dir():
             raise IndexMissingError(f"the index path {settings.index} is a file, not a folder: choose another --index")
+        if repair and not rebuild and (recovered := cls._recover(settings, dimension)) is not None:
+            return recovered
         if rebuild:
             previous, committed = 0, "chroma"
             try:
@@ -187,6 +216,39 @@ class PaperIndex:
             return index
         settings.index.mkdir(parents=True, exist_ok=True)
         return cls(settings.index, cls._empty(settings, dimension))
+
+    @classmethod
+    def _recover(cls, settings: Settings, dimension: int) -> PaperIndex | None:
+        """For ``open_for_write(repair=True)``: None when the manifest reads fine (nothing to recover)."""
+        root = settings.index
+        path, backup = root / "manifest.json", root / BACKUP
+        if not root.is_dir():
+            return None  # no index at all: an ordinary first ingest
+        try:
+            read_manifest(path)
+            return None
+        except IndexError_:
+            pass
+        try:
+            manifest = read_manifest(backup)
+            if (root / manifest.chroma_dir).is_dir():
+                write_atomic(path, manifest.model_dump_json())
+                index = cls.open_for_write(settings, dimension)
+                index.restored = "backup"
+                return index
+        except IndexError_:
+            pass
+        newest = _newest_store(root)
+        if newest is None and not path.exists():
+            return None  # nothing was ever committed here
+        generation = int(newest.split("-")[1]) if newest and newest != "chroma" else 0
+        empty = cls._empty(settings, dimension).model_copy(
+            update={"generation": generation, "chroma_dir": newest or "chroma"}
+        )
+        index = cls(root, empty)
+        index.fresh = newest is None
+        index.restored = "sources"
+        return index
 
     @staticmethod
     def _empty(settings: Settings, dimension: int) -> Manifest:
@@ -346,7 +408,9 @@ class PaperIndex:
             self.delete(stale, "sentences")
         texts = self._chunk_texts(ids)
         build_bm25(self.root / f"bm25-{manifest.generation}", ids, texts)
-        write_atomic(self.root / "manifest.json", manifest.model_dump_json())
+        text = manifest.model_dump_json()
+        write_atomic(self.root / "manifest.json", text)
+        write_atomic(self.root / BACKUP, text)  # what `ingest --repair` restores a damaged manifest from
         self.manifest = manifest
         self.committed_dir = manifest.chroma_dir
         self._owner = None
@@ -360,7 +424,7 @@ class PaperIndex:
         writes). The previous generation stays until the next commit, so a long-lived reader that
         opened it before this commit finishes its question and then moves on (see ``changed``)."""
         (self.root / NEXT_STORE).unlink(missing_ok=True)
-        for leftover in ("manifest.json.tmp", NEXT_STORE + ".tmp"):
+        for leftover in ("manifest.json.tmp", BACKUP + ".tmp", NEXT_STORE + ".tmp"):
             (self.root / leftover).unlink(missing_ok=True)
         generation = self.manifest.generation
         keep_bm25 = {f"bm25-{generation}", f"bm25-{generation - 1}"}
@@ -378,7 +442,7 @@ class PaperIndex:
         if missing:
             raise IndexError_(
                 f"{len(missing)} chunks of the index are missing from its vector store (e.g. {missing[0]}): "
-                "rebuild the index with `ingest --rebuild`"
+                "repair the index with `ingest --repair` (re-embeds only the missing ones)"
             )
         return [texts[i] for i in ids]
 
@@ -510,7 +574,10 @@ class PaperIndex:
             if not (folder / "ids.json").is_file():
                 if not self.manifest.papers:
                     return None, []
-                raise IndexMissingError(f"BM25 index {folder} is missing: run `ingest` to complete the index")
+                raise IndexMissingError(
+                    f"the BM25 index {folder} is missing: repair the index with `ingest --repair` (rebuilds it from "
+                    "the stored chunks; nothing is embedded again)"
+                )
             import bm25s
 
             self._bm25_ids = json.loads((folder / "ids.json").read_text())
@@ -519,6 +586,22 @@ class PaperIndex:
 
 
 NEXT_STORE = "next-store.json"
+BACKUP = "manifest.backup.json"  # the same manifest, written after it at every commit
+
+
+def _newest_store(root: Path) -> str | None:
+    """The vector store of the highest generation on disk that opens and answers a query, or None."""
+    found = []
+    for folder in root.iterdir() if root.is_dir() else []:
+        match = re.fullmatch(r"chroma-(\d+)-[0-9a-f]{8}", folder.name)
+        if folder.is_dir() and (match or folder.name == "chroma"):
+            found.append((int(match.group(1)) if match else 0, folder.name))
+    for _, name in sorted(found, reverse=True):
+        if probe_store(root / name):
+            return name
+    return None
+
+
 _STORE = re.compile(r"chroma(?:-\d+-[0-9a-f]{8}(?:\.tmp)?)?")  # "chroma" (before copies), chroma-<gen>-<token>
 
 
@@ -562,7 +645,8 @@ def read_manifest(path: Path) -> Manifest:
     except (ValidationError, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise IndexError_(
-            f"the index manifest {path} is damaged ({first}): rebuild the index with `ingest --rebuild`"
+            f"the index manifest {path} is damaged ({first}): repair it with `ingest --repair` (restores its "
+            "backup, or re-reads your sources embedding only what the vector store lacks)"
         ) from exc
 
 

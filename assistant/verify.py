@@ -63,6 +63,19 @@ def parse_sentence(sentence: str) -> tuple[str, list[int]]:
     return " ".join(text.split()), numbers
 
 
+_IMAGE_OR_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # Markdown ![alt](url) and [text](url)
+_URL = re.compile(r"\b(?:https?|ftp|javascript|data):[^\s)\]>\"']*|\bwww\.[^\s)\]>\"']+", re.I)
+
+
+def strip_links(text: str) -> str:
+    """An answer sentence without links: a model has no business writing one (an injected abstract
+    asks it to), and the papers' own links come from their metadata, shown by us beside the answer."""
+    text = _IMAGE_OR_LINK.sub(r"\1", text)
+    text = _URL.sub("", text)
+    text = re.sub(r"\s+([.,;:!?])", r"\1", text)
+    return " ".join(text.split())
+
+
 def split_answer(answer: str) -> list[str]:
     """Sentences of a model answer; a marker after the full stop stays with its sentence."""
     answer = re.sub(r"([.!?])\s*((?:\[\d+(?:\s*[,;]\s*\d+)*\]\s*)+)", r" \2\1 ", answer)
@@ -80,7 +93,8 @@ def check(
     result = CheckResult([])
     for raw in split_answer(answer):
         text, cited = parse_sentence(raw)
-        if not text:
+        text = strip_links(text)
+        if not re.search(r"[^\W\d_]", text):
             continue
         valid = [n for n in cited if n in evidence_by_n]
         result.removed_citations += [n for n in cited if n not in evidence_by_n]

@@ -90,8 +90,13 @@ def check(index: Path, expect: int) -> list[str]:
         )
     if any(not e.chunk_ids or not e.sentence_ids for e in manifest.papers.values()):
         problems.append("a paper without chunks or sentence vectors")
-    if len(list(index.glob("bm25-*"))) != 1:
+    # the committed generation and the previous one (kept for readers until the next commit), no more
+    allowed = {f"bm25-{manifest.generation}", f"bm25-{manifest.generation - 1}"}
+    if not {p.name for p in index.glob("bm25-*")} <= allowed:
         problems.append(f"BM25 folders left: {sorted(p.name for p in index.glob('bm25-*'))}")
+    stores = {p.name for p in index.glob("chroma*") if p.is_dir()}
+    if not stores <= {manifest.chroma_dir, manifest.previous_chroma_dir}:
+        problems.append(f"vector stores left: {sorted(stores)}")
     return problems
 
 

@@ -16,6 +16,7 @@ from assistant.text import sentence_spans, split_sentences
 if TYPE_CHECKING:
     from llama_index.core.node_parser import SentenceSplitter
 
+    from assistant.store import PaperEntry
     from ingest.records import Paper
 
 
@@ -38,14 +39,43 @@ def _splitter(chunk_size: int, chunk_overlap: int) -> SentenceSplitter:
     )
 
 
+def chunk_texts(title: str, abstract: str, chunk_size: int, chunk_overlap: int) -> list[str]:
+    """The texts a paper's chunks embed, in order: the title line, then one piece of the abstract."""
+    pieces = _splitter(chunk_size, chunk_overlap).split_text(abstract) or [abstract]
+    return [f"{title}\n{piece}" for piece in pieces]
+
+
 def chunk_paper(paper: Paper, paper_id: str, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
     """Chunk ids carry the content hash, so a changed paper never reuses a stale chunk id."""
-    pieces = _splitter(chunk_size, chunk_overlap).split_text(paper.abstract) or [paper.abstract]
     prefix = f"{paper_id}#{paper.content_hash[:8]}"
-    return [Chunk(f"{prefix}:{i}", paper_id, f"{paper.title}\n{piece}") for i, piece in enumerate(pieces)]
+    texts = chunk_texts(paper.title, paper.abstract, chunk_size, chunk_overlap)
+    return [Chunk(f"{prefix}:{i}", paper_id, text) for i, text in enumerate(texts)]
 
 
 def sentence_units(paper: Paper, paper_id: str) -> list[Chunk]:
     """The abstract's sentences, embedded at ingest for evidence selection at question time."""
     prefix = f"{paper_id}#{paper.content_hash[:8]}"
     return [Chunk(f"{prefix}:s{i}", paper_id, text) for i, text in enumerate(split_sentences(paper.abstract))]
+
+
+def missing_units(
+    paper_id: str, entry: PaperEntry, missing: set[str], chunk_size: int, chunk_overlap: int
+) -> list[tuple[str, Chunk]]:
+    """``("chunks" | "sentences", Chunk)`` for each of the paper's stored ids in ``missing``, rebuilt
+    from the manifest's own title and abstract (no source file needed): ids are positional, so the
+    i-th text gets the i-th id the manifest lists. Raises IndexError_ if the counts disagree."""
+    from assistant.errors import IndexError_
+
+    out: list[tuple[str, Chunk]] = []
+    for kind, ids, texts in (
+        ("chunks", entry.chunk_ids, chunk_texts(entry.title, entry.abstract, chunk_size, chunk_overlap)),
+        ("sentences", entry.sentence_ids, split_sentences(entry.abstract) if entry.sentence_ids else []),
+    ):
+        lost = [i for i, cid in enumerate(ids) if cid in missing]
+        if lost and len(texts) != len(ids):
+            raise IndexError_(
+                f"cannot rebuild the missing {kind} of {paper_id!r} from the manifest ({len(texts)} texts for "
+                f"{len(ids)} ids): rebuild the index with `ingest --rebuild`"
+            )
+        out += [(kind, Chunk(ids[i], paper_id, texts[i])) for i in lost]
+    return out

@@ -22,11 +22,23 @@ from assistant.settings import load_settings
 @click.option(
     "--recalibrate", is_flag=True, help="Fit this collection's abstention decision again (assistant.calibrate)."
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Recover a damaged index: an unreadable manifest from its backup or from PATHS; missing vectors "
+    "and BM25 are re-made (any run does that) embedding only what is missing.",
+)
 def main(
-    paths: tuple[Path, ...], index_dir: Path | None, as_json: bool, rebuild: bool, prune: bool, recalibrate: bool
+    paths: tuple[Path, ...],
+    index_dir: Path | None,
+    as_json: bool,
+    rebuild: bool,
+    prune: bool,
+    recalibrate: bool,
+    repair: bool,
 ) -> None:
     """Read paper collections (Daily Papers dumps, JSONL, CSV, arXiv Atom, HF JSON) into the index."""
-    settings, report = _ingest(paths, index_dir, rebuild, prune, recalibrate, as_json=as_json)
+    settings, report = _ingest(paths, index_dir, rebuild, prune, recalibrate, repair, as_json=as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return
@@ -38,6 +50,11 @@ def main(
         + (f", {report.removed} removed" if report.removed else "")
         + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index}"
     )
+    if report.restored:
+        how = "its backup" if report.restored == "backup" else "the sources and the vectors still stored"
+        click.echo(f"repaired: the damaged manifest was restored from {how}")
+    if report.repaired:
+        click.echo(f"repaired: {report.repaired} missing vectors re-embedded ({report.embedded} embedded in all)")
     cal = report.calibration
     if cal.get("status") in ("fitted", "kept") and cal.get("estimated_refused_answerable") is not None:
         click.echo(
@@ -52,7 +69,14 @@ def main(
 
 @handle_errors
 def _ingest(
-    paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, prune: bool, recalibrate: bool, *, as_json: bool
+    paths: tuple[Path, ...],
+    index_dir: Path | None,
+    rebuild: bool,
+    prune: bool,
+    recalibrate: bool,
+    repair: bool,
+    *,
+    as_json: bool,
 ) -> Any:
     from ingest.pipeline import progress_bar, run_ingest
 
@@ -60,5 +84,5 @@ def _ingest(
     targets = list(paths) or [settings.data]
     progress = None if as_json or not sys.stderr.isatty() else progress_bar()
     return settings, run_ingest(
-        targets, settings, rebuild=rebuild, prune=prune, recalibrate=recalibrate, progress=progress
+        targets, settings, rebuild=rebuild, prune=prune, recalibrate=recalibrate, repair=repair, progress=progress
     )

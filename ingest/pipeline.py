@@ -14,7 +14,7 @@ from assistant.dates import normalise_date
 from assistant.errors import InputError
 from assistant.settings import Settings
 from assistant.store import PaperEntry, PaperIndex
-from ingest.chunking import Chunk, chunk_paper, sentence_units
+from ingest.chunking import Chunk, chunk_paper, missing_units, sentence_units
 from ingest.identity import (
     Merge,
     abstracts_agree,
@@ -57,6 +57,9 @@ class IngestReport:
     unchanged: int = 0
     removed: int = 0
     kept_from_damaged: int = 0  # --prune kept these: their file could not be read whole this time
+    embedded: int = 0  # chunk and sentence vectors computed this run (what was not in the store already)
+    repaired: int = 0  # of which the index listed but its vector store had lost (re-embedded from the manifest)
+    restored: str = ""  # how --repair recovered an unreadable manifest ("backup", "sources"), or ""
     skipped: list[Skipped] = field(default_factory=list)
     merged: list[Merge] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)  # assistant.calibrate.refresh's summary
@@ -72,6 +75,9 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "kept_from_damaged": self.kept_from_damaged,
+            "embedded": self.embedded,
+            "repaired": self.repaired,
+            "restored": self.restored,
             "skipped": [s.as_dict() for s in self.skipped],
             "merged": [m.as_dict() for m in self.merged],
             "calibration": self.calibration,
@@ -86,8 +92,12 @@ def run_ingest(
     rebuild: bool = False,
     prune: bool = False,
     recalibrate: bool = False,
+    repair: bool = False,
     progress: Progress | None = None,
 ) -> IngestReport:
+    """Ingest ``paths`` into ``settings.index`` (see the module docstring). ``repair``: also recover
+    an unreadable manifest (from its backup, else from these sources, reusing every vector the
+    store still holds); missing vectors and a missing BM25 folder are repaired by any run."""
     started = time.perf_counter()
     report = IngestReport()
     if prune and (missing := [str(p) for p in paths if not p.exists()]):  # a typo must not delete papers
@@ -112,8 +122,9 @@ def run_ingest(
         model = None
         # a rebuild starts empty, but the committed index stays readable until the new one commits
         index = PaperIndex.open_for_write(
-            settings, embedding.MODELS[settings.embedding.model].dimension, rebuild=rebuild
+            settings, embedding.MODELS[settings.embedding.model].dimension, rebuild=rebuild, repair=repair
         )
+        report.restored = index.restored
         old = index.manifest
         new = old.model_copy(deep=True)  # entries below are replaced, never mutated in place
         keys = stored_keys(old.papers)
@@ -167,6 +178,11 @@ def run_ingest(
 
         all_chunks = [("chunks", c) for *_, chunks, _ in pending for c in chunks]
         all_chunks += [("sentences", s) for *_, sentences in pending for s in sentences]
+        # what the manifest lists but the vector store lacks (a damaged store): re-embedded from the
+        # manifest's own text, so a plain re-run repairs it and nothing else is embedded again
+        repairs = _missing_units(index, new, {pid for pid, _, chunks, _ in pending if chunks}, settings)
+        report.repaired = len(repairs)
+        all_chunks += repairs
         if all_chunks:
             index.begin()  # writes go to a copy of the committed vectors (crash safety: PaperIndex.begin)
         # a crashed run may have stored some already (in the copy it left, when that copy is sound)
@@ -174,9 +190,11 @@ def run_ingest(
         # Longest first across the whole run, as one encode call would order them: batches then hold
         # texts of similar length, and little of the encoder's work goes on padding.
         to_embed = sorted((kc for kc in all_chunks if kc[1].id not in already), key=lambda kc: -len(kc[1].text))
+        report.embedded = len(to_embed)
         if to_embed:
             model = embedding.load_model(settings.embedding.model, settings.cache)
-            meta = {pid: paper for pid, paper, *_ in pending}
+            meta = {pid: (e.title, e.date, e.sources[0] if e.sources else "") for pid, e in new.papers.items()}
+            meta |= {pid: (paper.title, paper.date, paper.source) for pid, paper, *_ in pending}
             step = max(settings.embedding.batch_size * 4, 64)
             for start in range(0, len(to_embed), step):
                 batch = to_embed[start : start + step]
@@ -188,7 +206,7 @@ def run_ingest(
                             [batch[i][1].id for i in rows],
                             vectors[rows],
                             [batch[i][1].text for i in rows],
-                            [_chunk_metadata(batch[i][1], meta[batch[i][1].paper_id]) for i in rows],
+                            [_chunk_metadata(batch[i][1], *meta[batch[i][1].paper_id]) for i in rows],
                             kind,
                         )
                 if progress:
@@ -201,7 +219,7 @@ def run_ingest(
                 new.papers[pid] = entry
             else:  # an unchanged paper that only gained its sentence vectors
                 new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
-        if pending or prune or changed_entries or new.generation == 0 or _needs_repair(index):
+        if pending or prune or changed_entries or repairs or new.generation == 0 or repair or _needs_repair(index):
             index.commit(new)
         else:
             index.tidy()  # what a run killed before its commit left beside the committed state
@@ -246,15 +264,28 @@ def _needs_repair(index: PaperIndex) -> bool:
     return not bm25_ok or bool(index.stored_ids() - set(index.owner)) or bool(stale_sentences)
 
 
-def _chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
+def _chunk_metadata(chunk: Chunk, title: str, date: str | None, source: str) -> dict[str, Any]:
     position = int(chunk.id.rsplit(":", 1)[1].lstrip("s"))
-    return {
-        "paper_id": chunk.paper_id,
-        "title": paper.title,
-        "date": paper.date or "",
-        "source": paper.source,
-        "position": position,
-    }
+    return {"paper_id": chunk.paper_id, "title": title, "date": date or "", "source": source, "position": position}
+
+
+def _missing_units(
+    index: PaperIndex, manifest: Any, rechunked: set[str], settings: Settings
+) -> list[tuple[str, Chunk]]:
+    """Chunks and sentences that ``manifest`` lists (for papers this run does not re-chunk) and the
+    vector store lacks, as ``(kind, Chunk)`` rebuilt from the manifest (``missing_units``)."""
+    if not manifest.papers:
+        return []
+    listed = {c for pid, e in manifest.papers.items() if pid not in rechunked for c in [*e.chunk_ids, *e.sentence_ids]}
+    missing = listed - index.stored_ids() - index.stored_ids("sentences")
+    if not missing:
+        return []
+    size, overlap = settings.chunking.chunk_size, settings.chunking.chunk_overlap
+    out: list[tuple[str, Chunk]] = []
+    for pid, entry in manifest.papers.items():
+        if pid not in rechunked and not missing.isdisjoint([*entry.chunk_ids, *entry.sentence_ids]):
+            out += missing_units(pid, entry, missing, size, overlap)
+    return out
 
 
 def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> PaperEntry:

@@ -464,7 +464,7 @@ def test_damaged_index_and_odd_paths_give_one_clear_error(tmp_path: Path) -> Non
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "manifest.json").write_text("{not json")
     result = CliRunner().invoke(ingest_main, ["--index", str(tmp_path / "bad"), "--json", str(data)])
-    assert result.exit_code == 1 and "damaged" in json.loads(result.stdout)["error"] and "--rebuild" in result.stdout
+    assert result.exit_code == 1 and "damaged" in json.loads(result.stdout)["error"] and "--repair" in result.stdout
     (tmp_path / "afile").write_text("x")
     result = CliRunner().invoke(ingest_main, ["--index", str(tmp_path / "afile"), "--json", str(data)])
     assert result.exit_code == 1 and "afile" in json.loads(result.stdout)["error"]
@@ -491,10 +491,11 @@ def test_a_next_store_naming_the_committed_store_is_never_written_or_deleted(tmp
     run_ingest([b], settings, rebuild=rebuild)
     manifest = PaperIndex.open(settings).manifest
     assert manifest.chroma_dir != committed and len(manifest.papers) == (1 if rebuild else 2)
-    assert not (settings.index / committed).exists()  # the writer used a copy; the old one went after the commit
-    assert sorted(p.name for p in settings.index.iterdir() if p.name.startswith(("chroma", "next"))) == [
-        manifest.chroma_dir
-    ]
+    # the writer used a copy; the old one stays as the previous generation (for readers) until the next commit
+    assert manifest.previous_chroma_dir == committed and (settings.index / committed).is_dir()
+    assert sorted(p.name for p in settings.index.iterdir() if p.name.startswith(("chroma", "next"))) == sorted(
+        [manifest.chroma_dir, committed]
+    )
 
 
 def test_a_failed_rebuild_leaves_the_committed_index_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -517,7 +518,9 @@ def test_a_failed_rebuild_leaves_the_committed_index_readable(tmp_path: Path, mo
     assert index.collection.count() == 1  # the committed store is intact
     report = run_ingest([tmp_path / "b.jsonl"], settings, rebuild=True)
     assert [e.title for e in PaperIndex.open(settings).manifest.papers.values()] == ["Wombat Dens"]
-    assert report.added == 1 and len(list(settings.index.glob("chroma-*"))) == 1
+    manifest = PaperIndex.open(settings).manifest  # the new store and the previous one, nothing else
+    assert report.added == 1
+    assert {p.name for p in settings.index.glob("chroma-*")} == {manifest.chroma_dir, manifest.previous_chroma_dir}
 
 
 def test_prune_never_deletes_what_a_missing_or_damaged_file_held(tmp_path: Path) -> None:

@@ -41,6 +41,9 @@ REPORT_KEYS = {
     "unchanged",
     "removed",
     "kept_from_damaged",
+    "embedded",
+    "repaired",
+    "restored",
     "skipped",
     "merged",
     "seconds",
@@ -182,7 +185,9 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path, monkeypatch) -> No
     assert after.chroma - new_chunks == before.chroma - old_chunks  # A and C untouched
     assert not set(manifest.papers[pid_b].sentence_ids) & after.chroma_sentences  # old sentences gone
     assert new_manifest.papers[pid_b].abstract.startswith("Quokka burrows")
-    assert not list(settings.index.glob("bm25-*.tmp")) and len(list(settings.index.glob("bm25-*"))) == 1
+    assert not list(settings.index.glob("bm25-*.tmp"))
+    generation = new_manifest.generation  # this one and the previous (kept for readers until the next commit)
+    assert {p.name for p in settings.index.glob("bm25-*")} == {f"bm25-{generation}", f"bm25-{generation - 1}"}
 
     index = PaperIndex.open(settings)
     assert [h.paper_id for h in index.sparse("quokka burrows drone", 3)][:1] == [pid_b]
