@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from assistant.errors import PapersError
+from assistant.evidence import data_sentences
+from assistant.prompt import sanitize
 from assistant.text import STOPWORDS, TERM_PATTERN
+from assistant.verify import strip_links
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -187,12 +190,15 @@ Reply with the query only: one line, no explanation, no quotes."""
 
 
 def build_condense_messages(question: str, turns: Sequence[Turn], keep: int = 3) -> list[dict[str, str]]:
+    """The condenser's prompt. Earlier questions and answers are data, sanitised as evidence is
+    (``assistant.prompt.sanitize``: chat-template tokens and citation marks removed), without links,
+    and without sentences addressed to an AI reader, which an extractive answer may have quoted."""
     lines = []
     for turn in turns[-keep:]:
-        lines.append(f"User: {turn.query or turn.question}")
+        lines.append(f"User: {_as_data(turn.query or turn.question)}")
         if turn.answer:
-            lines.append(f"Assistant: {_clip(turn.answer, 300)}")
-    user = "Conversation:\n" + "\n".join(lines) + f"\n\nLast question: {question}\nStandalone query:"
+            lines.append(f"Assistant: {_clip(_as_data(turn.answer), 300)}")
+    user = "Conversation:\n" + "\n".join(lines) + f"\n\nLast question: {_as_data(question)}\nStandalone query:"
     return [{"role": "system", "content": CONDENSE_PROMPT}, {"role": "user", "content": user}]
 
 
@@ -241,6 +247,10 @@ def _clean(raw: str) -> str:
         return ""
     line = re.sub(r"^(?:standalone\s+)?(?:query|question)\s*:\s*", "", lines[0], flags=re.I)
     return " ".join(line.strip(" \"'`").split())
+
+
+def _as_data(text: str) -> str:
+    return strip_links(sanitize(data_sentences(text)))
 
 
 def _clip(text: str, limit: int) -> str:

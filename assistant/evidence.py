@@ -81,12 +81,13 @@ def select_evidence(
 # the prompt also treats evidence as data (assistant.prompt), citations are numbers we map
 # (assistant.verify), links are stripped from answers, and every sentence is checked for support.
 _ADDRESSED = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
-    r"|\b(?:reveal|print|repeat|show|output|leak)\b[^.]{0,30}\b(?:your|the)\s+(?:system\s+prompt|instructions)\b"
+    r"\b(?:ignor|disregard|forget|overrid)\w*\b[^.]{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
+    r"|\b(?:reveal|print|repeat|show|output|leak)\w*\b[^.]{0,30}\b(?:your|the)\s+(?:system\s+prompt|instructions)\b"
     r"|\byou\s+are\s+now\b|\bpretend\s+to\s+be\b"
-    r"|\b(?:reply|respond|answer|output|write)\b[^.]{0,30}\b(?:only|exclusively|always)\b[^.]{0,30}\b(?:with|in|as)\b"
+    r"|\b(?:repl(?:y|ies|ying)|respond\w*|answer\w*|output\w*|writ\w*)\b[^.]{0,30}\b(?:only|exclusively|always)\b"
+    r"[^.]{0,30}\b(?:with|in|as)\b"
     r"|\b(?:always|must|should)\s+(?:cite|reference)\b|\bcite\s*\[\d+\]"
-    r"|\b(?:ai|llm|chatbot|assistant|language\s+model)s?\b[^.]{0,40}\b(?:must|should|shall|are\s+instructed\s+to)\s+"
+    r"|\b(?:ai|llm|chatbot|assistant|language\s+model)s?\b[^.]{0,80}\b(?:must|should|shall|are\s+instructed\s+to)\s+"
     r"(?:always|never|only|reply|respond|answer|say|state|cite|output|print|include|claim)\b"
     r"|\b(?:include|add|insert)\b[^.]{0,30}\b(?:this|the\s+following)\s+(?:link|url)\b"
     r"|<\|?(?:im_start|im_end|system|endoftext|assistant)\b",
@@ -98,6 +99,14 @@ def addresses_the_model(sentence: str) -> bool:
     """Is this sentence an instruction to an AI reader ("ignore previous instructions", "cite [7]",
     "answer only in JSON", "reveal your system prompt", "include this link") rather than a finding?"""
     return bool(_ADDRESSED.search(sentence))
+
+
+def data_sentences(abstract: str) -> str:
+    """The abstract without its sentences addressed to an AI reader (``addresses_the_model``): what an
+    answer sentence may be supported by. Unchanged when every sentence is one."""
+    sentences = split_sentences(abstract)
+    kept = [s for s in sentences if not addresses_the_model(s)]
+    return " ".join(kept) if kept and len(kept) < len(sentences) else abstract
 
 
 def prompt_papers(evidence: list[Evidence], limit: int, margin: float = 0.15) -> list[Evidence]:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistant.evidence import data_sentences
 from assistant.support import SupportScorer
 from assistant.text import content_words, split_sentences
 
@@ -46,8 +47,9 @@ class CheckResult:
 
 
 def evidence_text(title: str, abstract: str) -> str:
-    """What a paper offers as evidence to the support check: "title. abstract" (answers and evals)."""
-    return f"{title}. {abstract}"
+    """What a paper offers as evidence to the support check: "title. abstract" (answers and evals),
+    without sentences addressed to an AI reader: parroting an injected instruction is not support."""
+    return f"{title}. {data_sentences(abstract)}"
 
 
 def parse_sentence(sentence: str) -> tuple[str, list[int]]:
