@@ -7,7 +7,7 @@ Q     ?= What is retrieval-augmented generation with implicit queries?
 # The process environment (offline Hugging Face, no telemetry, ...) is set by the code itself, in one
 # place: assistant/environment.py, applied when any entry point imports `assistant`.
 
-.PHONY: ask test install ingest eval eval-modes ui lint bench clean browser
+.PHONY: ask test install ingest eval eval-modes ui lint bench bench-load clean browser
 
 install: .venv/.installed
 
@@ -64,6 +64,10 @@ eval-modes: $(INDEX)/manifest.json
 bench: $(INDEX)/manifest.json
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/query.py --index $(INDEX)
+
+# 20 chat sessions and 50 retrieve-only requests at once against one papers-ui (README: Load)
+bench-load: $(INDEX)/manifest.json
+	$(PY) benchmarks/load.py --index $(INDEX)
 
 lint:
 	.venv/bin/ruff check .

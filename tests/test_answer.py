@@ -286,3 +286,20 @@ def test_unknown_embedded_model_is_an_error_not_a_crash(chain: AnswerChain) -> N
     answer = AnswerChain(settings, chain.retriever).answer("How does ImpRAG avoid explicit queries?", mode="generate")
     assert answer.error and "no-such-model" in answer.error
     assert answer.sources
+
+
+def test_a_refused_key_never_reaches_the_output_or_the_json(corpus_index, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = corpus_index
+    canary = "sk-canary-0b7e44d2a9"
+    monkeypatch.setenv("OPENAI_API_KEY", canary)
+    with FakeOpenAIServer(status=401, error_message=f"Incorrect API key provided: {canary}.") as server:
+        monkeypatch.setenv("PAPERS_LLM__MODEL", "openai/fake-model")
+        monkeypatch.setenv("PAPERS_LLM__API_BASE", server.api_base)
+        for extra in (["--json"], []):
+            result = CliRunner().invoke(
+                ask_main, ["--index", str(settings.index), "--mode", "auto", *extra, "implicit queries in RAG"]
+            )
+            assert result.exit_code == 1
+            assert canary not in result.stdout + result.stderr and "***" in result.stdout + result.stderr
+            assert "authentication failed" in result.stdout + result.stderr
+        assert len(server.requests) == 2  # one per run: a refused key is not retried

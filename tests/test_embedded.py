@@ -127,3 +127,69 @@ def test_get_server_shares_one_instance_and_stop_closes_the_port(tmp_path: Path)
         _ = srv.api_base
     with pytest.raises(OSError):  # connection refused: the listener is gone
         urllib.request.build_opener(urllib.request.ProxyHandler({})).open(health, timeout=2)
+
+
+# -- one-time builds: checksums, the lock, atomic rename (assistant.artifacts) -----------------------
+
+_BUILD_IN_A_CHILD = """
+import sys, time
+from pathlib import Path
+import assistant
+from assistant import artifacts
+
+target, log = Path(sys.argv[1]), Path(sys.argv[2])
+
+def build(tmp):
+    with log.open("a") as fh:
+        fh.write("built\\n")
+    time.sleep(1.0)  # long enough for the other process to arrive while this one holds the lock
+    tmp.mkdir()
+    (tmp / "model.onnx").write_bytes(b"weights" * 1000)
+
+artifacts.build_once(target, build, what="test export")
+"""
+
+
+def test_two_first_runs_at_once_build_a_folder_artifact_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    target, log = tmp_path / "cache" / "export", tmp_path / "builds.log"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BUILD_IN_A_CHILD, str(target), str(log)], cwd=Path(__file__).parent.parent
+        )
+        for _ in range(2)
+    ]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0]
+    assert log.read_text() == "built\n"  # the second waited for the lock and found it built
+    assert (target / "model.onnx").read_bytes() == b"weights" * 1000
+    assert sorted(p.name for p in target.parent.iterdir()) == [".export.lock", "export", "export.verified"]
+
+
+def test_a_folder_artifact_with_a_corrupt_file_is_rebuilt(tmp_path: Path) -> None:
+    import os
+
+    from assistant import artifacts
+
+    builds: list[int] = []
+
+    def build(tmp: Path) -> None:
+        builds.append(1)
+        tmp.mkdir()
+        (tmp / "model.onnx").write_bytes(b"good weights")
+
+    target = tmp_path / "export"
+    artifacts.build_once(target, build)
+    assert artifacts.verified(target, None) and len(builds) == 1
+    artifacts.build_once(target, build)
+    assert len(builds) == 1  # reused: its files still hash to what was recorded
+    weights = target / "model.onnx"
+    stat = weights.stat()
+    weights.write_bytes(b"evil weights")  # same size, different bytes
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert not artifacts.verified(target, None)
+    artifacts.build_once(target, build)
+    assert len(builds) == 2 and weights.read_bytes() == b"good weights"
+    (tmp_path / "export.verified").unlink()  # a folder nobody recorded is not trusted either
+    assert not artifacts.verified(target, None)
