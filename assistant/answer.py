@@ -261,6 +261,7 @@ class AnswerChain:
     ) -> Retrieved:
         started = time.perf_counter()
         retriever = generation.retriever
+        dates = [d.strip() for d in dates or [] if d and d.strip()] or None  # `--date ""` is no filter
         question, cut = clean_question(question)  # EmptyQuestion when nothing is left
         asked = question
         notes = [cut] if cut else []

@@ -58,7 +58,9 @@ def verified(path: Path, sha256: str | None, record: Path | None = None) -> bool
     recorded: dict[str, object] = {}
     with contextlib.suppress(OSError, ValueError):
         recorded = json.loads(sidecar.read_text())
-        if recorded.get("sha256") == sha256 and {k: v for k, v in recorded.items() if k != "digests"} == {
+        if recorded.get("sha256") == sha256 and {
+            k: v for k, v in recorded.items() if k not in ("digests", "digest")
+        } == {
             "sha256": sha256,
             **_stamp(path),
         }:
@@ -71,11 +73,23 @@ def verified(path: Path, sha256: str | None, record: Path | None = None) -> bool
             return False
         sidecar.write_text(json.dumps({"sha256": sha256, **_stamp(path), "digests": digests}))
         return True
-    if sha256 is not None and sha256_of(path) != sha256:
+    if sha256 is None:
+        # a file built here (an ONNX export): it must still hash to the digest recorded at build time
+        digest = sha256_of(path)
+        if not recorded or recorded.get("digest") != digest:
+            return False
+        sidecar.write_text(json.dumps({"sha256": None, **_stamp(path), "digest": digest}))
+        return True
+    if sha256_of(path) != sha256:
         return False
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     sidecar.write_text(json.dumps({"sha256": sha256, **_stamp(path)}))
     return True
+
+
+def forget(path: Path) -> None:
+    """Drop what is recorded about an artifact, so the next ``build_once`` builds it afresh."""
+    _sidecar(path).unlink(missing_ok=True)
 
 
 def lock(target: Path) -> contextlib.AbstractContextManager[object]:
@@ -113,6 +127,8 @@ def build_once(target: Path, build: Callable[[Path], None], *, sha256: str | Non
         record: dict[str, object] = {"sha256": sha256, **_stamp(target)}
         if target.is_dir():
             record["digests"] = folder_digests(target)
+        elif sha256 is None:
+            record["digest"] = sha256_of(target)
         _sidecar(target).write_text(json.dumps(record))
     return target
 

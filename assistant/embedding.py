@@ -123,7 +123,17 @@ class QueryEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception:  # onnxruntime's own errors (InvalidProtobuf, ...): export it again, once
+            artifacts.forget(onnx_path)
+            onnx_path = export_onnx(name, cache)
+            try:
+                self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:
+                raise ModelError(
+                    f"the ONNX export {onnx_path} cannot be loaded even after rebuilding it: {exc}"
+                ) from exc
 
     def encode(self, text: str) -> np.ndarray:
         return self.encode_many([text])[0]
@@ -151,8 +161,6 @@ def export_onnx(name: str, cache: Path) -> Path:
     """Export the transformer of a packaged model to ONNX once (mean pooling is done in numpy),
     under a file lock with an atomic rename (``assistant.artifacts``)."""
     target = cache / "onnx" / name / "model.onnx"
-    if target.is_file():
-        return target
     return artifacts.build_once(target, lambda tmp: _export(name, cache, tmp), what=f"ONNX export of {name}")
 
 

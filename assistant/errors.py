@@ -99,14 +99,19 @@ class ProviderUnreachable(ProviderError):
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$", re.I)
 
 
+_TERMINAL = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def redact(text: str) -> str:
-    """``text`` with the value of every secret-looking environment variable (a name ending in KEY,
-    TOKEN, SECRET, PASSWORD, ...; values of 6+ characters) replaced by ``***``: provider errors
-    sometimes echo the key they were sent, and no key may reach a log, a message or ``--json``."""
+    """``text`` safe to show: the value of every secret-looking environment variable (a name ending
+    in KEY, TOKEN, SECRET, PASSWORD, ...; values of 6+ characters) replaced by ``***`` (provider
+    errors sometimes echo the key they were sent, and no key may reach a log, a message or
+    ``--json``), and terminal escapes and control characters removed (a server's error text must
+    not drive the user's terminal)."""
     values = sorted({v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 6}, key=len, reverse=True)
     for value in values:
         text = text.replace(value, "***")
-    return text
+    return _TERMINAL.sub("", text)
 
 
 def fail(message: str, as_json: bool = False) -> NoReturn:
@@ -131,6 +136,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except PapersError as exc:
             fail(str(exc), bool(kwargs.get("as_json")))
+        except BrokenPipeError:  # `ask … | head -1`: the reader left; nothing to say, and no one to say it to
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_ERROR)
         except OSError as exc:  # a path that cannot be used (a file where a folder should be, no space)
             where = f" ({exc.filename})" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}", bool(kwargs.get("as_json")))

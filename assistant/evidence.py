@@ -88,7 +88,14 @@ _ADDRESSED = re.compile(
     r"[^.]{0,30}\b(?:with|in|as)\b"
     r"|\b(?:always|must|should)\s+(?:cite|reference)\b|\bcite\s*\[\d+\]"
     r"|\b(?:ai|llm|chatbot|assistant|language\s+model)s?\b[^.]{0,80}\b(?:must|should|shall|are\s+instructed\s+to)\s+"
-    r"(?:always|never|only|reply|respond|answer|say|state|cite|output|print|include|claim)\b"
+    r"(?:always|never|only|reply|respond|answer|say|state|cite|output|print|include|claim|tell|inform|mention|write)\b"
+    r"|\b(?:ai|llm|chatbot|assistant|language\s+model)s?\s+(?:reading|processing|summari[sz]ing)\s+this\b"
+    r"|\bnote\s+(?:to|for)\s+(?:ai|llms?|chatbots?|assistants?|language\s+models?)\b"
+    r"|^\W*(?:system|assistant)\s*:\s"
+    r"|\byou\s+(?:must|should|will|are\s+to)\s+(?:answer|reply|respond|say|tell|ignore|cite|write|output|print|claim)\b"
+    r"|\b(?:forget|ignor|disregard)\w*\s+(?:everything|all|anything)\b"
+    r"|\b(?:print|repeat|output|reveal)\w*\s+(?:the\s+)?(?:text|everything|words|content)\s+above\b"
+    r"|\bthe\s+answer\s+to\s+(?:any|every|all|each)\s+questions?\b"
     r"|\b(?:include|add|insert)\b[^.]{0,30}\b(?:this|the\s+following)\s+(?:link|url)\b"
     r"|<\|?(?:im_start|im_end|system|endoftext|assistant)\b",
     re.I,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from assistant.verify import AnswerSentence, evidence_text
+from assistant.verify import AnswerSentence, evidence_text, has_link
 
 if TYPE_CHECKING:
     from assistant.evidence import Evidence
@@ -88,7 +88,7 @@ def third_person(sentence: str) -> str:
 
 def cue(sentence: str) -> float:
     """+1 for a contribution or result sentence, -1 for background, -10 for a code/URL notice."""
-    if _BOILERPLATE.search(sentence):
+    if _BOILERPLATE.search(sentence) or has_link(sentence):
         return -10.0
     if _CONTRIBUTION.search(sentence):
         return 1.0

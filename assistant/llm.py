@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -73,7 +74,8 @@ class Model:
         response = None
         try:
             try:
-                response = litellm.completion(
+                response = self._open(
+                    litellm.completion,
                     messages=messages,
                     stream=True,
                     timeout=cfg.timeout_s,
@@ -86,8 +88,10 @@ class Model:
                     max_retries=self.retries,
                     **args,
                 )
+            except ProviderError:
+                raise
             except Exception as exc:  # only the provider's failures are provider errors
-                raise provider_error(self.name, exc) from exc
+                raise provider_error(self.name, exc, args.get("api_base")) from exc
             # errors while reading the stream are mapped in _deltas; an exception raised by the
             # caller's own code in the with-block passes through unchanged
             yield self._deltas(response, time.monotonic() + cfg.timeout_s)
@@ -98,6 +102,46 @@ class Model:
     def retries(self) -> int:
         """Retries of one call on 429/5xx (``llm.retries``); a backend on this machine gets none."""
         return self.settings.llm.retries
+
+    @property
+    def budget_s(self) -> float:
+        """The longest opening a stream may take, retries included: each attempt's ``timeout_s`` plus
+        openai-python's largest backoff (8 s) between attempts. A server's ``Retry-After`` is honoured
+        only within it (the client itself would wait up to 120 s per retry)."""
+        return self.settings.llm.timeout_s * (self.retries + 1) + 8.0 * self.retries
+
+    def _open(self, call: Callable[..., Any], **kwargs: Any) -> Any:
+        """``call(**kwargs)`` (the request and its retries) on a worker thread, given up after
+        ``budget_s`` (ProviderTimeout); a response that arrives after that is closed unread."""
+        if self.retries == 0:
+            return call(**kwargs)
+        outcome: dict[str, Any] = {}
+        lock = threading.Lock()
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                result = call(**kwargs)
+            except BaseException as exc:  # handed to the caller's thread
+                result, outcome["error"] = None, exc
+            with lock:
+                if outcome.get("abandoned"):
+                    close_response(result)
+                outcome["response"] = result
+                done.set()
+
+        threading.Thread(target=run, name=f"llm-open-{self.name}", daemon=True).start()
+        if not done.wait(self.budget_s):
+            with lock:
+                if not done.is_set():
+                    outcome["abandoned"] = True
+                    raise ProviderTimeout(
+                        f"{self.name}: no reply within {self.budget_s:.0f}s ({self.retries} retries of "
+                        f"llm.timeout_s {self.settings.llm.timeout_s:g}s; the provider may be asking us to wait longer)"
+                    )
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["response"]
 
     def _deltas(self, response: Any, deadline: float) -> Iterator[str]:
         try:
@@ -194,12 +238,10 @@ def close_response(response: Any) -> None:
 _LITELLM_PREFIX = re.compile(r"^(?:litellm\.\w+: )?(?:\w+Error: )*(?:\w+Exception - )?")
 
 
-def provider_error(model: str, exc: BaseException) -> ProviderError:
-    """Map a litellm / openai / httpx exception, by type, to our ``ProviderError`` family."""
+def provider_error(model: str, exc: BaseException, where: str | None = None) -> ProviderError:
+    """Map a litellm / openai / httpx exception, by type, to our ``ProviderError`` family; ``where``
+    (the URL called, when not the provider's default) is named when it cannot be reached."""
     text = redact(_LITELLM_PREFIX.sub("", str(exc).splitlines()[0]) if str(exc) else type(exc).__name__)
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int) and 400 <= status < 600:
-        text = f"HTTP {status}: {text}"
     kinds = _provider_exception_types()
     # litellm wraps the transport error (e.g. a refused connection arrives as InternalServerError
     # caused by openai.APIConnectionError caused by httpx.ConnectError): look down the whole chain
@@ -212,15 +254,24 @@ def provider_error(model: str, exc: BaseException) -> ProviderError:
     def any_of(kind: str) -> bool:
         return any(isinstance(e, kinds[kind]) for e in chain)
 
+    # litellm re-raises everything as its own subclasses of openai's classes, a refused connection as
+    # "InternalServerError 500" and a malformed stream as "APIConnectionError": what really happened
+    # is the first exception in the chain that litellm did not make
+    real = [e for e in chain if not type(e).__module__.startswith("litellm")]
+    transport = any(isinstance(e, kinds["transport"]) for e in real) or (not real and any_of("connection"))
+    status = getattr(exc, "status_code", None) if not transport else None
+    said = f"HTTP {status}: {text}" if isinstance(status, int) and 400 <= status < 600 else text
     if any_of("timeout"):
-        return ProviderTimeout(f"{model} timed out: {text}")
+        return ProviderTimeout(f"{model} timed out (llm.timeout_s): {text}")
     if any_of("auth"):
-        return ProviderAuthError(f"{model}: authentication failed (check the API key variable): {text}")
+        return ProviderAuthError(f"{model}: authentication failed (check the API key variable): {said}")
+    if any(type(e) in kinds["no_key"] for e in chain):  # raised before any request: no key configured
+        return ProviderAuthError(f"{model}: no API key (set the provider's key variable, e.g. OPENAI_API_KEY): {text}")
+    if transport:
+        return ProviderUnreachable(f"{model}: cannot reach the provider{f' at {where}' if where else ''}: {text}")
     if any_of("rate"):
-        return ProviderRateLimited(f"{model}: rate limited by the provider: {text}")
-    if any_of("connection"):
-        return ProviderUnreachable(f"{model}: cannot reach the provider: {text}")
-    return ProviderError(f"{model} failed ({type(exc).__name__}): {text}")
+        return ProviderRateLimited(f"{model}: rate limited by the provider: {said}")
+    return ProviderError(f"{model} failed ({type(exc).__name__}): {said}")
 
 
 def _provider_exception_types() -> dict[str, tuple[type[BaseException], ...]]:
@@ -233,4 +284,6 @@ def _provider_exception_types() -> dict[str, tuple[type[BaseException], ...]]:
         "auth": (litellm.AuthenticationError, litellm.PermissionDeniedError, openai.AuthenticationError),
         "rate": (litellm.RateLimitError, openai.RateLimitError),
         "connection": (litellm.APIConnectionError, openai.APIConnectionError, httpx.TransportError, ConnectionError),
+        "transport": (openai.APIConnectionError, httpx.TransportError, ConnectionError),  # not litellm's
+        "no_key": (openai.OpenAIError,),  # exactly this type: the client refused to start without a key
     }

@@ -226,7 +226,12 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         where = os.environ.get("PAPERS_CONFIG", "config.toml")
-        raise ConfigError(f"invalid settings (from {where}, PAPERS_* or flags):\n{exc}") from exc
+        # the fields and what is wrong, never the values given: a password or key may be among them
+        problems = "\n".join(
+            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        )
+        raise ConfigError(f"invalid settings (from {where}, PAPERS_* or flags):\n{problems}") from exc
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
         where = os.environ.get("PAPERS_CONFIG", "config.toml")
         raise ConfigError(f"cannot read config {where}: {exc}") from exc

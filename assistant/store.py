@@ -130,6 +130,11 @@ class PaperIndex:
         """Open an existing index for reading; the settings' model must match the index's."""
         path = settings.index / "manifest.json"
         if not path.is_file():
+            if (settings.index / BACKUP).is_file() or _store_names(settings.index):
+                raise IndexMissingError(
+                    f"the index manifest {path} is missing: repair it with `ingest --repair` (restores its backup, "
+                    "or re-reads your sources embedding only what the vector store lacks)"
+                )
             raise IndexMissingError(f"no index at {settings.index}: run `ingest` (or `make ask`) first")
         stamp = file_stamp(path)  # before reading: a commit in between is then seen as a change
         manifest = read_manifest(path)
@@ -188,7 +193,7 @@ class PaperIndex:
         path = settings.index / "manifest.json"
         if settings.index.exists() and not settings.index.is_dir():
             raise IndexMissingError(f"the index path {settings.index} is a file, not a folder: choose another --index")
-        if repair and not rebuild and (recovered := cls._recover(settings, dimension)) is not None:
+        if not rebuild and (recovered := cls._recover(settings, dimension, repair=repair)) is not None:
             return recovered
         if rebuild:
             previous, committed = 0, "chroma"
@@ -218,26 +223,48 @@ class PaperIndex:
         return cls(settings.index, cls._empty(settings, dimension))
 
     @classmethod
-    def _recover(cls, settings: Settings, dimension: int) -> PaperIndex | None:
-        """For ``open_for_write(repair=True)``: None when the manifest reads fine (nothing to recover)."""
+    def _recover(cls, settings: Settings, dimension: int, *, repair: bool) -> PaperIndex | None:
+        """For ``open_for_write``: None when the manifest and its store are fine (nothing to recover).
+
+        Without ``repair`` only a *missing* manifest with a readable backup is restored (nothing can
+        be lost by that); everything else is left to ``--repair``, which the readers' messages name.
+        """
         root = settings.index
         path, backup = root / "manifest.json", root / BACKUP
         if not root.is_dir():
             return None  # no index at all: an ordinary first ingest
         try:
-            read_manifest(path)
-            return None
+            manifest = read_manifest(path)
         except IndexError_:
-            pass
+            if path.exists() and not repair:
+                raise  # damaged: its message names --repair
+        else:
+            if (root / manifest.chroma_dir).is_dir() or not manifest.papers or not repair:
+                return None
+            # the committed store is gone: start from the newest store left (the previous generation's),
+            # and the run re-embeds what it lacks (ingest.pipeline: vectors the manifest lists)
+            newest = _newest_store(root)
+            if newest is None:
+                return None  # nothing to start from: the reader's error stands, --rebuild is the way
+            index = cls(root, manifest.model_copy(update={"chroma_dir": newest}))
+            index.committed_dir, index.restored = newest, "store"
+            return index
         try:
-            manifest = read_manifest(backup)
-            if (root / manifest.chroma_dir).is_dir():
-                write_atomic(path, manifest.model_dump_json())
+            restored = read_manifest(backup)
+            if (root / restored.chroma_dir).is_dir():
+                write_atomic(path, restored.model_dump_json())
                 index = cls.open_for_write(settings, dimension)
                 index.restored = "backup"
                 return index
         except IndexError_:
             pass
+        if not repair:
+            if _store_names(root):
+                raise IndexMissingError(
+                    f"the index manifest {path} is missing and its backup is unusable: repair it with "
+                    "`ingest --repair PATHS` (re-reads your sources, embedding only what the vector store lacks)"
+                )
+            return None
         newest = _newest_store(root)
         if newest is None and not path.exists():
             return None  # nothing was ever committed here
@@ -278,8 +305,8 @@ class PaperIndex:
         path = self.root / self._chroma_dir
         if not path.is_dir():  # never let Chroma create an empty store where the committed one should be
             raise IndexMissingError(
-                f"the vector store {path} is missing: if an ingest just replaced it, ask again; "
-                "otherwise rebuild the index with `ingest --rebuild`"
+                f"the vector store {path} is missing: if an ingest just replaced it, ask again; otherwise "
+                "repair the index with `ingest --repair` (starts from the newest store left, re-embeds the rest)"
             )
         client = chroma_client(path)
         self._clients.append(client)
@@ -323,6 +350,10 @@ class PaperIndex:
 
     def _store(self, kind: str) -> Any:
         return self.sentences if kind == "sentences" else self.collection
+
+    def stored_papers(self) -> set[str]:
+        """Paper ids that have chunks in the store (from Chroma's metadata), whatever the manifest says."""
+        return {m["paper_id"] for m in self.collection.get(include=["metadatas"])["metadatas"] if m}
 
     def stored_ids(self, kind: str = "chunks") -> set[str]:
         return set(self._store(kind).get(include=[])["ids"])
@@ -589,14 +620,19 @@ NEXT_STORE = "next-store.json"
 BACKUP = "manifest.backup.json"  # the same manifest, written after it at every commit
 
 
-def _newest_store(root: Path) -> str | None:
-    """The vector store of the highest generation on disk that opens and answers a query, or None."""
+def _store_names(root: Path) -> list[tuple[int, str]]:
+    """(generation, name) of every committed-style vector store folder on disk."""
     found = []
     for folder in root.iterdir() if root.is_dir() else []:
         match = re.fullmatch(r"chroma-(\d+)-[0-9a-f]{8}", folder.name)
         if folder.is_dir() and (match or folder.name == "chroma"):
             found.append((int(match.group(1)) if match else 0, folder.name))
-    for _, name in sorted(found, reverse=True):
+    return found
+
+
+def _newest_store(root: Path) -> str | None:
+    """The vector store of the highest generation on disk that opens and answers a query, or None."""
+    for _, name in sorted(_store_names(root), reverse=True):
         if probe_store(root / name):
             return name
     return None
@@ -618,7 +654,7 @@ def probe_store(path: Path, timeout_s: float = 300.0) -> bool:
     try:
         here = Path(__file__).resolve().parent.parent  # import this project, not a same-named folder in cwd
         done = subprocess.run(
-            [sys.executable, "-c", _PROBE, str(path)], capture_output=True, timeout=timeout_s, cwd=here
+            [sys.executable, "-c", _PROBE, str(path.resolve())], capture_output=True, timeout=timeout_s, cwd=here
         )
     except (OSError, subprocess.TimeoutExpired):
         return False

@@ -66,7 +66,16 @@ def parse_sentence(sentence: str) -> tuple[str, list[int]]:
 
 
 _IMAGE_OR_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # Markdown ![alt](url) and [text](url)
-_URL = re.compile(r"\b(?:https?|ftp|javascript|data):[^\s)\]>\"']*|\bwww\.[^\s)\]>\"']+", re.I)
+_URL = re.compile(
+    r"\b(?:https?|ftp|javascript|data):[^\s)\]>\"']*|\bwww\.[^\s)\]>\"']+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|ai|xyz|ru|cn|info|biz|co|me|app|dev|link|site|online)\b(?:/[^\s)\]>\"']*)?",
+    re.I,
+)
+
+
+def has_link(text: str) -> bool:
+    """Does ``text`` hold a URL or a bare domain name ("see evil.example.com")?"""
+    return bool(_URL.search(text) or _IMAGE_OR_LINK.search(text))
 
 
 def strip_links(text: str) -> str:

@@ -51,8 +51,19 @@ def main(
         + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index}"
     )
     if report.restored:
-        how = "its backup" if report.restored == "backup" else "the sources and the vectors still stored"
-        click.echo(f"repaired: the damaged manifest was restored from {how}")
+        how = {
+            "backup": "the damaged manifest was restored from its backup",
+            "sources": "the damaged manifest was rebuilt from the sources and the vectors still stored",
+            "store": "the lost vector store was rebuilt from the newest one left",
+        }[report.restored]
+        click.echo(f"repaired: {how}")
+    if report.unrecovered:
+        click.echo(
+            f"warning: {len(report.unrecovered)} papers had vectors in the store but are in none of the paths given, "
+            f"so they are not in the index now (e.g. {report.unrecovered[0]}); run `ingest --repair` with every "
+            "source path to get them back",
+            err=True,
+        )
     if report.repaired:
         click.echo(f"repaired: {report.repaired} missing vectors re-embedded ({report.embedded} embedded in all)")
     cal = report.calibration
@@ -81,7 +92,7 @@ def _ingest(
     from ingest.pipeline import progress_bar, run_ingest
 
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
-    targets = list(paths) or [settings.data]
+    targets = list(paths) or ([] if repair else [settings.data])  # --repair alone reads no source
     progress = None if as_json or not sys.stderr.isatty() else progress_bar()
     return settings, run_ingest(
         targets, settings, rebuild=rebuild, prune=prune, recalibrate=recalibrate, repair=repair, progress=progress

@@ -59,7 +59,8 @@ class IngestReport:
     kept_from_damaged: int = 0  # --prune kept these: their file could not be read whole this time
     embedded: int = 0  # chunk and sentence vectors computed this run (what was not in the store already)
     repaired: int = 0  # of which the index listed but its vector store had lost (re-embedded from the manifest)
-    restored: str = ""  # how --repair recovered an unreadable manifest ("backup", "sources"), or ""
+    restored: str = ""  # how the index was recovered: "backup", "sources", "store" (a lost vector store), or ""
+    unrecovered: list[str] = field(default_factory=list)  # in the store, but in none of the paths given
     skipped: list[Skipped] = field(default_factory=list)
     merged: list[Merge] = field(default_factory=list)
     calibration: dict[str, Any] = field(default_factory=dict)  # assistant.calibrate.refresh's summary
@@ -78,6 +79,7 @@ class IngestReport:
             "embedded": self.embedded,
             "repaired": self.repaired,
             "restored": self.restored,
+            "unrecovered": self.unrecovered,
             "skipped": [s.as_dict() for s in self.skipped],
             "merged": [m.as_dict() for m in self.merged],
             "calibration": self.calibration,
@@ -113,7 +115,7 @@ def run_ingest(
     report.records = len(papers)
     unique, report.merged = deduplicate(papers)
     report.papers = len(unique)
-    if not unique:
+    if not unique and not (repair and not paths):  # `ingest --repair` alone: from the index's own data
         where = ", ".join(map(str, paths)) or "(no paths)"
         reasons = "; ".join(f"{s.source}:{s.line or '-'}: {s.reason}" for s in report.skipped[:5])
         raise InputError(f"nothing to ingest in {where}" + (f" ({reasons})" if reasons else ""))
@@ -125,6 +127,12 @@ def run_ingest(
             settings, embedding.MODELS[settings.embedding.model].dimension, rebuild=rebuild, repair=repair
         )
         report.restored = index.restored
+        if index.restored == "sources" and not paths:
+            raise InputError(
+                f"the manifest of {settings.index} and its backup are unreadable: give the source paths, "
+                "`ingest --repair PATHS` (only what the vector store lacks is embedded)"
+            )
+        in_store = index.stored_papers() if index.restored == "sources" else set()
         old = index.manifest
         new = old.model_copy(deep=True)  # entries below are replaced, never mutated in place
         keys = stored_keys(old.papers)
@@ -219,6 +227,8 @@ def run_ingest(
                 new.papers[pid] = entry
             else:  # an unchanged paper that only gained its sentence vectors
                 new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
+        # recovered from the sources given: papers whose vectors are in the store but that no path held
+        report.unrecovered = sorted(in_store - set(new.papers))
         if pending or prune or changed_entries or repairs or new.generation == 0 or repair or _needs_repair(index):
             index.commit(new)
         else:

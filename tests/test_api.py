@@ -185,6 +185,7 @@ def test_abstention(server: Server) -> None:
         ({"k": 3}, 422, "question: Field required"),
         (["a list"], 422, "body: Input should be a valid dictionary"),
         ("{not json", 400, "the body must be a JSON object"),
+        ('{"question": "RAG", "k": 51, "dates": ["\\ud800"], "model": "\\ud800"}', 422, "k must be between 1 and 50"),
     ],
 )
 def test_bad_requests_are_4xx_with_a_message(server: Server, body: object, status: int, message: str) -> None:
@@ -204,3 +205,17 @@ def test_a_long_question_is_cut_with_a_note_as_ask_does(server: Server) -> None:
     same_as_cli(api, cli)
     assert api["note"].startswith("The question was cut to its first") and len(api["question"]) <= 2000
     assert api["sources"][0]["title"] == MOE_TITLE
+
+
+def test_odd_strings_in_options_are_cleaned_not_a_500(server: Server) -> None:
+    body = (
+        json.dumps({"question": MOE_Q, "retrieve_only": True})[:-1] + ', "dates": ["\\ud800", ""], "model": "\\ud800"}'
+    )
+    reply = post(server, body)  # lone surrogates, as JSON escapes (httpx would refuse to encode them)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["dates"] is None and reply.json()["sources"][0]["title"] == MOE_TITLE
+
+
+def test_a_huge_body_is_refused_before_it_is_read_whole(server: Server) -> None:
+    reply = post(server, {"question": MOE_Q, "padding": "x" * (2 << 20)})
+    assert reply.status_code == 413 and "larger than 1,048,576 bytes" in reply.json()["error"]

@@ -193,3 +193,27 @@ def test_a_folder_artifact_with_a_corrupt_file_is_rebuilt(tmp_path: Path) -> Non
     assert len(builds) == 2 and weights.read_bytes() == b"good weights"
     (tmp_path / "export.verified").unlink()  # a folder nobody recorded is not trusted either
     assert not artifacts.verified(target, None)
+
+
+def test_a_file_built_here_is_checked_against_its_recorded_digest(tmp_path: Path) -> None:
+    """An ONNX export has no published digest: the one recorded when it was built is what it must match."""
+    from assistant import artifacts
+
+    builds: list[int] = []
+
+    def build(tmp: Path) -> None:
+        builds.append(1)
+        tmp.write_bytes(b"onnx graph " * 100)
+
+    target = tmp_path / "onnx" / "model.onnx"
+    artifacts.build_once(target, build)
+    artifacts.build_once(target, build)
+    assert len(builds) == 1
+    with target.open("r+b") as fh:  # truncated by a full disk, or flipped bytes
+        fh.truncate(50)
+    assert not artifacts.verified(target, None)
+    artifacts.build_once(target, build)
+    assert len(builds) == 2 and target.read_bytes() == b"onnx graph " * 100
+    artifacts.forget(target)  # what the encoder does when onnxruntime cannot load the file
+    artifacts.build_once(target, build)
+    assert len(builds) == 3

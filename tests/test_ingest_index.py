@@ -44,6 +44,7 @@ REPORT_KEYS = {
     "embedded",
     "repaired",
     "restored",
+    "unrecovered",
     "skipped",
     "merged",
     "seconds",

@@ -184,3 +184,34 @@ def test_a_connection_dropped_mid_reply_is_not_taken_as_the_whole_reply() -> Non
 def test_the_embedded_backend_is_never_retried() -> None:
     assert get_model("embedded/qwen2.5-0.5b", settings_for(retries=3)).retries == 0
     assert get_model("openai/fake", settings_for(retries=3)).retries == 3
+
+
+def test_a_long_retry_after_is_cut_at_the_budget_not_waited_out() -> None:
+    """openai-python honours Retry-After up to 120 s per retry; we stop at (retries + 1) x timeout_s + backoff."""
+    with FakeOpenAIServer(status=429, retry_after=100) as server:
+        model = get_model("openai/fake", settings_for(server.api_base, timeout_s=1.0, retries=1))
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeout, match="no reply within 10s"):
+            model.complete(HI)
+        assert time.monotonic() - started < model.budget_s + 2 and model.budget_s == 10.0
+
+
+def test_messages_say_what_really_happened() -> None:
+    refused = provider_error_of("http://127.0.0.1:9/v1")
+    assert isinstance(refused, ProviderUnreachable) and "at http://127.0.0.1:9/v1" in str(refused)
+    assert "HTTP 500" not in str(refused)  # litellm calls a refused connection a 500; nothing answered
+    with FakeOpenAIServer(status=500, error_message="boom \x1b]0;PWNED\x07 \x1b[31mred") as server:
+        failed = provider_error_of(server.api_base)
+    assert "HTTP 500: boom" in str(failed) and "\x1b" not in str(failed) and "\x07" not in str(failed)
+
+
+def test_a_missing_key_is_an_auth_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ProviderAuthError, match="no API key"):
+        get_model("openai/gpt-4o-mini", settings_for()).complete(HI)
+
+
+def provider_error_of(api_base: str) -> ProviderError:
+    with pytest.raises(ProviderError) as raised:
+        get_model("openai/fake", settings_for(api_base)).complete(HI)
+    return raised.value

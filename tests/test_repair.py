@@ -134,3 +134,77 @@ def test_a_chain_open_before_the_damage_reports_it_and_recovers_after_the_repair
     delete_vectors(settings, "chunks", 2)
     run_ingest([corpus], settings)  # repaired while the chain is open: it moves to the new generation
     assert chain.retrieve(MOE_Q).sources[0].title == MOE_TITLE
+
+
+def ingest_cli(settings: Settings, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    root = cwd or settings.index.parent
+    return subprocess.run(
+        [str(BIN / "ingest"), *args, "--json"],
+        env=clean_env(root),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_a_deleted_manifest_is_named_and_a_plain_run_restores_its_backup(built) -> None:  # type: ignore[no-untyped-def]
+    settings, corpus = built
+    (settings.index / "manifest.json").unlink()
+    one_clear_error(settings, "manifest", "is missing", "ingest --repair")  # not "run ingest first"
+    report = run_ingest([corpus], settings)
+    assert report.restored == "backup" and report.embedded == 0 and report.added == 0
+    works(settings)
+
+
+def test_repair_alone_needs_no_source_paths_from_any_folder(built, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = built
+    delete_vectors(settings, "chunks", 2)
+    generation = json.loads((settings.index / "manifest.json").read_text())["generation"]
+    shutil.rmtree(settings.index / f"bm25-{generation}")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = ingest_cli(settings, "--repair", "--index", str(settings.index), cwd=elsewhere)  # no data/ here
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["repaired"] == 2 and report["embedded"] == 2 and report["papers"] == 0
+    works(settings)
+
+
+def test_a_lost_vector_store_is_rebuilt_from_the_previous_one(built) -> None:  # type: ignore[no-untyped-def]
+    settings, corpus = built
+    extra = corpus.parent / "extra.jsonl"
+    extra.write_text(json.dumps({"title": "Kelp Forest Acoustics", "abstract": "We map kelp by sound."}) + "\n")
+    run_ingest([extra], settings)  # generation 2; generation 1's store stays as the previous one
+    manifest = json.loads((settings.index / "manifest.json").read_text())
+    shutil.rmtree(settings.index / manifest["chroma_dir"])
+    one_clear_error(settings, "vector store", "is missing", "ingest --repair")
+    report = run_ingest([], settings, repair=True)
+    assert report.restored == "store" and 0 < report.embedded <= 6  # the one paper the old store lacked
+    works(settings)
+
+
+def test_rebuilding_from_too_few_sources_says_which_papers_are_left_out(built) -> None:  # type: ignore[no-untyped-def]
+    settings, corpus = built
+    extra = corpus.parent / "extra.jsonl"
+    extra.write_text(json.dumps({"title": "Kelp Forest Acoustics", "abstract": "We map kelp by sound."}) + "\n")
+    run_ingest([extra], settings)
+    for name in ("manifest.json", BACKUP):
+        (settings.index / name).write_text("{")
+    done = ingest_cli(settings, "--repair", "--index", str(settings.index))
+    assert done.returncode == 1 and "give the source paths" in done.stderr
+    report = run_ingest([corpus], settings, repair=True)  # the extra file is not given
+    assert report.restored == "sources" and report.embedded == 0 and len(report.unrecovered) == 1
+
+
+def test_a_relative_index_path_is_probed_where_it_is(built, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The store probe runs in a child process with another working directory: it must get an absolute path."""
+    settings, corpus = built
+    for name in ("manifest.json", BACKUP):
+        (settings.index / name).unlink()
+    done = ingest_cli(settings, str(corpus), "--repair", "--index", "index")  # relative to its cwd
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["restored"] == "sources" and json.loads(done.stdout)["embedded"] == 0
+    repo = Path(__file__).resolve().parent.parent
+    assert not (repo / "index").exists()  # nothing created beside the code
+    works(settings)

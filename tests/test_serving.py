@@ -240,3 +240,19 @@ def test_with_credentials_the_ui_and_api_need_them_and_never_show_the_password(t
         assert password not in page
         log = server.output()
     assert password not in log
+
+
+def test_health_on_a_damaged_index_is_json_naming_the_repair(tmp_path: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from assistant.ui.app import api_routes
+
+    settings = build(tmp_path)
+    chain = AnswerChain(settings)
+    client = TestClient(Starlette(routes=api_routes(settings, chain)))
+    assert client.get("/api/health").json()["papers"] == len(PAPERS)
+    manifest = settings.index / "manifest.json"
+    manifest.write_text(manifest.read_text()[:100])  # truncated under a running server
+    reply = client.get("/api/health")
+    assert reply.status_code == 503 and "ingest --repair" in reply.json()["error"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 MODEL_CHOICES = ("embedded/qwen2.5-0.5b", "embedded/smollm2-135m", "openai/gpt-4o-mini", "ollama/llama3.2")
+MAX_BODY_BYTES = 1 << 20  # POST /api/ask: a question is at most a few kB; 1 MiB is generous
 CONCURRENCY_ID = "answer"  # the UI's chat and the /chat API share one concurrency limit
 
 CSS = """
@@ -197,8 +199,13 @@ def api_routes(settings: Settings, chain: AnswerChain) -> list[BaseRoute]:
     async def ask(request: HTTPRequest) -> JSONResponse:
         if not authorized(request, credentials):
             return unauthorized()
+        body = b""
+        async for piece in request.stream():  # read at most MAX_BODY_BYTES, whatever Content-Length says
+            body += piece
+            if len(body) > MAX_BODY_BYTES:
+                return JSONResponse({"error": f"the body is larger than {MAX_BODY_BYTES:,} bytes"}, status_code=413)
         try:
-            data = await request.json()
+            data = json.loads(body)
         except ValueError:
             return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
         try:
@@ -212,7 +219,10 @@ def api_routes(settings: Settings, chain: AnswerChain) -> list[BaseRoute]:
     async def health(request: HTTPRequest) -> JSONResponse:
         if not authorized(request, credentials):
             return unauthorized()
-        papers = len(chain.retriever.index.manifest.papers)
+        try:
+            papers = len(chain.retriever.index.manifest.papers)
+        except PapersError as exc:  # a damaged index: the same message and status as /api/ask
+            return JSONResponse({"status": "error", "error": redact(str(exc))}, status_code=http_status(exc))
         return JSONResponse({"status": "ok", "papers": papers, "model": settings.llm.model})
 
     return [Route("/api/ask", ask, methods=["POST"]), Route("/api/health", health, methods=["GET"])]

@@ -73,6 +73,16 @@ def check_k(k: int | None) -> int | None:
     return k
 
 
+def _plain(text: str | None) -> str:
+    """A form or JSON string as text we can echo: control, format and surrogate characters removed."""
+    if not text:
+        return ""
+    try:
+        return clean_question(text, limit=None)[0]
+    except EmptyQuestion:
+        return ""
+
+
 def parse_dates(text: str | None) -> list[str] | None:
     """The date filter box: comma- or semicolon-separated prefixes ('Sep 3', '2024-09')."""
     dates = [d.strip() for d in re.split(r"[,;]", text or "") if d.strip()]
@@ -91,8 +101,10 @@ class Request:
     @classmethod
     def parse(cls, model: str | None, mode: str | None, k: float | None, dates: str | None) -> Request:
         """From the form: ``k`` 0 or empty means the default; ``dates`` is the filter box's text."""
+        if k and k != int(k):
+            raise BadRequest(f"k must be a whole number of papers, not {k}")
         k_int = check_k(int(k) if k else None)
-        return cls((model or "").strip() or None, check_mode(mode), k_int, parse_dates(dates))
+        return cls(_plain(model) or None, check_mode(_plain(mode)), k_int, parse_dates(_plain(dates)))
 
     def kwargs(self) -> dict[str, Any]:
         return {"model": self.model, "mode": self.mode, "k": self.k, "dates": self.dates}
@@ -119,10 +131,10 @@ class AskBody(BaseModel):
             problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
             raise BadRequest("; ".join(problems)) from None
         check_question(body.question)
-        body.mode = check_mode(body.mode)
+        body.mode = check_mode(_plain(body.mode))
         check_k(body.k)
-        body.model = (body.model or "").strip() or None
-        body.dates = body.dates or None
+        body.model = _plain(body.model) or None
+        body.dates = [d for d in (_plain(x) for x in body.dates or []) if d] or None
         return body
 
 
