@@ -130,7 +130,7 @@ class PaperIndex:
         """Open an existing index for reading; the settings' model must match the index's."""
         path = settings.index / "manifest.json"
         if not path.is_file():
-            if (settings.index / BACKUP).is_file() or _store_names(settings.index):
+            if (settings.index / BACKUP).is_file() or _committed_stores(settings.index):
                 raise IndexMissingError(
                     f"the index manifest {path} is missing: repair it with `ingest --repair` (restores its backup, "
                     "or re-reads your sources embedding only what the vector store lacks)"
@@ -259,7 +259,7 @@ class PaperIndex:
         except IndexError_:
             pass
         if not repair:
-            if _store_names(root):
+            if _committed_stores(root):
                 raise IndexMissingError(
                     f"the index manifest {path} is missing and its backup is unusable: repair it with "
                     "`ingest --repair PATHS` (re-reads your sources, embedding only what the vector store lacks)"
@@ -628,6 +628,16 @@ def _store_names(root: Path) -> list[tuple[int, str]]:
         if folder.is_dir() and (match or folder.name == "chroma"):
             found.append((int(match.group(1)) if match else 0, folder.name))
     return found
+
+
+def _committed_stores(root: Path) -> list[str]:
+    """Stores on disk that a commit made: all but the one an unfinished ingest is writing (named in
+    next-store.json), so a first ingest killed before its commit is simply run again."""
+    try:
+        writing = json.loads((root / NEXT_STORE).read_text())["chroma_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        writing = None
+    return [name for _, name in _store_names(root) if name != writing]
 
 
 def _newest_store(root: Path) -> str | None:
