@@ -61,7 +61,7 @@ def select_evidence(
     for source in sources:
         sents, vectors = stored[source.paper_id]
         usable = [i for i, sent in enumerate(sents) if not addresses_the_model(sent)]
-        if usable and len(usable) < len(sents):  # a paper made only of such sentences keeps them (as data)
+        if len(usable) < len(sents):  # a paper made only of such sentences offers no evidence at all
             sents, vectors = [sents[i] for i in usable], vectors[usable]
         if not sents:
             continue
@@ -80,22 +80,29 @@ def select_evidence(
 # never become evidence: not in the prompt, not quoted by an extractive answer. One layer of several:
 # the prompt also treats evidence as data (assistant.prompt), citations are numbers we map
 # (assistant.verify), links are stripped from answers, and every sentence is checked for support.
+_AI = r"(?:ai|llms?|chatgpt|gpt-?\d*|claude|gemini|chatbots?|assistants?|language\s+models?)"
 _ADDRESSED = re.compile(
     r"\b(?:ignor|disregard|forget|overrid)\w*\b[^.]{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
+    r"|\b(?:ignor|disregard|forget)\w*\s+(?:everything|all|anything)\s+(?:above|before|previous|prior|else|you)\b"
+    r"|\bignor\w*\s+the\s+(?:question|user)\b"
     r"|\b(?:reveal|print|repeat|show|output|leak)\w*\b[^.]{0,30}\b(?:your|the)\s+(?:system\s+prompt|instructions)\b"
-    r"|\byou\s+are\s+now\b|\bpretend\s+to\s+be\b"
+    r"|\b(?:print|repeat|output|reveal)\w*\s+(?:the\s+)?(?:text|everything|words|content)\s+above\b"
+    r"|\byou\s+are\s+now\b|\bpretend\s+to\s+be\b|\byour\s+(?:new\s+)?(?:task|instructions?|role)\s+(?:is|are)\b"
+    r"|\bbegin\s+your\s+(?:answer|reply|response)\b|\[/?INST\]"
     r"|\b(?:repl(?:y|ies|ying)|respond\w*|answer\w*|output\w*|writ\w*)\b[^.]{0,30}\b(?:only|exclusively|always)\b"
     r"[^.]{0,30}\b(?:with|in|as)\b"
-    r"|\b(?:always|must|should)\s+(?:cite|reference)\b|\bcite\s*\[\d+\]"
-    r"|\b(?:ai|llm|chatbot|assistant|language\s+model)s?\b[^.]{0,80}\b(?:must|should|shall|are\s+instructed\s+to)\s+"
-    r"(?:always|never|only|reply|respond|answer|say|state|cite|output|print|include|claim|tell|inform|mention|write)\b"
-    r"|\b(?:ai|llm|chatbot|assistant|language\s+model)s?\s+(?:reading|processing|summari[sz]ing)\s+this\b"
-    r"|\bnote\s+(?:to|for)\s+(?:ai|llms?|chatbots?|assistants?|language\s+models?)\b"
-    r"|^\W*(?:system|assistant)\s*:\s"
-    r"|\byou\s+(?:must|should|will|are\s+to)\s+(?:answer|reply|respond|say|tell|ignore|cite|write|output|print|claim)\b"
-    r"|\b(?:forget|ignor|disregard)\w*\s+(?:everything|all|anything)\b"
-    r"|\b(?:print|repeat|output|reveal)\w*\s+(?:the\s+)?(?:text|everything|words|content)\s+above\b"
-    r"|\bthe\s+answer\s+to\s+(?:any|every|all|each)\s+questions?\b"
+    r"|\balways\s+(?:cite|reference)\b|\bcite\s*\[\d+\]"
+    r"|\b" + _AI + r"\b[^.]{0,80}\b(?:must|shall|are\s+instructed\s+to)\s+"
+    r"(?:always|never|only|reply|respond|answer|say|state|output|print|include|claim|tell|inform|mention|write)\b"
+    r"|\b" + _AI + r"\b[^.]{0,80}\bshould\s+(?:always|never|only|tell|inform)\b"
+    r"|\b" + _AI + r"\s+(?:reading|processing|summari[sz]ing)\s+this\b"
+    r"|\b(?:hey|dear|attention|hello|hi)\s*,?\s+" + _AI + r"\b|\bif\s+you\s+are\s+an?\s+" + _AI + r"\b"
+    r"|\bnote\s+(?:to|for)\s+" + _AI + r"\b"
+    r"|\bwhen\s+summari[sz]ing\s+this\b[^.]{0,40}\b(?:say|write|state|tell|mention|claim)\b"
+    r"|^\W*(?:system|assistant)\s*:\s*(?:you|ignore|disregard|forget|answer|reply|respond|always|never)\b"
+    r"|\byou\s+(?:must|should|are\s+to)\s+(?:answer|reply|respond|say|tell|ignore|cite|output|print|claim)\b"
+    r"|\bthe\s+answer\s+to\s+(?:any|every|all|each)\s+questions?\s+(?:is|=|:)"
+    r"|\bthe\s+correct\s+(?:response|answer)\s+is\s+always\b"
     r"|\b(?:include|add|insert)\b[^.]{0,30}\b(?:this|the\s+following)\s+(?:link|url)\b"
     r"|<\|?(?:im_start|im_end|system|endoftext|assistant)\b",
     re.I,
@@ -110,10 +117,10 @@ def addresses_the_model(sentence: str) -> bool:
 
 def data_sentences(abstract: str) -> str:
     """The abstract without its sentences addressed to an AI reader (``addresses_the_model``): what an
-    answer sentence may be supported by. Unchanged when every sentence is one."""
+    answer sentence may be supported by ("" when every sentence is one)."""
     sentences = split_sentences(abstract)
     kept = [s for s in sentences if not addresses_the_model(s)]
-    return " ".join(kept) if kept and len(kept) < len(sentences) else abstract
+    return " ".join(kept) if len(kept) < len(sentences) else abstract
 
 
 def prompt_papers(evidence: list[Evidence], limit: int, margin: float = 0.15) -> list[Evidence]:

@@ -243,11 +243,10 @@ class PaperIndex:
                 return None
             # the committed store is gone: start from the newest store left (the previous generation's),
             # and the run re-embeds what it lacks (ingest.pipeline: vectors the manifest lists)
+            # no store left at all: an empty one, and every vector is re-embedded from the manifest's text
             newest = _newest_store(root)
-            if newest is None:
-                return None  # nothing to start from: the reader's error stands, --rebuild is the way
-            index = cls(root, manifest.model_copy(update={"chroma_dir": newest}))
-            index.committed_dir, index.restored = newest, "store"
+            index = cls(root, manifest.model_copy(update={"chroma_dir": newest or "chroma"}))
+            index.committed_dir, index.restored, index.fresh = newest or "chroma", "store", newest is None
             return index
         try:
             restored = read_manifest(backup)
@@ -419,8 +418,9 @@ class PaperIndex:
                 shutil.copytree(committed, staging)
             else:
                 staging.mkdir(parents=True)
-            os.replace(staging, work)
+            # named before it appears: a kill in between leaves no store that nothing names
             write_atomic(pending, json.dumps({"chroma_dir": work.name}))
+            os.replace(staging, work)
         self._chroma_dir = work.name
         self._collection = self._sentences = None
 

@@ -66,9 +66,16 @@ def parse_sentence(sentence: str) -> tuple[str, list[int]]:
 
 
 _IMAGE_OR_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")  # Markdown ![alt](url) and [text](url)
+_DOT = r"(?:\.|\[\.\]|\(\.\))"  # "evil[.]example[.]com" is a link too
 _URL = re.compile(
     r"\b(?:https?|ftp|javascript|data):[^\s)\]>\"']*|\bwww\.[^\s)\]>\"']+"
-    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|ai|xyz|ru|cn|info|biz|co|me|app|dev|link|site|online)\b(?:/[^\s)\]>\"']*)?",
+    # a lower-case host with a path or a port ("bit.ly/3xYz", "evil.de:8080"), or one under a common
+    # top-level domain; "ASP.NET" and "Socket.io" (capitals) stay prose
+    r"|(?-i:\b[a-z0-9-]+(?:" + _DOT + r"[a-z0-9-]+)*" + _DOT + r"[a-z]{2,24}\b(?::\d+)?/[^\s)\]>\"']*)"
+    r"|(?-i:\b[a-z0-9-]+(?:" + _DOT + r"[a-z0-9-]+)*" + _DOT + r"[a-z]{2,24}:\d+\b)"
+    r"|(?-i:\b(?:[a-z0-9-]+" + _DOT + r")+(?:com|org|net|io|ai|xyz|ru|cn|info|biz|co|me|app|dev|link|site|online|de|uk|"
+    r"tk|top|ly|gg|sh|cc|us|eu|fr|jp|in|br|au|nl|to|ws|su|click|live|shop|store)(?:" + _DOT + r"[a-z]{2})?\b)"
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/[^\s)\]>\"']*)?",
     re.I,
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from assistant import embedding
 from assistant.dates import normalise_date
-from assistant.errors import InputError
+from assistant.errors import IndexMissingError, InputError
 from assistant.settings import Settings
 from assistant.store import PaperEntry, PaperIndex
 from ingest.chunking import Chunk, chunk_paper, missing_units, sentence_units
@@ -115,6 +115,8 @@ def run_ingest(
     report.records = len(papers)
     unique, report.merged = deduplicate(papers)
     report.papers = len(unique)
+    if repair and not paths and not (settings.index / "manifest.json").exists() and not settings.index.is_dir():
+        raise IndexMissingError(f"no index at {settings.index} to repair: run `ingest PATHS` to build one")
     if not unique and not (repair and not paths):  # `ingest --repair` alone: from the index's own data
         where = ", ".join(map(str, paths)) or "(no paths)"
         reasons = "; ".join(f"{s.source}:{s.line or '-'}: {s.reason}" for s in report.skipped[:5])
@@ -287,6 +289,13 @@ def _missing_units(
     if not manifest.papers:
         return []
     listed = {c for pid, e in manifest.papers.items() if pid not in rechunked for c in [*e.chunk_ids, *e.sentence_ids]}
+    if index.fresh:  # no store to start from (a lost one with none left): everything listed is missing
+        return [
+            u
+            for pid, e in manifest.papers.items()
+            if pid not in rechunked
+            for u in missing_units(pid, e, listed, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
+        ]
     missing = listed - index.stored_ids() - index.stored_ids("sentences")
     if not missing:
         return []

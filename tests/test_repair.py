@@ -208,3 +208,21 @@ def test_a_relative_index_path_is_probed_where_it_is(built, tmp_path: Path) -> N
     repo = Path(__file__).resolve().parent.parent
     assert not (repo / "index").exists()  # nothing created beside the code
     works(settings)
+
+
+def test_repair_with_no_index_says_so(tmp_path: Path) -> None:
+    settings = load_settings(index=tmp_path / "nothing", embedding=EmbeddingSettings(), chunking=ChunkSettings())
+    with pytest.raises(Exception, match=r"no index at .* to repair"):
+        run_ingest([], settings, repair=True)
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_with_no_store_left_every_vector_is_re_embedded_from_the_manifest(built) -> None:  # type: ignore[no-untyped-def]
+    settings, _ = built
+    manifest = json.loads((settings.index / "manifest.json").read_text())
+    shutil.rmtree(settings.index / manifest["chroma_dir"])  # a one-generation index: no previous store
+    one_clear_error(settings, "vector store", "is missing", "ingest --repair")
+    report = run_ingest([], settings, repair=True)
+    listed = sum(len(p["chunk_ids"]) + len(p["sentence_ids"]) for p in manifest["papers"].values())
+    assert report.restored == "store" and report.embedded == report.repaired == listed
+    works(settings)

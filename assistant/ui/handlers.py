@@ -11,6 +11,7 @@ closes the LLM stream, and the server stops generating.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import threading
 import time
@@ -101,7 +102,7 @@ class Request:
     @classmethod
     def parse(cls, model: str | None, mode: str | None, k: float | None, dates: str | None) -> Request:
         """From the form: ``k`` 0 or empty means the default; ``dates`` is the filter box's text."""
-        if k and k != int(k):
+        if k and (not math.isfinite(k) or k != int(k)):
             raise BadRequest(f"k must be a whole number of papers, not {k}")
         k_int = check_k(int(k) if k else None)
         return cls(_plain(model) or None, check_mode(_plain(mode)), k_int, parse_dates(_plain(dates)))
