@@ -9,10 +9,7 @@ model runs: the answer falls back to the cited extract and carries the provider'
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-from test_ui import MOE_Q, MOE_TITLE, PAPERS, XSS_Q, XSS_TITLE, free_port, provider_fixture, write_corpus
+from servers import BIN, clean_env, papers_ui
+from test_ui import MOE_Q, MOE_TITLE, PAPERS, XSS_Q, XSS_TITLE, provider_fixture, write_corpus
 
 from assistant.settings import ChunkSettings, EmbeddingSettings, load_settings
 
-BIN = Path(sys.executable).parent  # the virtualenv's bin/, where the console scripts are
 MODEL = "openai/x"  # the default model of the server: the local provider, which answers 500
-STARTUP_S = 240  # loading torch, the index and the encoder on a busy 2-core machine
 _ = provider_fixture  # the "provider" fixture: a local OpenAI-compatible server on 127.0.0.1
 
 
@@ -38,16 +34,6 @@ class Server:
     cwd: Path
 
 
-def _env(root: Path, provider: str) -> dict[str, str]:
-    """The subprocesses' environment: no PAPERS_* or config.toml from outside, the local provider."""
-    config = root / "empty-config.toml"
-    config.write_text("", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERS_")}
-    env |= {"PAPERS_CONFIG": str(config), "PAPERS_LLM__MODEL": MODEL, "PAPERS_LLM__API_BASE": provider}
-    env.setdefault("OPENAI_API_KEY", "test-key-for-the-local-server")  # litellm refuses to call without one
-    return env
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, provider: str) -> Iterator[Server]:
     from ingest.pipeline import run_ingest
@@ -56,39 +42,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, provider: str) -> Iterator[
     index = root / "index"
     settings = load_settings(index=index, embedding=EmbeddingSettings(), chunking=ChunkSettings())
     assert run_ingest([write_corpus(root / "corpus")], settings).papers == len(PAPERS)
-    env = _env(root, provider)
-    port = free_port()
-    log_path = root / "papers-ui.log"
-    with log_path.open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "papers-ui"), "--index", str(index), "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"papers-ui exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"papers-ui did not answer /api/health in {STARTUP_S}s:\n{log_path.read_text()}")
-            time.sleep(0.5)
-        yield Server(url, index, env, root)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    # no PAPERS_* or config.toml from outside; the local provider as the configured model
+    env = clean_env(root, PAPERS_LLM__MODEL=MODEL, PAPERS_LLM__API_BASE=provider)
+    with papers_ui(index, env, root) as ui_process:
+        yield Server(ui_process.url, index, env, root)
 
 
 def post(server: Server, body: object, **kw: Any) -> httpx.Response:
