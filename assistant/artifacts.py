@@ -58,12 +58,8 @@ def verified(path: Path, sha256: str | None, record: Path | None = None) -> bool
     recorded: dict[str, object] = {}
     with contextlib.suppress(OSError, ValueError):
         recorded = json.loads(sidecar.read_text())
-        if recorded.get("sha256") == sha256 and {
-            k: v for k, v in recorded.items() if k not in ("digests", "digest")
-        } == {
-            "sha256": sha256,
-            **_stamp(path),
-        }:
+        unchanged = {k: v for k, v in recorded.items() if k not in ("digests", "digest")}
+        if unchanged == {"sha256": sha256, **_stamp(path)}:  # same expected digest, size and mtimes
             return True
     if path.is_dir():
         # a folder built here (an ONNX export, an unzipped model): its files must still hash to the

@@ -188,7 +188,8 @@ class PaperIndex:
         ``repair``: an unreadable or missing manifest is restored from its backup (written at every
         commit), else the index starts empty on a copy of the newest vector store left on disk, so
         re-reading the sources embeds only what that store lacks (chunk ids carry content hashes).
-        ``restored`` says which ("backup", "sources") or is "".
+        A lost vector store is rebuilt on a copy of the newest one left (or an empty one).
+        ``restored`` says which ("backup", "sources", "store") or is "".
         """
         path = settings.index / "manifest.json"
         if settings.index.exists() and not settings.index.is_dir():
@@ -233,17 +234,17 @@ class PaperIndex:
         path, backup = root / "manifest.json", root / BACKUP
         if not root.is_dir():
             return None  # no index at all: an ordinary first ingest
+        if path.is_file() and not repair:
+            return None  # open() reads it once; a damaged one raises there, naming --repair
         try:
             manifest = read_manifest(path)
         except IndexError_:
-            if path.exists() and not repair:
-                raise  # damaged: its message names --repair
+            pass
         else:
             if (root / manifest.chroma_dir).is_dir() or not manifest.papers or not repair:
                 return None
             # the committed store is gone: start from the newest store left (the previous generation's),
-            # and the run re-embeds what it lacks (ingest.pipeline: vectors the manifest lists)
-            # no store left at all: an empty one, and every vector is re-embedded from the manifest's text
+            # or an empty one if none is, and the run re-embeds what that lacks from the manifest's text
             newest = _newest_store(root)
             index = cls(root, manifest.model_copy(update={"chroma_dir": newest or "chroma"}))
             index.committed_dir, index.restored, index.fresh = newest or "chroma", "store", newest is None

@@ -190,7 +190,8 @@ def run_ingest(
         all_chunks += [("sentences", s) for *_, sentences in pending for s in sentences]
         # what the manifest lists but the vector store lacks (a damaged store): re-embedded from the
         # manifest's own text, so a plain re-run repairs it and nothing else is embedded again
-        repairs = _missing_units(index, new, {pid for pid, _, chunks, _ in pending if chunks}, settings)
+        stored = _stored_ids(index)  # read once: what is missing (repaired here) and what is stale (swept)
+        repairs = _missing_units(new, stored, {pid for pid, _, chunks, _ in pending if chunks}, settings)
         report.repaired = len(repairs)
         all_chunks += repairs
         if all_chunks:
@@ -231,7 +232,8 @@ def run_ingest(
                 new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
         # recovered from the sources given: papers whose vectors are in the store but that no path held
         report.unrecovered = sorted(in_store - set(new.papers))
-        if pending or prune or changed_entries or repairs or new.generation == 0 or repair or _needs_repair(index):
+        committing = pending or prune or changed_entries or repairs or new.generation == 0 or repair
+        if committing or _needs_repair(index, stored):
             index.commit(new)
         else:
             index.tidy()  # what a run killed before its commit left beside the committed state
@@ -269,11 +271,18 @@ def _metadata_update(entry: PaperEntry, paper: Paper) -> dict[str, Any]:
     return update
 
 
-def _needs_repair(index: PaperIndex) -> bool:
+def _stored_ids(index: PaperIndex) -> tuple[set[str], set[str]]:
+    """(chunk ids, sentence ids) in the store this run starts from; none when it starts empty."""
+    if index.fresh or not (index.root / index.manifest.chroma_dir).is_dir():
+        return set(), set()
+    return index.stored_ids(), index.stored_ids("sentences")
+
+
+def _needs_repair(index: PaperIndex, stored: tuple[set[str], set[str]]) -> bool:
     """A crash after upserting but before commit leaves chunks no manifest owns; sweep them."""
     bm25_ok = (index.root / f"bm25-{index.manifest.generation}" / "ids.json").is_file()
-    stale_sentences = index.stored_ids("sentences") - set(index.manifest.sentence_owner())
-    return not bm25_ok or bool(index.stored_ids() - set(index.owner)) or bool(stale_sentences)
+    chunks, sentences = stored
+    return not bm25_ok or bool(chunks - set(index.owner)) or bool(sentences - set(index.sentence_owner))
 
 
 def _chunk_metadata(chunk: Chunk, title: str, date: str | None, source: str) -> dict[str, Any]:
@@ -282,21 +291,13 @@ def _chunk_metadata(chunk: Chunk, title: str, date: str | None, source: str) -> 
 
 
 def _missing_units(
-    index: PaperIndex, manifest: Any, rechunked: set[str], settings: Settings
+    manifest: Any, stored: tuple[set[str], set[str]], rechunked: set[str], settings: Settings
 ) -> list[tuple[str, Chunk]]:
     """Chunks and sentences that ``manifest`` lists (for papers this run does not re-chunk) and the
-    vector store lacks, as ``(kind, Chunk)`` rebuilt from the manifest (``missing_units``)."""
-    if not manifest.papers:
-        return []
+    ``stored`` ids lack (all of them when the run starts from an empty store), as ``(kind, Chunk)``
+    rebuilt from the manifest (``missing_units``)."""
     listed = {c for pid, e in manifest.papers.items() if pid not in rechunked for c in [*e.chunk_ids, *e.sentence_ids]}
-    if index.fresh:  # no store to start from (a lost one with none left): everything listed is missing
-        return [
-            u
-            for pid, e in manifest.papers.items()
-            if pid not in rechunked
-            for u in missing_units(pid, e, listed, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
-        ]
-    missing = listed - index.stored_ids() - index.stored_ids("sentences")
+    missing = listed - stored[0] - stored[1]
     if not missing:
         return []
     size, overlap = settings.chunking.chunk_size, settings.chunking.chunk_overlap
