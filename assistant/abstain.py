@@ -71,7 +71,7 @@ def signals(
     sentence = max(sentence_best.values(), default=dense)
     wanted = set(content_words(question))
     idf = [(t, w) for t, w in index.term_idf(question, exclude) if t in wanted]
-    total_docs = max(len(index.manifest.papers), 1)
+    total_docs = max(index.paper_count, 1)
     ceiling = math.log(1 + (total_docs + 0.5) / 0.5)  # what a term no chunk contains would weigh
     mass = sum(w if w is not None else ceiling for _, w in idf) or 1.0
     missing_stems = {t for t, w in idf if w is None}

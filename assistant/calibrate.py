@@ -149,7 +149,7 @@ def calibrate(retriever: Retriever, settings: Settings) -> Calibration | None:
     """Fit this collection's decision (None when it has fewer than ``MIN_PAPERS`` papers or yields
     fewer than ``MIN_QUESTIONS`` pseudo-questions)."""
     cfg = settings.abstention
-    papers = len(retriever.index.manifest.papers)
+    papers = retriever.index.paper_count
     if papers < MIN_PAPERS:
         return None
     started = time.perf_counter()
@@ -193,7 +193,7 @@ def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[st
     if not cfg.calibrate:
         return {"status": "off"}
     index = PaperIndex.open(settings)
-    papers = len(index.manifest.papers)
+    papers = index.paper_count
     if papers < MIN_PAPERS:  # also when pruning shrank a calibrated collection
         path.unlink(missing_ok=True)
         return {"status": "default", "reason": f"fewer than {MIN_PAPERS} papers: the built-in decision applies"}

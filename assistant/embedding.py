@@ -102,32 +102,35 @@ def encode(model: SentenceTransformer, texts: list[str], batch_size: int) -> np.
     ).astype("float32")
 
 
-class QueryEncoder:
-    """Embeds one query with onnxruntime + tokenizers: no torch import on the query path.
+class OnnxEncoder:
+    """Embeds texts with onnxruntime + tokenizers: no torch import.
 
-    Importing torch and sentence-transformers costs seconds, which would dominate ``ask`` start-up.
-    The ONNX graph is exported once from the same packaged weights (``export_onnx``), and
-    ``tests/test_embedding.py`` checks it against sentence-transformers (cosine > 0.9999).
+    The ONNX graph is exported once from the same packaged weights (``export_onnx``);
+    ``quantized`` uses its int8 dynamic quantisation (``quantize_onnx``). ``tests/test_embedding.py``
+    checks both against sentence-transformers (cosine > 0.9999 for fp32). ``threads``: onnxruntime's
+    intra-op threads (0: one per core).
     """
 
-    def __init__(self, name: str, cache: Path) -> None:
+    def __init__(self, name: str, cache: Path, *, quantized: bool = False, threads: int = 1) -> None:
         import numpy as np  # noqa: F401 - fail early if missing
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        onnx_path = export_onnx(name, cache)
+        build = quantize_onnx if quantized else export_onnx
+        onnx_path = build(name, cache)
         folder = model_dir(name, cache)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(MODELS[name].max_tokens)
         self.tokenizer.no_padding()
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        except Exception:  # onnxruntime's own errors (InvalidProtobuf, ...): export it again, once
+        except Exception:  # onnxruntime's own errors (InvalidProtobuf, ...): build it again, once
             artifacts.forget(onnx_path)
-            onnx_path = export_onnx(name, cache)
+            onnx_path = build(name, cache)
             try:
                 self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
             except Exception as exc:
@@ -139,7 +142,8 @@ class QueryEncoder:
         return self.encode_many([text])[0]
 
     def encode_many(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Mean-pooled, unit-normalised vectors, as sentence-transformers computes them."""
+        """Mean-pooled, unit-normalised float32 vectors, shape (len(texts), dimension), as
+        sentence-transformers computes them. Batches are padded to their longest text only."""
         import numpy as np
 
         out = []
@@ -155,6 +159,57 @@ class QueryEncoder:
             summed = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
             out.append(summed / np.linalg.norm(summed, axis=1, keepdims=True))
         return np.concatenate(out).astype("float32") if out else np.zeros((0, 0), dtype="float32")
+
+
+class QueryEncoder(OnnxEncoder):
+    """One query at a time on one thread, fp32: importing torch and sentence-transformers costs
+    seconds, which would dominate ``ask`` start-up."""
+
+    def __init__(self, name: str, cache: Path) -> None:
+        super().__init__(name, cache, quantized=False, threads=1)
+
+
+class DocumentEncoder:
+    """What ingest embeds with: ``backend`` is ``EmbeddingSettings.backend``.
+
+    ``torch``: sentence-transformers (the reference); ``onnx``: the fp32 ONNX export on every core;
+    ``onnx-int8``: its int8 dynamic quantisation. ``encode(texts)`` returns unit-normalised float32
+    vectors of shape (len(texts), dimension). ``benchmarks/embedding_backends.py`` measures speed and
+    SciFact nDCG@10 of each; ``README.md`` (Scale) has the figures behind the default.
+    """
+
+    def __init__(self, name: str, cache: Path, backend: str, batch_size: int) -> None:
+        self.backend, self.batch_size = backend, batch_size
+        if backend == "torch":
+            self._model: SentenceTransformer | None = load_model(name, cache)
+            self._onnx: OnnxEncoder | None = None
+        else:
+            self._model = None
+            self._onnx = OnnxEncoder(name, cache, quantized=backend == "onnx-int8", threads=0)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self._onnx is not None:
+            return self._onnx.encode_many(texts, self.batch_size)
+        assert self._model is not None
+        return encode(self._model, texts, self.batch_size)
+
+
+def quantize_onnx(name: str, cache: Path) -> Path:
+    """int8 dynamic quantisation of the fp32 export's MatMul weights, per output channel (activations
+    are quantised per batch at run time), by onnxruntime.quantization.quantize_dynamic; built once
+    like ``export_onnx``. Quantising every op type, or per tensor, loses more (mean cosine to the
+    fp32 vectors 0.93 instead of 0.994 on the bundled abstracts; ``benchmarks/embedding_backends.py``)."""
+    source = export_onnx(name, cache)
+
+    def build(out: Path) -> None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(
+            str(source), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"], per_channel=True
+        )
+
+    target = cache / "onnx" / name / "model-int8-matmul-pc.onnx"
+    return artifacts.build_once(target, build, what=f"int8 ONNX model of {name}")
 
 
 def export_onnx(name: str, cache: Path) -> Path:

@@ -13,6 +13,10 @@ variable                        value       why
 ``LITELLM_LOCAL_MODEL_COST_MAP`` ``True``   otherwise litellm fetches its cost map at import time
 ``ANONYMIZED_TELEMETRY``        ``False``   Chroma's telemetry off
 ``GRADIO_ANALYTICS_ENABLED``    ``False``   Gradio's analytics and version check off
+``RAY_USAGE_STATS_ENABLED``     ``0``       ``ingest --ray``: Ray's usage statistics off in the driver
+                                            (forced: a cluster's own setting is its ``ray start``'s;
+                                            no dashboard is started, Ray Data's progress bars and logs
+                                            are silenced in ``ingest.distributed``)
 ``TOKENIZERS_PARALLELISM``      ``false``   no fork warnings / thread oversubscription on 2 cores
 ``OMP_WAIT_POLICY``             ``PASSIVE`` llama.cpp's idle OpenMP workers otherwise spin: measured
                                             1-2 tok/s instead of 6-7 on a loaded 2-core machine;
@@ -29,7 +33,7 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 
-FORCED = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+FORCED = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 DEFAULTS = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     "ANONYMIZED_TELEMETRY": "False",

@@ -10,6 +10,7 @@ PapersError
 │   ├── IndexLockedError
 │   └── IndexMismatchError
 ├── ModelError           a packaged model is not installed or fails its checksum
+├── ClusterError         ``ingest --ray``: Ray is not installed, the cluster is unreachable or failed
 └── ProviderError        the LLM provider failed (bad reply, or one of:)
     ├── ProviderTimeout      no answer within llm.timeout_s
     ├── ProviderAuthError    the key was refused (401/403)
@@ -71,6 +72,11 @@ class IndexMismatchError(IndexError_):
 
 class ModelError(PapersError):
     pass
+
+
+class ClusterError(PapersError):
+    """``ingest --ray``: Ray Data is not installed, no Ray cluster answers at the address given, or
+    encoding on it failed (``ingest.distributed``)."""
 
 
 class ProviderError(PapersError):

@@ -35,6 +35,12 @@ class EmbeddingSettings(_Section):
         "The index records it: switching models needs a rebuild.",
     )
     batch_size: int = Field(64, ge=1, description="Texts per encode call.")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx-int8",
+        description="How ingest runs the encoder: sentence-transformers on torch (the reference), its fp32 "
+        "ONNX export, or that export with int8 dynamic quantisation (onnxruntime). Queries always use the "
+        "fp32 ONNX export. Chosen by benchmarks/embedding_backends.py (README: Scale).",
+    )
     sentence_vectors: bool = Field(
         True,
         description="Also store one vector per abstract sentence, so picking the evidence sentences "

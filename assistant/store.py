@@ -3,7 +3,9 @@
 Layout of the index directory::
 
     manifest.json            the committed state: model, chunking, generation, the store's folder,
-                             papers with their ids, chunk ids and sentence ids
+                             counts of papers, chunks and sentence vectors
+    papers.sqlite            the paper records (ids, chunk ids, sentence ids, text) of every kept
+                             generation, versioned by generation (``assistant.catalog``)
     chroma-<gen>-<token>/    persistent Chroma (vectors + chunk text + metadata), one per generation
     bm25-<gen>/              bm25s index over the same chunks, one folder per generation
     next-store.json          the store an ingest in progress writes (gone after its commit)
@@ -25,22 +27,23 @@ import secrets
 import shutil
 import subprocess
 import sys
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from assistant.catalog import CATALOG, Catalog, PaperTable
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
-from assistant.text import bm25_tokenize, index_terms
+from assistant.text import bm25_tokenize, index_terms, title_key
 
 if TYPE_CHECKING:
     import numpy as np
 
     from assistant.settings import Settings
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 1: paper records inline in manifest.json (read, and moved to the catalog at the next commit)
 
 
 class PaperEntry(BaseModel):
@@ -61,6 +64,11 @@ class PaperEntry(BaseModel):
 
 
 class Manifest(BaseModel):
+    """The commit point. ``papers`` is a :class:`PaperTable`: the catalog's papers at this generation
+    (format 1 kept them inline, under ``papers`` in the JSON, read into ``inline_papers``)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
     version: int = MANIFEST_VERSION
     embedding_model: str
     dimension: int
@@ -71,13 +79,42 @@ class Manifest(BaseModel):
     # the previous generation's store, kept until the next commit: a reader still answering from it
     # (a long-lived UI between questions) finishes its question, then moves to this generation
     previous_chroma_dir: str | None = None
-    papers: dict[str, PaperEntry] = Field(default_factory=dict)
+    paper_count: int = 0
+    chunk_count: int = 0
+    sentence_count: int = 0
+    inline_papers: dict[str, PaperEntry] = Field(default_factory=dict, alias="papers", exclude=True)
+    _table: PaperTable | None = PrivateAttr(None)
+
+    @property
+    def papers(self) -> PaperTable:
+        if self._table is None:
+            self._table = PaperTable(None, self.generation, dict(self.inline_papers))
+        return self._table
+
+    def attach(self, table: PaperTable) -> Manifest:
+        self._table = table
+        return self
+
+    def staged(self) -> Manifest:
+        """A writer's copy: the same header and papers, changes to ``papers`` staged apart."""
+        return self.model_copy().attach(self.papers.staged_copy())
 
     def chunk_owner(self) -> dict[str, str]:
+        """Every chunk id -> its paper (reads every record: for tools and tests, not the query path)."""
         return {cid: pid for pid, entry in self.papers.items() for cid in entry.chunk_ids}
 
     def sentence_owner(self) -> dict[str, str]:
         return {sid: pid for pid, entry in self.papers.items() for sid in entry.sentence_ids}
+
+
+def paper_of(unit_id: str) -> str:
+    """The paper id a chunk or sentence id names: ids are ``<paper id>#<hash8>:<n>`` (ingest.chunking)."""
+    return unit_id.rsplit("#", 1)[0]
+
+
+def default_match_key(pid: str, entry: PaperEntry) -> str:
+    """The key ``ingest.identity`` groups papers by: the title key, else the paper's own id."""
+    return title_key(entry.title) or pid
 
 
 @dataclass(frozen=True)
@@ -116,12 +153,15 @@ class PaperIndex:
         self._sentence_owner: dict[str, str] | None = None
         self._term_counts: dict[str, dict[str, int]] = {}
         self._dated: dict[tuple[str, ...], set[str]] = {}
+        self._counts: dict[str, int] = {}  # vectors per store, counted once per opened generation
         self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
         self._clients: list[Any] = []
         self.stamp: tuple[int, int, int] | None = None  # manifest.json as read (see changed())
         self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
         self.restored = ""  # open_for_write(repair=True): how an unreadable manifest was recovered
         self.committed_dir = manifest.chroma_dir  # what readers use: never reused, written or deleted here
+        self._catalog: Catalog | None = None
+        self._catalog_writable = False
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -141,12 +181,31 @@ class PaperIndex:
         check_compatible(manifest, settings)
         index = cls(settings.index, manifest)
         index.stamp = stamp
+        index._attach_catalog(writable=False)
         return index
+
+    def _attach_catalog(self, *, writable: bool) -> None:
+        """Give the manifest its papers: the catalog at its generation (format 2 and any writer)."""
+        path = self.root / CATALOG
+        if self.manifest.version < 2 and not writable:
+            return  # format 1: the papers came inline
+        if self._catalog is None or (writable and not self._catalog_writable):
+            if self._catalog is not None:
+                self._catalog.close()
+            if writable and self.manifest.version < 2:
+                path.unlink(missing_ok=True)  # format 1 never wrote one: anything here is a killed run's
+            self._catalog = Catalog(path, writable=writable)
+            self._catalog_writable = writable
+        if writable:
+            self._catalog.discard_after(self.manifest.generation)  # what a run killed before its commit wrote
+        if self.manifest.version < 2:
+            return
+        self.manifest.attach(PaperTable(self._catalog, self.manifest.generation))
 
     def check_complete(self) -> None:
         """Raise IndexError_, naming the repair, if the vector store holds fewer chunks or sentence
         vectors than the manifest lists (two counts: cheap enough for every reader's start)."""
-        want_chunks, want_sentences = len(self.owner), len(self.sentence_owner)
+        want_chunks, want_sentences = self.expected_counts()
         have_chunks = self.collection.count() if want_chunks else 0
         have_sentences = self.sentences.count() if want_sentences else 0
         lost = [
@@ -163,6 +222,17 @@ class PaperIndex:
                 "`ingest --repair` (re-embeds only what is missing)"
             )
 
+    @property
+    def paper_count(self) -> int:
+        """Papers in the committed generation (from the manifest: no record is read)."""
+        return self.manifest.paper_count if self.manifest.version >= 2 else len(self.manifest.inline_papers)
+
+    def expected_counts(self) -> tuple[int, int]:
+        """(chunks, sentence vectors) the committed manifest lists."""
+        if self.manifest.version < 2:
+            return len(self.owner), len(self.sentence_owner)
+        return self.manifest.chunk_count, self.manifest.sentence_count
+
     def changed(self) -> bool:
         """Has a commit replaced the manifest this index was opened from? (one ``stat``, no read)"""
         return self.stamp is not None and file_stamp(self.root / "manifest.json") != self.stamp
@@ -176,6 +246,10 @@ class PaperIndex:
             with contextlib.suppress(Exception):
                 client.close()
         self._collection = self._sentences = None
+        if self._catalog is not None:
+            with contextlib.suppress(Exception):
+                self._catalog.close()
+            self._catalog = None
 
     @classmethod
     def open_for_write(
@@ -191,6 +265,14 @@ class PaperIndex:
         A lost vector store is rebuilt on a copy of the newest one left (or an empty one).
         ``restored`` says which ("backup", "sources", "store") or is "".
         """
+        index = cls._open_for_write(settings, dimension, rebuild=rebuild, repair=repair)
+        index._attach_catalog(writable=True)
+        if rebuild or index.restored == "sources":
+            index.manifest.papers.clear_base()  # starts empty; the commit retires every row it replaces
+        return index
+
+    @classmethod
+    def _open_for_write(cls, settings: Settings, dimension: int, *, rebuild: bool, repair: bool) -> PaperIndex:
         path = settings.index / "manifest.json"
         if settings.index.exists() and not settings.index.is_dir():
             raise IndexMissingError(f"the index path {settings.index} is a file, not a folder: choose another --index")
@@ -241,7 +323,11 @@ class PaperIndex:
         except IndexError_:
             pass
         else:
-            if (root / manifest.chroma_dir).is_dir() or not manifest.papers or not repair:
+            if (
+                (root / manifest.chroma_dir).is_dir()
+                or not (manifest.paper_count or manifest.inline_papers)
+                or not repair
+            ):
                 return None
             # the committed store is gone: start from the newest store left (the previous generation's),
             # or an empty one if none is, and the run re-embeds what that lacks from the manifest's text
@@ -253,7 +339,7 @@ class PaperIndex:
             restored = read_manifest(backup)
             if (root / restored.chroma_dir).is_dir():
                 write_atomic(path, restored.model_dump_json())
-                index = cls.open_for_write(settings, dimension)
+                index = cls._open_for_write(settings, dimension, rebuild=False, repair=False)
                 index.restored = "backup"
                 return index
         except IndexError_:
@@ -319,10 +405,10 @@ class PaperIndex:
         """Each paper's committed sentences, in abstract order, with their unit vectors."""
         import numpy as np
 
-        owner = self.sentence_owner
         got = self.sentences.get(
             where={"paper_id": {"$in": list(paper_ids)}}, include=["embeddings", "documents", "metadatas"]
         )
+        owner = self.owners(got["ids"], "sentences")
         grouped: dict[str, list[tuple[int, str, Any]]] = {}
         for sid, text, vec, meta in zip(got["ids"], got["documents"], got["embeddings"], got["metadatas"], strict=True):
             if sid in owner:
@@ -333,8 +419,21 @@ class PaperIndex:
             out[pid] = ([r[1] for r in rows], np.asarray([r[2] for r in rows], dtype="float32"))
         return out
 
+    def owners(self, unit_ids: Iterable[str], kind: str = "chunks") -> dict[str, str]:
+        """Chunk (or sentence) id -> paper id, for those of ``unit_ids`` a committed paper lists:
+        one catalog lookup for all of their papers, never a map of the whole index."""
+        named = {uid: paper_of(uid) for uid in unit_ids}
+        entries = self.manifest.papers.get_many(list(set(named.values())))
+        out = {}
+        for uid, pid in named.items():
+            entry = entries.get(pid)
+            if entry is not None and uid in (entry.chunk_ids if kind == "chunks" else entry.sentence_ids):
+                out[uid] = pid
+        return out
+
     @property
     def owner(self) -> dict[str, str]:
+        """Every chunk id -> paper id (reads every record: repair and tests, not the query path)."""
         if self._owner is None:
             self._owner = self.manifest.chunk_owner()
         return self._owner
@@ -354,6 +453,15 @@ class PaperIndex:
     def stored_papers(self) -> set[str]:
         """Paper ids that have chunks in the store (from Chroma's metadata), whatever the manifest says."""
         return {m["paper_id"] for m in self.collection.get(include=["metadatas"])["metadatas"] if m}
+
+    def existing(self, units: list[tuple[str, str]]) -> set[str]:
+        """Those of ``(kind, id)`` the writer's store already holds (looked up by id, in slices)."""
+        found: set[str] = set()
+        for kind in ("chunks", "sentences"):
+            ids = [uid for k, uid in units if k == kind]
+            for start in range(0, len(ids), 5000):
+                found.update(self._store(kind).get(ids=ids[start : start + 5000], include=[])["ids"])
+        return found
 
     def stored_ids(self, kind: str = "chunks") -> set[str]:
         return set(self._store(kind).get(include=[])["ids"])
@@ -425,30 +533,104 @@ class PaperIndex:
         self._chroma_dir = work.name
         self._collection = self._sentences = None
 
-    def commit(self, manifest: Manifest) -> None:
-        """Sweep the writer's store, build BM25 for the new generation, then atomically replace the
-        manifest (which names the new store); only then remove what no manifest refers to."""
+    def commit(self, manifest: Manifest, match_key: Callable[[str, PaperEntry], str] = default_match_key) -> None:
+        """Sweep the writer's store, build BM25 for the new generation, write the staged paper
+        records to the catalog as that generation, then atomically replace the manifest (which
+        names the new store and generation); only then remove what no kept generation refers to.
+
+        Only the changed papers are read and written: their replaced chunk and sentence ids are
+        deleted from the store by id, and the counts are carried forward. Where the store's counts
+        then disagree with the manifest's (vectors a killed run left), every id is checked.
+        """
         self.begin()
-        manifest.generation = self.manifest.generation + 1
+        assert self._catalog is not None and self._catalog_writable, "open_for_write attaches the catalog"
+        table = manifest.papers
+        generation = self.manifest.generation + 1
+        if table.inline is not None:  # format 1: every paper moves into the catalog now
+            changes: dict[str, PaperEntry | None] = dict(table.items())
+            before: dict[str, PaperEntry] = {}
+            clear = True
+        else:
+            changes = dict(table.staged)
+            clear = table.cleared
+            before = {} if clear else PaperTable(self._catalog, self.manifest.generation).get_many(list(changes))
+        old_units = {u for e in before.values() for u in (*e.chunk_ids, *e.sentence_ids)}
+        new_units = {u for e in changes.values() if e is not None for u in (*e.chunk_ids, *e.sentence_ids)}
+        if stale := sorted(old_units - new_units):
+            self.delete(stale)
+            self.delete(stale, "sentences")
+        counts = self._carried_counts(manifest, changes, before, clear)
+        manifest.generation = generation
         manifest.chroma_dir = self._chroma_dir
         manifest.previous_chroma_dir = self.committed_dir if self.committed_dir != self._chroma_dir else None
-        ids = [cid for entry in manifest.papers.values() for cid in entry.chunk_ids]
-        owned_sentences = {sid for entry in manifest.papers.values() for sid in entry.sentence_ids}
-        if stale := self.stored_ids() - set(ids):
-            self.delete(stale)
-        if stale := self.stored_ids("sentences") - owned_sentences:
-            self.delete(stale, "sentences")
-        texts = self._chunk_texts(ids)
-        build_bm25(self.root / f"bm25-{manifest.generation}", ids, texts)
+        manifest.version = MANIFEST_VERSION
+        manifest.paper_count, manifest.chunk_count, manifest.sentence_count = counts
+        if (self.collection.count(), self.sentences.count()) != counts[1:]:
+            self._sweep_all(changes, clear)  # what a killed run (or an older version) left unowned
+        ids, texts = self._all_chunk_texts()
+        if len(ids) != manifest.chunk_count:
+            raise IndexError_(
+                f"the vector store of {self.root} holds {len(ids)} chunks where the index lists "
+                f"{manifest.chunk_count}: repair the index with `ingest --repair`"
+            )
+        build_bm25(self.root / f"bm25-{generation}", ids, texts)
+        self._catalog.apply(changes, generation, match_key, clear=clear)
         text = manifest.model_dump_json()
         write_atomic(self.root / "manifest.json", text)
         write_atomic(self.root / BACKUP, text)  # what `ingest --repair` restores a damaged manifest from
         self.manifest = manifest
+        manifest.attach(PaperTable(self._catalog, generation))
         self.committed_dir = manifest.chroma_dir
         self._owner = None
         self._sentence_owner = None
         self._bm25 = None
+        self._counts = {}
         self.tidy()
+
+    def _carried_counts(
+        self, manifest: Manifest, changes: dict[str, PaperEntry | None], before: dict[str, PaperEntry], clear: bool
+    ) -> tuple[int, int, int]:
+        """(papers, chunks, sentence vectors) after ``changes``, from the committed counts."""
+        if clear or self.manifest.version < 2:
+            papers = chunks = sentences = 0
+        else:
+            papers, chunks, sentences = (
+                self.manifest.paper_count,
+                self.manifest.chunk_count,
+                self.manifest.sentence_count,
+            )
+        for pid, entry in changes.items():
+            if (old := before.get(pid)) is not None:
+                papers, chunks, sentences = papers - 1, chunks - len(old.chunk_ids), sentences - len(old.sentence_ids)
+            if entry is not None:
+                papers, chunks = papers + 1, chunks + len(entry.chunk_ids)
+                sentences += len(entry.sentence_ids)
+        return papers, chunks, sentences
+
+    def _sweep_all(self, changes: dict[str, PaperEntry | None], clear: bool) -> None:
+        """Delete every stored vector that no paper of the next generation lists (reads all ids)."""
+        keep: set[str] = set()
+        if not clear:
+            for pid, entry in PaperTable(self._catalog, self.manifest.generation).iter_items():
+                if pid not in changes:
+                    keep.update((*entry.chunk_ids, *entry.sentence_ids))
+        keep.update(u for e in changes.values() if e is not None for u in (*e.chunk_ids, *e.sentence_ids))
+        for kind in ("chunks", "sentences"):
+            if stale := self.stored_ids(kind) - keep:
+                self.delete(stale, kind)
+
+    def _all_chunk_texts(self) -> tuple[list[str], list[str]]:
+        """Every stored chunk's id and text, in id order, read in pages (what BM25 indexes)."""
+        pairs: list[tuple[str, str]] = []
+        step, offset = 5000, 0
+        while True:
+            got = self.collection.get(include=["documents"], limit=step, offset=offset)
+            pairs += zip(got["ids"], got["documents"], strict=True)
+            if len(got["ids"]) < step:
+                break
+            offset += step
+        pairs.sort()
+        return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def tidy(self) -> None:
         """Remove what no committed state refers to: generations older than the previous one (BM25
@@ -467,31 +649,24 @@ class PaperIndex:
         for folder in self.root.iterdir():
             if folder.is_dir() and _is_store(folder.name) and folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
-
-    def _chunk_texts(self, ids: list[str]) -> list[str]:
-        texts = self.chunk_texts(ids)
-        missing = [i for i in ids if i not in texts]
-        if missing:
-            raise IndexError_(
-                f"{len(missing)} chunks of the index are missing from its vector store (e.g. {missing[0]}): "
-                "repair the index with `ingest --repair` (re-embeds only the missing ones)"
-            )
-        return [texts[i] for i in ids]
+        if self._catalog is not None and self._catalog_writable:
+            self._catalog.forget_before(generation - 1)  # rows neither this generation nor the previous sees
 
     # -- reading -------------------------------------------------------------------------------
 
     def dense(self, vector: np.ndarray, n: int, allowed: Collection[str] | None = None) -> list[Hit]:
         """Nearest chunks by cosine similarity; chunks the manifest does not own are ignored.
         ``allowed``: only these papers' chunks are searched (a filter applied before ranking)."""
-        return self._nearest(self.collection, self.owner, vector, n, allowed)
+        return self._nearest(self.collection, "chunks", vector, n, allowed)
 
     def dense_sentences(self, vector: np.ndarray, n: int, allowed: Collection[str] | None = None) -> list[Hit]:
         """Nearest abstract sentences (ids are sentence ids); [] for an index built without them."""
-        return self._nearest(self.sentences, self.sentence_owner, vector, n, allowed)
+        return self._nearest(self.sentences, "sentences", vector, n, allowed)
 
-    @staticmethod
-    def _nearest(store: Any, owner: dict[str, str], vector: Any, n: int, allowed: Collection[str] | None) -> list[Hit]:
-        count = store.count()
+    def _nearest(self, store: Any, kind: str, vector: Any, n: int, allowed: Collection[str] | None) -> list[Hit]:
+        count = self._counts.get(kind)
+        if count is None:
+            count = self._counts[kind] = store.count()
         if count == 0 or (allowed is not None and not allowed):
             return []
         where = {"paper_id": {"$in": sorted(allowed)}} if allowed is not None else None
@@ -499,6 +674,7 @@ class PaperIndex:
         result = store.query(
             query_embeddings=[vector], n_results=min(n + 10, count), include=["distances"], where=where
         )
+        owner = self.owners(result["ids"][0], kind)
         hits = []
         for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True):
             if cid in owner:
@@ -517,8 +693,8 @@ class PaperIndex:
                 self._dated.pop(next(iter(self._dated)))
             self._dated[key] = {
                 pid
-                for pid, e in self.manifest.papers.items()
-                if (when := e.day or e.date) and any(date_matches(when, w) for w in wanted)
+                for pid, day, date in self.manifest.papers.dates()
+                if (when := day or date) and any(date_matches(when, w) for w in wanted)
             }
         return self._dated[key]
 
@@ -544,19 +720,13 @@ class PaperIndex:
         if allowed is not None:
             import numpy as np
 
-            owner = self.owner
-            mask = np.fromiter((owner.get(cid) in allowed for cid in ids), dtype="float32", count=len(ids))
+            mask = np.fromiter((paper_of(cid) in allowed for cid in ids), dtype="float32", count=len(ids))
         docs, scores = retriever.retrieve(
             tokens, k=min(n, len(ids)), show_progress=False, n_threads=1, weight_mask=mask
         )
-        hits = []
-        for doc, score in zip(docs[0], scores[0], strict=True):
-            if score <= 0:
-                continue
-            cid = ids[int(doc)]
-            if cid in self.owner:
-                hits.append(Hit(cid, self.owner[cid], float(score), ""))
-        return hits
+        found = [(ids[int(doc)], float(score)) for doc, score in zip(docs[0], scores[0], strict=True) if score > 0]
+        owner = self.owners([cid for cid, _ in found])
+        return [Hit(cid, owner[cid], score, "") for cid, score in found if cid in owner]
 
     def term_idf(self, query: str, exclude: Collection[str] = ()) -> list[tuple[str, float | None]]:
         """Each distinct BM25 term of ``query`` with its inverse document frequency over chunks,
@@ -604,7 +774,7 @@ class PaperIndex:
         if self._bm25 is None:
             folder = self.root / f"bm25-{self.manifest.generation}"
             if not (folder / "ids.json").is_file():
-                if not self.manifest.papers:
+                if not self.manifest.paper_count and not self.manifest.inline_papers:
                     return None, []
                 raise IndexMissingError(
                     f"the BM25 index {folder} is missing: repair the index with `ingest --repair` (rebuilds it from "
@@ -613,7 +783,8 @@ class PaperIndex:
             import bm25s
 
             self._bm25_ids = json.loads((folder / "ids.json").read_text())
-            self._bm25 = bm25s.BM25.load(str(folder), mmap=False) if self._bm25_ids else None
+            # memory-mapped: a reader's start pages in only what its queries touch
+            self._bm25 = bm25s.BM25.load(str(folder), mmap=True) if self._bm25_ids else None
         return self._bm25, self._bm25_ids
 
 
@@ -697,8 +868,17 @@ def read_manifest(path: Path) -> Manifest:
         ) from exc
 
 
+def load_manifest(root: Path) -> Manifest:
+    """The committed manifest of the index at ``root`` with its papers (the catalog opened read-only):
+    for tools and tests that inspect an index without settings."""
+    manifest = read_manifest(root / "manifest.json")
+    if manifest.version >= 2:
+        manifest.attach(PaperTable(Catalog(root / CATALOG), manifest.generation))
+    return manifest
+
+
 def check_compatible(manifest: Manifest, settings: Settings) -> None:
-    if manifest.version != MANIFEST_VERSION:
+    if manifest.version not in (1, MANIFEST_VERSION):
         raise IndexMismatchError(
             f"index {settings.index} has format {manifest.version}, this version reads {MANIFEST_VERSION}: "
             "rebuild it with `ingest --rebuild`"

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any
 
@@ -157,3 +158,14 @@ def clean_question(text: str, limit: int | None = MAX_QUESTION_CHARS) -> tuple[s
 
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co"})
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")  # ECMA-48 CSI, OSC, Fe
+
+
+def title_key(title: str) -> str:
+    """Case-, accent- and punctuation-insensitive key that keeps every script's letters and digits:
+    ``"Graphs & Networks"`` -> ``"graphs networks"``, ``"Schrödinger"`` -> ``"schrodinger"``,
+    ``"Μάθηση χωρίς επίβλεψη"`` -> ``"μαθηση χωρις επιβλεψη"`` (NFKD, combining marks dropped, casefold)."""
+    decomposed = unicodedata.normalize("NFKD", title)
+    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    folded = unicodedata.normalize("NFKC", stripped).casefold()
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LN" else " " for ch in folded)
+    return " ".join(kept.split())

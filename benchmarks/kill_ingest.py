@@ -34,7 +34,7 @@ import time  # noqa: E402
 
 import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
 from assistant.settings import Settings  # noqa: E402
-from assistant.store import Manifest, PaperIndex  # noqa: E402
+from assistant.store import PaperIndex, load_manifest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ class IngestFailed(Exception):
 def check(index: Path, expect: int) -> list[str]:
     """Every way the index can disagree with itself; [] when it is whole."""
     problems = []
-    manifest = Manifest.model_validate_json((index / "manifest.json").read_text())
+    manifest = load_manifest(index)
     store = PaperIndex(index, manifest)
     if len(manifest.papers) != expect:
         problems.append(f"{len(manifest.papers)} papers, expected {expect}")
@@ -102,11 +102,11 @@ def check(index: Path, expect: int) -> list[str]:
 
 def remove_some(index: Path, rng: random.Random, share: tuple[float, float]) -> int:
     """Drop a random share of the papers from the committed index (their chunks go with them)."""
-    manifest = Manifest.model_validate_json((index / "manifest.json").read_text())
-    store = PaperIndex(index, manifest)
-    ids = sorted(manifest.papers)
+
+    store = PaperIndex.open_for_write(Settings(index=index), load_manifest(index).dimension)
+    ids = sorted(store.manifest.papers)
     drop = rng.sample(ids, max(1, int(len(ids) * rng.uniform(*share))))
-    kept = manifest.model_copy(deep=True)
+    kept = store.manifest.staged()
     for pid in drop:
         del kept.papers[pid]
     store.commit(kept)

@@ -160,7 +160,7 @@ def abstention(
         "questions": str(questions),
         "split": split if prepared.beir is not None else None,
         "index": str(prepared.settings.index),
-        "papers": len(chain.retriever.index.manifest.papers),
+        "papers": chain.retriever.index.paper_count,
         "calibrated": calibration is not None,
         "calibration": {
             "fitted_on": calibration.fitted_on,

@@ -65,10 +65,13 @@ def evidence_by_title(settings: Settings) -> dict[str, str]:
 
     manifest = settings.index / "manifest.json"
     if manifest.is_file():
-        from assistant.store import Manifest
+        from assistant.store import PaperIndex
 
-        papers = Manifest.model_validate_json(manifest.read_text()).papers
-        return {title_key(e.title): evidence_text(e.title, e.abstract) for e in papers.values()}
+        index = PaperIndex.open(settings)
+        try:
+            return {title_key(e.title): evidence_text(e.title, e.abstract) for e in index.manifest.papers.values()}
+        finally:
+            index.close()
     from ingest.readers import read_paths
     from ingest.records import Paper
 

@@ -28,6 +28,13 @@ from assistant.settings import load_settings
     help="Recover a damaged index: an unreadable manifest from its backup or from PATHS; missing vectors "
     "and BM25 are re-made (any run does that) embedding only what is missing.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Encode on a running Ray cluster with Ray Data: `auto` (the cluster found as Ray finds it) or "
+    "HOST:PORT of its head node. This process still writes the index (same commit, same results).",
+)
 def main(
     paths: tuple[Path, ...],
     index_dir: Path | None,
@@ -36,9 +43,10 @@ def main(
     prune: bool,
     recalibrate: bool,
     repair: bool,
+    ray_address: str | None,
 ) -> None:
     """Read paper collections (Daily Papers dumps, JSONL, CSV, arXiv Atom, HF JSON) into the index."""
-    settings, report = _ingest(paths, index_dir, rebuild, prune, recalibrate, repair, as_json=as_json)
+    settings, report = _ingest(paths, index_dir, rebuild, prune, recalibrate, repair, ray_address, as_json=as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return
@@ -86,6 +94,7 @@ def _ingest(
     prune: bool,
     recalibrate: bool,
     repair: bool,
+    ray_address: str | None,
     *,
     as_json: bool,
 ) -> Any:
@@ -95,5 +104,12 @@ def _ingest(
     targets = list(paths) or ([] if repair else [settings.data])  # --repair alone reads no source
     progress = None if as_json or not sys.stderr.isatty() else progress_bar()
     return settings, run_ingest(
-        targets, settings, rebuild=rebuild, prune=prune, recalibrate=recalibrate, repair=repair, progress=progress
+        targets,
+        settings,
+        rebuild=rebuild,
+        prune=prune,
+        recalibrate=recalibrate,
+        repair=repair,
+        progress=progress,
+        ray_address=ray_address,
     )

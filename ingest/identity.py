@@ -24,26 +24,15 @@ stored index (:func:`match_stored`) alike:
 from __future__ import annotations
 
 import hashlib
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
+from assistant.text import title_key
 from ingest.records import Paper
 
 TRUNCATION_MIN_WORDS = 20  # a shared prefix this long is the same abstract cut short, not a coincidence
 _ELLIPSES = ("...", "…", "[...]", "(...)")
-
-
-def title_key(title: str) -> str:
-    """Case-, accent- and punctuation-insensitive key that keeps every script's letters and digits:
-    ``"Graphs & Networks"`` -> ``"graphs networks"``, ``"Schrödinger"`` -> ``"schrodinger"``,
-    ``"Μάθηση χωρίς επίβλεψη"`` -> ``"μαθηση χωρις επιβλεψη"`` (NFKD, combining marks dropped, casefold)."""
-    decomposed = unicodedata.normalize("NFKD", title)
-    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    folded = unicodedata.normalize("NFKC", stripped).casefold()
-    kept = "".join(ch if unicodedata.category(ch)[0] in "LN" else " " for ch in folded)
-    return " ".join(kept.split())
 
 
 def match_key(paper: Paper) -> str:
@@ -198,8 +187,27 @@ def stored_as_paper(pid: str, entry: StoredPaper) -> Paper:
     return paper
 
 
-def stored_keys(stored: Mapping[str, StoredPaper]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Indexes over the stored papers: strong id -> paper id, and match key -> paper ids."""
+class _Lookup:
+    """``dict.get`` over a query: the catalog answers for one key instead of every paper being read."""
+
+    def __init__(self, query: Callable[[str], Any]) -> None:
+        self.query = query
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.query(key) or default
+
+
+def stored_keys(stored: Mapping[str, StoredPaper]) -> tuple[Any, Any]:
+    """Indexes over the stored papers: strong id -> paper id, and match key -> paper ids. For an
+    index's catalog (``assistant.catalog.PaperTable`` with nothing staged) these are lookups in its
+    SQLite indexes, so matching a run's records costs per record, not per stored paper."""
+    catalog = getattr(stored, "catalog", None)
+    if catalog is not None and getattr(stored, "inline", 1) is None and not stored.staged and not stored.cleared:  # type: ignore[attr-defined]
+        generation = stored.generation  # type: ignore[attr-defined]
+        return (
+            _Lookup(lambda sid: catalog.by_strong_id(sid, generation)),
+            _Lookup(lambda key: catalog.by_match_key(key, generation)),
+        )
     by_id: dict[str, str] = {}
     by_key: dict[str, list[str]] = {}
     for pid, entry in stored.items():

@@ -96,10 +96,12 @@ def run_ingest(
     recalibrate: bool = False,
     repair: bool = False,
     progress: Progress | None = None,
+    ray_address: str | None = None,
 ) -> IngestReport:
     """Ingest ``paths`` into ``settings.index`` (see the module docstring). ``repair``: also recover
     an unreadable manifest (from its backup, else from these sources, reusing every vector the
-    store still holds); missing vectors and a missing BM25 folder are repaired by any run."""
+    store still holds); missing vectors and a missing BM25 folder are repaired by any run.
+    ``ray_address`` (``auto`` or HOST:PORT): encode on that Ray cluster (``ingest.distributed``)."""
     started = time.perf_counter()
     report = IngestReport()
     if prune and (missing := [str(p) for p in paths if not p.exists()]):  # a typo must not delete papers
@@ -136,7 +138,7 @@ def run_ingest(
             )
         in_store = index.stored_papers() if index.restored == "sources" else set()
         old = index.manifest
-        new = old.model_copy(deep=True)  # entries below are replaced, never mutated in place
+        new = old.staged()  # entries below are replaced, never mutated in place; commit writes only these
         keys = stored_keys(old.papers)
         pending: list[tuple[str, Paper, list[Chunk], list[Chunk]]] = []
         want_sentences = settings.embedding.sentence_vectors
@@ -197,31 +199,44 @@ def run_ingest(
         if all_chunks:
             index.begin()  # writes go to a copy of the committed vectors (crash safety: PaperIndex.begin)
         # a crashed run may have stored some already (in the copy it left, when that copy is sound)
-        already = (index.stored_ids() | index.stored_ids("sentences")) if all_chunks else set()
+        already = index.existing([(kind, c.id) for kind, c in all_chunks]) if all_chunks else set()
         # Longest first across the whole run, as one encode call would order them: batches then hold
         # texts of similar length, and little of the encoder's work goes on padding.
         to_embed = sorted((kc for kc in all_chunks if kc[1].id not in already), key=lambda kc: -len(kc[1].text))
         report.embedded = len(to_embed)
         if to_embed:
-            model = embedding.load_model(settings.embedding.model, settings.cache)
-            meta = {pid: (e.title, e.date, e.sources[0] if e.sources else "") for pid, e in new.papers.items()}
-            meta |= {pid: (paper.title, paper.date, paper.source) for pid, paper, *_ in pending}
+            meta = {pid: (paper.title, paper.date, paper.source) for pid, paper, *_ in pending}
+            repaired = new.papers.get_many(sorted({c.paper_id for _, c in to_embed} - set(meta)))
+            meta |= {pid: (e.title, e.date, e.sources[0] if e.sources else "") for pid, e in repaired.items()}
             step = max(settings.embedding.batch_size * 4, 64)
-            for start in range(0, len(to_embed), step):
-                batch = to_embed[start : start + step]
-                vectors = embedding.encode(model, [c.text for _, c in batch], settings.embedding.batch_size)
-                for kind in ("chunks", "sentences"):
-                    rows = [i for i, (k, _) in enumerate(batch) if k == kind]
-                    if rows:
-                        index.upsert(
-                            [batch[i][1].id for i in rows],
-                            vectors[rows],
-                            [batch[i][1].text for i in rows],
-                            [_chunk_metadata(batch[i][1], *meta[batch[i][1].paper_id]) for i in rows],
-                            kind,
-                        )
-                if progress:
-                    progress(min(start + step, len(to_embed)), len(to_embed))
+            if ray_address:  # `ingest --ray`: only the encoding moves to a Ray cluster (ingest.distributed)
+                from ingest.distributed import RayEncoder
+
+                model = RayEncoder(settings, ray_address)
+                step = model.step  # a few batches for every worker of the cluster per call
+            else:
+                model = embedding.DocumentEncoder(
+                    settings.embedding.model, settings.cache, settings.embedding.backend, settings.embedding.batch_size
+                )
+            try:
+                for start in range(0, len(to_embed), step):
+                    batch = to_embed[start : start + step]
+                    vectors = model.encode([c.text for _, c in batch])
+                    for kind in ("chunks", "sentences"):
+                        rows = [i for i, (k, _) in enumerate(batch) if k == kind]
+                        if rows:
+                            index.upsert(
+                                [batch[i][1].id for i in rows],
+                                vectors[rows],
+                                [batch[i][1].text for i in rows],
+                                [_chunk_metadata(batch[i][1], *meta[batch[i][1].paper_id]) for i in rows],
+                                kind,
+                            )
+                    if progress:
+                        progress(min(start + step, len(to_embed)), len(to_embed))
+            finally:
+                if ray_address:
+                    model.close()
         for pid, paper, chunks, sentences in pending:
             if chunks:
                 entry = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
@@ -271,16 +286,22 @@ def _metadata_update(entry: PaperEntry, paper: Paper) -> dict[str, Any]:
     return update
 
 
-def _stored_ids(index: PaperIndex) -> tuple[set[str], set[str]]:
-    """(chunk ids, sentence ids) in the store this run starts from; none when it starts empty."""
+def _stored_ids(index: PaperIndex) -> tuple[set[str], set[str]] | None:
+    """(chunk ids, sentence ids) in the store this run starts from; none when it starts empty; None
+    (nothing read) when the store holds exactly as many of each as the manifest lists: then nothing
+    is missing and nothing is stale, and an incremental run reads no id it does not add."""
     if index.fresh or not (index.root / index.manifest.chroma_dir).is_dir():
         return set(), set()
+    if (index.collection.count(), index.sentences.count()) == index.expected_counts():
+        return None
     return index.stored_ids(), index.stored_ids("sentences")
 
 
-def _needs_repair(index: PaperIndex, stored: tuple[set[str], set[str]]) -> bool:
+def _needs_repair(index: PaperIndex, stored: tuple[set[str], set[str]] | None) -> bool:
     """A crash after upserting but before commit leaves chunks no manifest owns; sweep them."""
     bm25_ok = (index.root / f"bm25-{index.manifest.generation}" / "ids.json").is_file()
+    if stored is None:
+        return not bm25_ok
     chunks, sentences = stored
     return not bm25_ok or bool(chunks - set(index.owner)) or bool(sentences - set(index.sentence_owner))
 
@@ -291,11 +312,13 @@ def _chunk_metadata(chunk: Chunk, title: str, date: str | None, source: str) -> 
 
 
 def _missing_units(
-    manifest: Any, stored: tuple[set[str], set[str]], rechunked: set[str], settings: Settings
+    manifest: Any, stored: tuple[set[str], set[str]] | None, rechunked: set[str], settings: Settings
 ) -> list[tuple[str, Chunk]]:
     """Chunks and sentences that ``manifest`` lists (for papers this run does not re-chunk) and the
     ``stored`` ids lack (all of them when the run starts from an empty store), as ``(kind, Chunk)``
-    rebuilt from the manifest (``missing_units``)."""
+    rebuilt from the manifest (``missing_units``). ``stored`` None: the counts agree, none missing."""
+    if stored is None:
+        return []
     listed = {c for pid, e in manifest.papers.items() if pid not in rechunked for c in [*e.chunk_ids, *e.sentence_ids]}
     missing = listed - stored[0] - stored[1]
     if not missing:

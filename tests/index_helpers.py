@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.store import Manifest, PaperIndex
+from assistant.store import Manifest, PaperIndex, load_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
@@ -50,7 +50,7 @@ class IndexIds:
 
 
 def read_manifest(index_dir: Path) -> Manifest:
-    return Manifest.model_validate_json((index_dir / "manifest.json").read_text())
+    return load_manifest(index_dir)
 
 
 def index_ids(index_dir: Path) -> IndexIds:
@@ -163,13 +163,13 @@ def spy_on_encode(monkeypatch: Any) -> list[str]:
     from assistant import embedding
 
     seen: list[str] = []
-    real = embedding.encode
+    real = embedding.DocumentEncoder.encode
 
-    def recording(model: Any, texts: list[str], batch_size: int) -> np.ndarray:
+    def recording(self: Any, texts: list[str]) -> np.ndarray:
         seen.extend(texts)
-        return real(model, texts, batch_size)
+        return real(self, texts)
 
-    monkeypatch.setattr(embedding, "encode", recording)
+    monkeypatch.setattr(embedding.DocumentEncoder, "encode", recording)
     return seen
 
 

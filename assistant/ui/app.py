@@ -222,7 +222,7 @@ def api_routes(settings: Settings, chain: AnswerChain) -> list[BaseRoute]:
         try:
             index = chain.retriever.index
             index.check_complete()  # two counts: vectors lost under a running server show here too
-            papers = len(index.manifest.papers)
+            papers = index.paper_count
         except PapersError as exc:  # a damaged index: the same message and status as /api/ask
             return JSONResponse({"status": "error", "error": redact(str(exc))}, status_code=http_status(exc))
         return JSONResponse({"status": "ok", "papers": papers, "model": settings.llm.model})
