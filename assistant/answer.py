@@ -191,7 +191,7 @@ class AnswerChain:
                 return False
             retriever = current.retriever
             if manifest_changed:
-                fresh = PaperIndex.open(self.settings.model_copy(update={"index": index.root}))
+                fresh = PaperIndex.open(self.settings.at(index.root))
                 retriever = Retriever(self.settings, fresh, current.retriever.encoder)
             self._generation = self._load(retriever)
             if retriever is not current.retriever:

@@ -175,7 +175,7 @@ def save_calibration(settings: Settings, calibration: Calibration) -> None:
     """Write it beside the manifest, atomically (a crash leaves the previous one)."""
     from assistant.store import write_atomic
 
-    write_atomic(settings.index / CALIBRATION_FILE, json.dumps(calibration.as_dict(), indent=1))
+    write_atomic(settings.index.path / CALIBRATION_FILE, json.dumps(calibration.as_dict(), indent=1))
 
 
 def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[str, Any]:
@@ -189,7 +189,7 @@ def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[st
     from assistant.store import PaperIndex
 
     cfg = settings.abstention
-    path = settings.index / CALIBRATION_FILE
+    path = settings.index.path / CALIBRATION_FILE
     if not cfg.calibrate:
         return {"status": "off"}
     index = PaperIndex.open(settings)
@@ -198,7 +198,7 @@ def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[st
         path.unlink(missing_ok=True)
         return {"status": "default", "reason": f"fewer than {MIN_PAPERS} papers: the built-in decision applies"}
     try:
-        existing = load_calibration(settings.index)
+        existing = load_calibration(settings.index.path)
     except IndexError_:
         existing = None  # damaged: fitted again below
     if (

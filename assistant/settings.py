@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -183,6 +183,23 @@ class UISettings(_Section):
             return False  # a host name: it may resolve anywhere
 
 
+class IndexSettings(_Section):
+    path: Path = Field(Path(".papers"), description="Index directory (manifest, paper catalog, BM25, local vectors).")
+    chroma_host: str | None = Field(
+        None,
+        description="Keep the vectors in a Chroma server at this host (`chroma run --path DIR --host 127.0.0.1 "
+        "--port N`) instead of in the index directory; everything else stays there. None: embedded Chroma.",
+    )
+    chroma_port: int = Field(8000, ge=1, le=65535, description="The Chroma server's port (with chroma_host).")
+    chroma_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a request to the Chroma server may take before it is an error."
+    )
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.chroma_host)
+
+
 class Settings(BaseSettings):
     """Everything configurable, passed down explicitly; no module reads the environment itself."""
 
@@ -190,7 +207,8 @@ class Settings(BaseSettings):
         env_prefix="PAPERS_", env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    index: Path = Field(Path(".papers"), description="Index directory (Chroma, BM25, manifest).")
+    # a plain path (TOML `index = "dir"`, PAPERS_INDEX=dir, --index) or the [index] section
+    index: IndexSettings | Path = Field(default_factory=lambda: IndexSettings(), description="The index.")
     data: Path = Field(Path("data"), description="What `ingest` reads when given no paths.")
     cache: Path = Field(
         Path.home() / ".cache" / "papers-assistant",
@@ -203,6 +221,16 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
     ui: UISettings = UISettings()
+
+    def at(self, path: Path) -> Settings:
+        """These settings for the index at ``path`` (the same Chroma server, if any)."""
+        assert isinstance(self.index, IndexSettings)
+        return self.model_copy(update={"index": self.index.model_copy(update={"path": path})})
+
+    @field_validator("index", mode="after")
+    @classmethod
+    def _index_section(cls, value: IndexSettings | Path) -> IndexSettings:
+        return value if isinstance(value, IndexSettings) else IndexSettings(path=value)
 
     @classmethod
     def settings_customise_sources(
@@ -228,8 +256,10 @@ def load_settings(**overrides: object) -> Settings:
 
     from assistant.errors import ConfigError
 
+    index = overrides.pop("index", None)  # --index DIR: the folder only; [index]'s server settings stay
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        return settings.at(Path(index)) if index is not None else settings  # type: ignore[arg-type]
     except ValidationError as exc:
         where = os.environ.get("PAPERS_CONFIG", "config.toml")
         # the fields and what is wrong, never the values given: a password or key may be among them

@@ -131,6 +131,31 @@ def collection_name(model: str, chunk_size: int, chunk_overlap: int) -> str:
     return f"papers-{slug}-c{chunk_size}o{chunk_overlap}"
 
 
+SERVER_PREFIX = "server/"  # Manifest.chroma_dir of an index whose vectors live in a Chroma server
+
+
+def chroma_http_client(host: str, port: int, timeout_s: float) -> Any:
+    """A client of the Chroma server at host:port, telemetry off, every request bounded by
+    ``timeout_s`` (Chroma's own client waits forever). Raises IndexError_ if it cannot be reached."""
+    import chromadb
+    import httpx
+    from chromadb.config import Settings as ChromaSettings
+
+    try:
+        client = chromadb.HttpClient(host=host, port=port, settings=ChromaSettings(anonymized_telemetry=False))
+        session = getattr(getattr(client, "_server", None), "_session", None)
+        if isinstance(session, httpx.Client):
+            session.timeout = httpx.Timeout(timeout_s)
+        client.heartbeat()
+    except Exception as exc:  # chromadb raises ValueError / httpx errors / its own: all mean "not reachable"
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise IndexError_(
+            f"cannot reach the Chroma server at {host}:{port} ({first[:200]}): start it with `chroma run --path DIR "
+            f"--host 127.0.0.1 --port {port}`, or correct index.chroma_host / index.chroma_port"
+        ) from exc
+    return client
+
+
 def chroma_client(path: Path) -> Any:
     """Embedded Chroma with telemetry off; it never embeds anything itself (no default EF)."""
     import chromadb
@@ -162,27 +187,54 @@ class PaperIndex:
         self.committed_dir = manifest.chroma_dir  # what readers use: never reused, written or deleted here
         self._catalog: Catalog | None = None
         self._catalog_writable = False
+        self.server: tuple[str, int, float] | None = None  # (host, port, timeout): vectors in a Chroma server
+        self._retired: set[str] = set()  # server collections (tokens) this writer may drop: never another index's
 
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, settings: Settings) -> PaperIndex:
         """Open an existing index for reading; the settings' model must match the index's."""
-        path = settings.index / "manifest.json"
+        path = settings.index.path / "manifest.json"
         if not path.is_file():
-            if (settings.index / BACKUP).is_file() or _committed_stores(settings.index):
+            if (settings.index.path / BACKUP).is_file() or _committed_stores(settings.index.path):
                 raise IndexMissingError(
                     f"the index manifest {path} is missing: repair it with `ingest --repair` (restores its backup, "
                     "or re-reads your sources embedding only what the vector store lacks)"
                 )
-            raise IndexMissingError(f"no index at {settings.index}: run `ingest` (or `make ask`) first")
+            raise IndexMissingError(f"no index at {settings.index.path}: run `ingest` (or `make ask`) first")
         stamp = file_stamp(path)  # before reading: a commit in between is then seen as a change
         manifest = read_manifest(path)
         check_compatible(manifest, settings)
-        index = cls(settings.index, manifest)
+        index = cls(settings.index.path, manifest)
         index.stamp = stamp
+        index._use_server(settings)
         index._attach_catalog(writable=False)
         return index
+
+    def _use_server(self, settings: Settings) -> None:
+        """Where the vectors are: a Chroma server (settings.index.chroma_host) or the index folder.
+        Raises IndexMismatchError when the index was built the other way."""
+        remote = self.manifest.chroma_dir.startswith(SERVER_PREFIX)
+        wanted = settings.index.remote
+        if remote and not wanted:
+            raise IndexMismatchError(
+                f"index {self.root} keeps its vectors in a Chroma server: set index.chroma_host and "
+                "index.chroma_port (see README: Scale) to the server it was built with"
+            )
+        if wanted and not remote and (self.manifest.paper_count or self.manifest.inline_papers):
+            raise IndexMismatchError(
+                f"index {self.root} keeps its vectors in its own folder but settings name a Chroma server: "
+                "move them there with `ingest --rebuild PATHS`, or unset index.chroma_host"
+            )
+        if wanted:
+            self.server = (str(settings.index.chroma_host), settings.index.chroma_port, settings.index.chroma_timeout_s)
+            if not remote:  # a new index: its collections get a name of their own on the server
+                self.manifest.chroma_dir = self._chroma_dir = self.committed_dir = _server_dir()
+
+    def store_present(self, name: str | None = None) -> bool:
+        """Is the named (else the committed) vector store there? (a server's is assumed to be)"""
+        return self.server is not None or (self.root / (name or self.manifest.chroma_dir)).is_dir()
 
     def _attach_catalog(self, *, writable: bool) -> None:
         """Give the manifest its papers: the catalog at its generation (format 2 and any writer)."""
@@ -266,6 +318,9 @@ class PaperIndex:
         ``restored`` says which ("backup", "sources", "store") or is "".
         """
         index = cls._open_for_write(settings, dimension, rebuild=rebuild, repair=repair)
+        if rebuild and settings.index.remote:  # the rebuilt vectors go to collections of their own
+            index.manifest.chroma_dir = _server_dir()
+        index._use_server(settings)
         index._attach_catalog(writable=True)
         if rebuild or index.restored == "sources":
             index.manifest.papers.clear_base()  # starts empty; the commit retires every row it replaces
@@ -273,9 +328,11 @@ class PaperIndex:
 
     @classmethod
     def _open_for_write(cls, settings: Settings, dimension: int, *, rebuild: bool, repair: bool) -> PaperIndex:
-        path = settings.index / "manifest.json"
-        if settings.index.exists() and not settings.index.is_dir():
-            raise IndexMissingError(f"the index path {settings.index} is a file, not a folder: choose another --index")
+        path = settings.index.path / "manifest.json"
+        if settings.index.path.exists() and not settings.index.path.is_dir():
+            raise IndexMissingError(
+                f"the index path {settings.index.path} is a file, not a folder: choose another --index"
+            )
         if not rebuild and (recovered := cls._recover(settings, dimension, repair=repair)) is not None:
             return recovered
         if rebuild:
@@ -286,8 +343,9 @@ class PaperIndex:
                     previous, committed = on_disk.generation, on_disk.chroma_dir
             except IndexError_:
                 pass
-            settings.index.mkdir(parents=True, exist_ok=True)
-            index = cls(settings.index, cls._empty(settings, dimension).model_copy(update={"generation": previous}))
+            settings.index.path.mkdir(parents=True, exist_ok=True)
+            empty = cls._empty(settings, dimension).model_copy(update={"generation": previous})
+            index = cls(settings.index.path, empty)
             index.fresh = True
             index.committed_dir = committed
             return index
@@ -297,13 +355,13 @@ class PaperIndex:
             wanted = (settings.chunking.chunk_size, settings.chunking.chunk_overlap)
             if built != wanted:
                 raise IndexMismatchError(
-                    f"index {settings.index} was chunked with chunk_size={built[0]}, chunk_overlap={built[1]} but "
+                    f"index {settings.index.path} was chunked with chunk_size={built[0]}, chunk_overlap={built[1]} but "
                     f"settings ask for chunk_size={wanted[0]}, chunk_overlap={wanted[1]}: rebuild with "
                     "`ingest --rebuild`, or restore the chunking settings"
                 )
             return index
-        settings.index.mkdir(parents=True, exist_ok=True)
-        return cls(settings.index, cls._empty(settings, dimension))
+        settings.index.path.mkdir(parents=True, exist_ok=True)
+        return cls(settings.index.path, cls._empty(settings, dimension))
 
     @classmethod
     def _recover(cls, settings: Settings, dimension: int, *, repair: bool) -> PaperIndex | None:
@@ -312,7 +370,7 @@ class PaperIndex:
         Without ``repair`` only a *missing* manifest with a readable backup is restored (nothing can
         be lost by that); everything else is left to ``--repair``, which the readers' messages name.
         """
-        root = settings.index
+        root = settings.index.path
         path, backup = root / "manifest.json", root / BACKUP
         if not root.is_dir():
             return None  # no index at all: an ordinary first ingest
@@ -324,7 +382,8 @@ class PaperIndex:
             pass
         else:
             if (
-                (root / manifest.chroma_dir).is_dir()
+                manifest.chroma_dir.startswith(SERVER_PREFIX)  # a server's store cannot be lost from here
+                or (root / manifest.chroma_dir).is_dir()
                 or not (manifest.paper_count or manifest.inline_papers)
                 or not repair
             ):
@@ -337,7 +396,7 @@ class PaperIndex:
             return index
         try:
             restored = read_manifest(backup)
-            if (root / restored.chroma_dir).is_dir():
+            if restored.chroma_dir.startswith(SERVER_PREFIX) or (root / restored.chroma_dir).is_dir():
                 write_atomic(path, restored.model_dump_json())
                 index = cls._open_for_write(settings, dimension, rebuild=False, repair=False)
                 index.restored = "backup"
@@ -388,6 +447,13 @@ class PaperIndex:
         return self._sentences
 
     def _open_collection(self, suffix: str) -> Any:
+        name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
+        if self.server is not None:
+            client = chroma_http_client(*self.server)
+            token = self._chroma_dir.removeprefix(SERVER_PREFIX)
+            return client.get_or_create_collection(
+                name=f"{name}-{token}{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
         path = self.root / self._chroma_dir
         if not path.is_dir():  # never let Chroma create an empty store where the committed one should be
             raise IndexMissingError(
@@ -396,7 +462,6 @@ class PaperIndex:
             )
         client = chroma_client(path)
         self._clients.append(client)
-        name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
         return client.get_or_create_collection(
             name=name + suffix, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
         )
@@ -503,6 +568,12 @@ class PaperIndex:
         left behind is reused when it opens and answers a query in a separate process
         (:func:`probe_store`); otherwise it is deleted and the committed store copied afresh.
         """
+        if self.server is not None:
+            # A Chroma server is its own process: a killed ingest cannot tear its files, so the writer
+            # adds to the live collections. Readers see only what their generation's catalog lists
+            # (PaperIndex.owners), so vectors added before the commit stay invisible until it.
+            self._chroma_dir = self.manifest.chroma_dir
+            return
         if self._chroma_dir != self.manifest.chroma_dir:
             return
         pending = self.root / NEXT_STORE
@@ -563,6 +634,8 @@ class PaperIndex:
         manifest.generation = generation
         manifest.chroma_dir = self._chroma_dir
         manifest.previous_chroma_dir = self.committed_dir if self.committed_dir != self._chroma_dir else None
+        if self.manifest.previous_chroma_dir and self.manifest.previous_chroma_dir.startswith(SERVER_PREFIX):
+            self._retired.add(self.manifest.previous_chroma_dir.removeprefix(SERVER_PREFIX))
         manifest.version = MANIFEST_VERSION
         manifest.paper_count, manifest.chunk_count, manifest.sentence_count = counts
         if (self.collection.count(), self.sentences.count()) != counts[1:]:
@@ -586,6 +659,18 @@ class PaperIndex:
         self._bm25 = None
         self._counts = {}
         self.tidy()
+
+    def _tidy_server(self, keep: set[str | None]) -> None:
+        """Drop this index's collections on the server that no kept generation names (after a rebuild)."""
+        name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
+        tokens = {k.removeprefix(SERVER_PREFIX) for k in keep if k and k.startswith(SERVER_PREFIX)}
+        client = chroma_http_client(*self.server) if self.server else None
+        if client is None or not self._catalog_writable:
+            return
+        for listed in client.list_collections():
+            found = re.fullmatch(re.escape(name) + r"-([0-9a-f]{8})(?:-sentences)?", listed.name)
+            if found and found.group(1) not in tokens and found.group(1) in self._retired:
+                client.delete_collection(listed.name)
 
     def _carried_counts(
         self, manifest: Manifest, changes: dict[str, PaperEntry | None], before: dict[str, PaperEntry], clear: bool
@@ -646,6 +731,8 @@ class PaperIndex:
             if folder.name not in keep_bm25:
                 shutil.rmtree(folder, ignore_errors=True)
         keep = {self.manifest.chroma_dir, self.manifest.previous_chroma_dir}
+        if self.server is not None:
+            self._tidy_server(keep)
         for folder in self.root.iterdir():
             if folder.is_dir() and _is_store(folder.name) and folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -868,6 +955,10 @@ def read_manifest(path: Path) -> Manifest:
         ) from exc
 
 
+def _server_dir() -> str:
+    return SERVER_PREFIX + secrets.token_hex(4)
+
+
 def load_manifest(root: Path) -> Manifest:
     """The committed manifest of the index at ``root`` with its papers (the catalog opened read-only):
     for tools and tests that inspect an index without settings."""
@@ -880,13 +971,13 @@ def load_manifest(root: Path) -> Manifest:
 def check_compatible(manifest: Manifest, settings: Settings) -> None:
     if manifest.version not in (1, MANIFEST_VERSION):
         raise IndexMismatchError(
-            f"index {settings.index} has format {manifest.version}, this version reads {MANIFEST_VERSION}: "
+            f"index {settings.index.path} has format {manifest.version}, this version reads {MANIFEST_VERSION}: "
             "rebuild it with `ingest --rebuild`"
         )
     wanted = settings.embedding.model
     if manifest.embedding_model != wanted:
         raise IndexMismatchError(
-            f"index {settings.index} was built with {manifest.embedding_model} ({manifest.dimension}-d) but "
+            f"index {settings.index.path} was built with {manifest.embedding_model} ({manifest.dimension}-d) but "
             f"settings ask for {wanted}: rebuild with `ingest --rebuild`, or set embedding.model = "
             f'"{manifest.embedding_model}"'
         )

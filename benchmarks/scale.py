@@ -97,7 +97,7 @@ def build(n: int, work: Path, corpus: Path) -> dict[str, Any]:
     from ingest.pipeline import run_ingest
 
     settings = Settings(index=work / f"index-{n}")
-    shutil.rmtree(settings.index, ignore_errors=True)
+    shutil.rmtree(settings.index.path, ignore_errors=True)
     sources = sc.source_papers(corpus)
     known = sc.sentence_vectors(sources, work, settings)
     path = sc.write_jsonl(sc.make_papers(sources, 0, n), work / f"papers-{n}.jsonl")
@@ -185,13 +185,13 @@ def real_ingest(m: int, work: Path, corpus: Path) -> dict[str, Any]:
     from ingest.pipeline import run_ingest
 
     settings = Settings(index=work / f"real-{m}")
-    shutil.rmtree(settings.index, ignore_errors=True)
+    shutil.rmtree(settings.index.path, ignore_errors=True)
     sources = sc.source_papers(corpus)
     path = sc.write_jsonl(sc.make_papers(sources, 2 * NEW_PAPERS, m), work / f"real-{m}.jsonl")
     started = time.perf_counter()
     report = run_ingest([path], settings)
     seconds = time.perf_counter() - started
-    shutil.rmtree(settings.index, ignore_errors=True)
+    shutil.rmtree(settings.index.path, ignore_errors=True)
     return {
         "papers": report.added,
         "seconds": round(seconds, 1),

@@ -159,7 +159,7 @@ def abstention(
     result = {
         "questions": str(questions),
         "split": split if prepared.beir is not None else None,
-        "index": str(prepared.settings.index),
+        "index": str(prepared.settings.index.path),
         "papers": chain.retriever.index.paper_count,
         "calibrated": calibration is not None,
         "calibration": {
@@ -212,7 +212,7 @@ def scorer(pairs_path: Path, index_dir: Path | None, out: Path, judge: str | Non
         from evals.run import heuristic_scorer
 
         model = settings.embedding.model
-        manifest = settings.index / "manifest.json"
+        manifest = settings.index.path / "manifest.json"
         if manifest.is_file():
             model = json.loads(manifest.read_text())["embedding_model"]
         support = heuristic_scorer(QueryEncoder(model, settings.cache))

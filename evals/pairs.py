@@ -63,7 +63,7 @@ def evidence_by_title(settings: Settings) -> dict[str, str]:
     """title_key -> evidence text, from the index manifest if there is one, else by reading settings.data."""
     from assistant.verify import evidence_text
 
-    manifest = settings.index / "manifest.json"
+    manifest = settings.index.path / "manifest.json"
     if manifest.is_file():
         from assistant.store import PaperIndex
 

@@ -179,7 +179,7 @@ def run_eval(
     manifest = retriever.index.manifest
     config = {
         "questions_file": str(cfg.questions),
-        "index": str(settings.index),
+        "index": str(settings.index.path),
         "embedding_model": manifest.embedding_model,
         "chunking": {"chunk_size": manifest.chunk_size, "chunk_overlap": manifest.chunk_overlap},
         "fusion": {

@@ -56,7 +56,7 @@ def main(
         f"{report.papers} papers from {report.records} records ({report.duplicates} duplicates): "
         f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
         + (f", {report.removed} removed" if report.removed else "")
-        + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index}"
+        + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index.path}"
     )
     if report.restored:
         how = {

@@ -98,7 +98,7 @@ def run_ingest(
     progress: Progress | None = None,
     ray_address: str | None = None,
 ) -> IngestReport:
-    """Ingest ``paths`` into ``settings.index`` (see the module docstring). ``repair``: also recover
+    """Ingest ``paths`` into ``settings.index.path`` (see the module docstring). ``repair``: also recover
     an unreadable manifest (from its backup, else from these sources, reusing every vector the
     store still holds); missing vectors and a missing BM25 folder are repaired by any run.
     ``ray_address`` (``auto`` or HOST:PORT): encode on that Ray cluster (``ingest.distributed``)."""
@@ -117,14 +117,15 @@ def run_ingest(
     report.records = len(papers)
     unique, report.merged = deduplicate(papers)
     report.papers = len(unique)
-    if repair and not paths and not (settings.index / "manifest.json").exists() and not settings.index.is_dir():
-        raise IndexMissingError(f"no index at {settings.index} to repair: run `ingest PATHS` to build one")
+    root = settings.index.path
+    if repair and not paths and not (root / "manifest.json").exists() and not root.is_dir():
+        raise IndexMissingError(f"no index at {settings.index.path} to repair: run `ingest PATHS` to build one")
     if not unique and not (repair and not paths):  # `ingest --repair` alone: from the index's own data
         where = ", ".join(map(str, paths)) or "(no paths)"
         reasons = "; ".join(f"{s.source}:{s.line or '-'}: {s.reason}" for s in report.skipped[:5])
         raise InputError(f"nothing to ingest in {where}" + (f" ({reasons})" if reasons else ""))
 
-    with writer_lock(settings.index):
+    with writer_lock(settings.index.path):
         model = None
         # a rebuild starts empty, but the committed index stays readable until the new one commits
         index = PaperIndex.open_for_write(
@@ -133,7 +134,7 @@ def run_ingest(
         report.restored = index.restored
         if index.restored == "sources" and not paths:
             raise InputError(
-                f"the manifest of {settings.index} and its backup are unreadable: give the source paths, "
+                f"the manifest of {settings.index.path} and its backup are unreadable: give the source paths, "
                 "`ingest --repair PATHS` (only what the vector store lacks is embedded)"
             )
         in_store = index.stored_papers() if index.restored == "sources" else set()
@@ -208,7 +209,7 @@ def run_ingest(
             meta = {pid: (paper.title, paper.date, paper.source) for pid, paper, *_ in pending}
             repaired = new.papers.get_many(sorted({c.paper_id for _, c in to_embed} - set(meta)))
             meta |= {pid: (e.title, e.date, e.sources[0] if e.sources else "") for pid, e in repaired.items()}
-            step = max(settings.embedding.batch_size * 4, 64)
+            step = max(settings.embedding.batch_size * 16, 1024)  # per encode + store round (Chroma: big batches)
             if ray_address:  # `ingest --ray`: only the encoding moves to a Ray cluster (ingest.distributed)
                 from ingest.distributed import RayEncoder
 
@@ -290,7 +291,7 @@ def _stored_ids(index: PaperIndex) -> tuple[set[str], set[str]] | None:
     """(chunk ids, sentence ids) in the store this run starts from; none when it starts empty; None
     (nothing read) when the store holds exactly as many of each as the manifest lists: then nothing
     is missing and nothing is stale, and an incremental run reads no id it does not add."""
-    if index.fresh or not (index.root / index.manifest.chroma_dir).is_dir():
+    if index.fresh or not index.store_present():
         return set(), set()
     if (index.collection.count(), index.sentences.count()) == index.expected_counts():
         return None

@@ -12,7 +12,7 @@ Fixtures:
     first build (557 records, 502 papers, 55 duplicates, 502 added).
 
     Treat it as read-only: open it with ``PaperIndex.open(settings)``, the retrieval code or
-    ``ask --index {settings.index}``. A test that must change an index copies it first with
+    ``ask --index {settings.index.path}``. A test that must change an index copies it first with
     ``tests.index_helpers.copy_index`` (cheap: no re-embedding). Embedding and chunking settings
     are passed explicitly, so a ``config.toml`` or ``PAPERS_*`` variable cannot change what gets
     built; derive variants with ``settings.model_copy(update={...})``.

@@ -187,7 +187,7 @@ def test_ask_cli_reports_provider_error_with_sources_and_exit_code(corpus_index,
             ask_main,
             [
                 "--index",
-                str(settings.index),
+                str(settings.index.path),
                 "--model",
                 "openai/fake-model",
                 "--mode",
@@ -204,7 +204,7 @@ def test_ask_cli_reports_provider_error_with_sources_and_exit_code(corpus_index,
 def test_ask_cli_retrieve_only_json_schema(corpus_index) -> None:  # type: ignore[no-untyped-def]
     settings, _ = corpus_index
     result = CliRunner().invoke(
-        ask_main, ["--index", str(settings.index), "--retrieve-only", "--json", "model merging"]
+        ask_main, ["--index", str(settings.index.path), "--retrieve-only", "--json", "model merging"]
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -227,7 +227,7 @@ def test_ask_cli_json_answer_schema(corpus_index) -> None:  # type: ignore[no-un
     settings, _ = corpus_index
     result = CliRunner().invoke(
         ask_main,
-        ["--index", str(settings.index), "--mode", "extract", "--json", "How does ImpRAG avoid explicit queries?"],
+        ["--index", str(settings.index.path), "--mode", "extract", "--json", "How does ImpRAG avoid explicit queries?"],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -297,7 +297,7 @@ def test_a_refused_key_never_reaches_the_output_or_the_json(corpus_index, monkey
         monkeypatch.setenv("PAPERS_LLM__API_BASE", server.api_base)
         for extra in (["--json"], []):
             result = CliRunner().invoke(
-                ask_main, ["--index", str(settings.index), "--mode", "auto", *extra, "implicit queries in RAG"]
+                ask_main, ["--index", str(settings.index.path), "--mode", "auto", *extra, "implicit queries in RAG"]
             )
             assert result.exit_code == 1
             assert canary not in result.stdout + result.stderr and "***" in result.stdout + result.stderr

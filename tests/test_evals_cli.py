@@ -22,7 +22,7 @@ QUESTIONS = FIXTURES / "questions.jsonl"  # 6 dev questions, 1 unanswerable, and
 @pytest.fixture(scope="module")
 def tiny_index(corpus_index) -> Path:  # type: ignore[no-untyped-def]
     """The shared read-only index of data/ (built once per session by tests/conftest.py)."""
-    return corpus_index[0].index
+    return corpus_index[0].index.path
 
 
 @pytest.fixture(scope="module")

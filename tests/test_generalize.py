@@ -163,7 +163,7 @@ def test_ingest_calibrates_abstention_for_its_collection(corpus_index) -> None: 
     settings, report = corpus_index
     assert report.calibration["status"] == "fitted"
     assert report.calibration["pseudo_questions"] >= 200
-    calibration = load_calibration(settings.index)
+    calibration = load_calibration(settings.index.path)
     assert calibration is not None and calibration.fitted_on["papers"] == 502
     assert 0 < calibration.estimates["refused_answerable"] < 0.3
     assert 0 < calibration.estimates["answered_near_miss"] < 0.5
@@ -304,23 +304,23 @@ def test_small_odd_and_growing_collections(corpus_index, tmp_path) -> None:  # t
 
     settings, _ = corpus_index
     real = list(PaperIndex.open(settings).manifest.papers.values())
-    tiny = settings.model_copy(update={"index": tmp_path / "tiny"})
+    tiny = settings.at(tmp_path / "tiny")
     _write_papers(tmp_path / "tiny.jsonl", [{"title": e.title, "abstract": e.abstract} for e in real[:5]])
     report = run_ingest([tmp_path / "tiny.jsonl"], tiny)
-    assert report.calibration["status"] == "default" and load_calibration(tiny.index) is None
+    assert report.calibration["status"] == "default" and load_calibration(tiny.index.path) is None
     assert not AnswerChain(tiny).retrieve(real[0].title).decision.calibrated
     undated = AnswerChain(tiny).retrieve(f"Which papers from September study {real[0].title}?")
     assert "carry no dates" in undated.note and undated.dates is None
     assert "september" not in undated.decision.reason.lower()  # the date is not an unseen topic word
 
-    short = settings.model_copy(update={"index": tmp_path / "short"})
+    short = settings.at(tmp_path / "short")
     words = [f"Topic{i} study" for i in range(35)]
     _write_papers(tmp_path / "short.jsonl", [{"title": w, "abstract": f"{w} works. It helps."} for w in words])
     report = run_ingest([tmp_path / "short.jsonl"], short)
     assert report.calibration["status"] == "default", report.calibration
     json.dumps(report.as_dict(), allow_nan=False)  # valid JSON, no NaN
 
-    grow = settings.model_copy(update={"index": tmp_path / "grow"})
+    grow = settings.at(tmp_path / "grow")
     papers = [{"title": e.title, "abstract": e.abstract} for e in real[:46]]
     _write_papers(tmp_path / "a.jsonl", papers[:40])
     first = run_ingest([tmp_path / "a.jsonl"], grow).calibration

@@ -255,7 +255,7 @@ def test_ingest_keeps_distinct_papers_and_reports_merges(tmp_path: Path) -> None
             {"title": "A Survey", "abstract": "We survey graph learning methods.", "id": "2402.00001v2"},
         ],
     )
-    result = CliRunner().invoke(ingest_main, ["--index", str(settings.index), "--json", str(survey)])
+    result = CliRunner().invoke(ingest_main, ["--index", str(settings.index.path), "--json", str(survey)])
     payload = json.loads(result.stdout)
     assert result.exit_code == 0 and payload["added"] == 2
     assert payload["merged"] == [
@@ -486,14 +486,14 @@ def test_a_next_store_naming_the_committed_store_is_never_written_or_deleted(tmp
     )
     committed = PaperIndex.open(settings).manifest.chroma_dir
     # a kill between the manifest's replacement and next-store.json's removal leaves this behind
-    (settings.index / "next-store.json").write_text(json.dumps({"chroma_dir": committed}))
+    (settings.index.path / "next-store.json").write_text(json.dumps({"chroma_dir": committed}))
     b = write_jsonl(tmp_path / "b.jsonl", [{"title": "Wombat Dens", "abstract": "We map dens."}])
     run_ingest([b], settings, rebuild=rebuild)
     manifest = PaperIndex.open(settings).manifest
     assert manifest.chroma_dir != committed and len(manifest.papers) == (1 if rebuild else 2)
     # the writer used a copy; the old one stays as the previous generation (for readers) until the next commit
-    assert manifest.previous_chroma_dir == committed and (settings.index / committed).is_dir()
-    assert sorted(p.name for p in settings.index.iterdir() if p.name.startswith(("chroma", "next"))) == sorted(
+    assert manifest.previous_chroma_dir == committed and (settings.index.path / committed).is_dir()
+    assert sorted(p.name for p in settings.index.path.iterdir() if p.name.startswith(("chroma", "next"))) == sorted(
         [manifest.chroma_dir, committed]
     )
 
@@ -520,7 +520,7 @@ def test_a_failed_rebuild_leaves_the_committed_index_readable(tmp_path: Path, mo
     assert [e.title for e in PaperIndex.open(settings).manifest.papers.values()] == ["Wombat Dens"]
     manifest = PaperIndex.open(settings).manifest  # the new store and the previous one, nothing else
     assert report.added == 1
-    assert {p.name for p in settings.index.glob("chroma-*")} == {manifest.chroma_dir, manifest.previous_chroma_dir}
+    assert {p.name for p in settings.index.path.glob("chroma-*")} == {manifest.chroma_dir, manifest.previous_chroma_dir}
 
 
 def test_prune_never_deletes_what_a_missing_or_damaged_file_held(tmp_path: Path) -> None:

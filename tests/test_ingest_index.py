@@ -76,29 +76,29 @@ def test_corpus_counts(corpus_index) -> None:  # type: ignore[no-untyped-def]
     assert (report.records, report.papers, report.duplicates) == (557, 502, 55)
     assert (report.added, report.updated, report.unchanged, report.removed) == (502, 0, 0, 0)
     assert report.skipped == []
-    manifest = read_manifest(settings.index)
+    manifest = read_manifest(settings.index.path)
     assert len(manifest.papers) == 502
     assert manifest.embedding_model == "all-MiniLM-L6-v2" and manifest.dimension == 384
-    ids = index_ids(settings.index)
+    ids = index_ids(settings.index.path)
     assert ids.consistent()
     assert len(ids.manifest) >= 502
 
 
 def test_second_run_over_corpus_embeds_nothing(corpus_index, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     settings, _ = corpus_index
-    before = index_ids(settings.index)
+    before = index_ids(settings.index.path)
     embedded = spy_on_encode(monkeypatch)
     report = run_ingest([DATA], settings)
     assert (report.records, report.papers, report.duplicates) == (557, 502, 55)
     assert (report.added, report.updated, report.unchanged, report.removed) == (0, 0, 502, 0)
     assert embedded == []
-    after = index_ids(settings.index)
+    after = index_ids(settings.index.path)
     assert after == before  # same Chroma ids, same manifest, same BM25, no new generation
 
 
 def test_run_with_one_new_paper_embeds_only_that_paper(corpus_index, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     settings, _ = corpus_index
-    index = copy_index(settings.index, tmp_path / "index")
+    index = copy_index(settings.index.path, tmp_path / "index")
     before = index_ids(index)
     data = tmp_path / "data"
     shutil.copytree(DATA, data)
@@ -125,13 +125,13 @@ def test_run_with_one_new_paper_embeds_only_that_paper(corpus_index, tmp_path, m
 def test_corpus_index_reopens_in_a_new_process(corpus_index, model, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Fewer than 1,000 chunks: Chroma has not flushed its HNSW index; a new process must still see all."""
     settings, _ = corpus_index
-    manifest = read_manifest(settings.index)
+    manifest = read_manifest(settings.index.path)
     total = sum(len(e.chunk_ids) for e in manifest.papers.values())
     assert total < 1000
     pids = list(manifest.papers)
     picked = [pids[0], pids[len(pids) // 2], pids[-1]]
     texts = [f"{manifest.papers[p].title}\n{manifest.papers[p].abstract}" for p in picked]
-    out = query_in_new_process(settings.index, embedding.encode(model, texts, 8), texts, tmp_path)
+    out = query_in_new_process(settings.index.path, embedding.encode(model, texts, 8), texts, tmp_path)
     assert out["count"] == total
     assert [hits[0][0] for hits in out["dense"]] == picked
     assert all(hits[0][1] > 0.8 for hits in out["dense"])
@@ -165,10 +165,10 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path, monkeypatch) -> No
     settings = _settings(tmp_path / "index")
     src = write_jsonl(tmp_path / "papers.jsonl", _three_papers(OLD))
     run_ingest([src], settings)
-    manifest = read_manifest(settings.index)
+    manifest = read_manifest(settings.index.path)
     pid_b = next(p for p, e in manifest.papers.items() if e.title == "Paper B on Animal Ecology")
     old_chunks = set(manifest.papers[pid_b].chunk_ids)
-    before = index_ids(settings.index)
+    before = index_ids(settings.index.path)
 
     write_jsonl(src, _three_papers(NEW))
     embedded = spy_on_encode(monkeypatch)
@@ -176,8 +176,8 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path, monkeypatch) -> No
     assert (report.added, report.updated, report.unchanged) == (0, 1, 2)
     assert embedded and all(_of_paper(t, {"title": "Paper B on Animal Ecology", "abstract": NEW}) for t in embedded)
 
-    after = index_ids(settings.index)
-    new_manifest = read_manifest(settings.index)
+    after = index_ids(settings.index.path)
+    new_manifest = read_manifest(settings.index.path)
     new_chunks = set(new_manifest.papers[pid_b].chunk_ids)
     assert len(new_chunks) >= 2  # the long abstract is split
     assert not old_chunks & after.chroma and not old_chunks & set(after.bm25)  # old chunks gone everywhere
@@ -186,9 +186,9 @@ def test_changed_abstract_replaces_its_chunks(tmp_path: Path, monkeypatch) -> No
     assert after.chroma - new_chunks == before.chroma - old_chunks  # A and C untouched
     assert not set(manifest.papers[pid_b].sentence_ids) & after.chroma_sentences  # old sentences gone
     assert new_manifest.papers[pid_b].abstract.startswith("Quokka burrows")
-    assert not list(settings.index.glob("bm25-*.tmp"))
+    assert not list(settings.index.path.glob("bm25-*.tmp"))
     generation = new_manifest.generation  # this one and the previous (kept for readers until the next commit)
-    assert {p.name for p in settings.index.glob("bm25-*")} == {f"bm25-{generation}", f"bm25-{generation - 1}"}
+    assert {p.name for p in settings.index.path.glob("bm25-*")} == {f"bm25-{generation}", f"bm25-{generation - 1}"}
 
     index = PaperIndex.open(settings)
     assert [h.paper_id for h in index.sparse("quokka burrows drone", 3)][:1] == [pid_b]
@@ -201,14 +201,14 @@ def test_prune_removes_papers_the_paths_no_longer_hold(tmp_path: Path, monkeypat
     run_ingest([src], settings)
     write_jsonl(src, _three_papers(OLD)[:2])
     kept = run_ingest([src], settings)  # without --prune, paper C stays
-    assert (kept.unchanged, kept.removed) == (2, 0) and len(read_manifest(settings.index).papers) == 3
+    assert (kept.unchanged, kept.removed) == (2, 0) and len(read_manifest(settings.index.path).papers) == 3
     embedded = spy_on_encode(monkeypatch)
     report = run_ingest([src], settings, prune=True)
     assert (report.added, report.unchanged, report.removed) == (0, 2, 1)
     assert embedded == []
-    titles = {e.title for e in read_manifest(settings.index).papers.values()}
+    titles = {e.title for e in read_manifest(settings.index.path).papers.values()}
     assert titles == {"Paper A on Kernel Methods", "Paper B on Animal Ecology"}
-    ids = index_ids(settings.index)
+    ids = index_ids(settings.index.path)
     assert ids.consistent() and len(ids.chroma) == 2
 
 
@@ -219,17 +219,17 @@ def test_index_without_sentence_vectors_gains_them_without_reembedding_chunks(tm
     run_ingest([src], settings)
     index = PaperIndex.open(settings)
     index.delete(sorted(index.stored_ids("sentences")), "sentences")
-    old = read_manifest(settings.index)
+    old = read_manifest(settings.index.path)
     for entry in old.papers.values():
         entry.sentence_ids = []
-    (settings.index / "manifest.json").write_text(old.model_dump_json())
+    (settings.index.path / "manifest.json").write_text(old.model_dump_json())
 
     embedded = spy_on_encode(monkeypatch)
     report = run_ingest([src], settings)
     assert (report.added, report.updated, report.unchanged) == (0, 0, 3)
     # each one-sentence abstract is embedded once, as a sentence; no chunk is embedded again
     assert sorted(embedded) == sorted(p["abstract"] for p in _three_papers(OLD))
-    ids = index_ids(settings.index)
+    ids = index_ids(settings.index.path)
     assert ids.consistent() and len(ids.chroma_sentences) == 3
 
 
@@ -240,12 +240,12 @@ def test_all_formats_ingest_into_one_index(small_index) -> None:  # type: ignore
     settings, report = small_index
     assert (report.records, report.papers, report.duplicates, report.added) == (14, 14, 0, 14)
     assert [(Path(s.source).name, s.line) for s in report.skipped] == [("daily_blank.txt", 17)]
-    manifest = read_manifest(settings.index)
+    manifest = read_manifest(settings.index.path)
     assert "arxiv:2403.00101" in manifest.papers and "arxiv:2404.11111" in manifest.papers
     routing = next(e for e in manifest.papers.values() if e.title.startswith("Sparse Mixture Routing"))
     assert routing.links == ["https://github.com/example-lab/sparse-routing"] and routing.date == "Sep 3"
     assert manifest.papers["arxiv:2404.11111"].authors == ["Katherine Johnson", "Claude Shannon"]
-    assert index_ids(settings.index).consistent()
+    assert index_ids(settings.index.path).consistent()
 
 
 # -- the CLI -------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def test_cli_fails_when_nothing_could_be_ingested(tmp_path, monkeypatch) -> None
 def test_cli_plain_output_summarises_and_lists_skips(small_index, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     isolate_settings_env(monkeypatch)
     settings, _ = small_index
-    result = _invoke([str(FIXTURES / "ingest"), "--index", str(settings.index)])
+    result = _invoke([str(FIXTURES / "ingest"), "--index", str(settings.index.path)])
     assert result.exit_code == 0, result.output
     assert "14 papers from 14 records (0 duplicates): 0 added, 0 updated, 14 unchanged, 1 skipped" in result.stdout
     assert "daily_blank.txt:17: title 'Orphan Title With No Abstract Below It' has no abstract" in result.stderr
@@ -303,15 +303,15 @@ def test_cli_plain_output_summarises_and_lists_skips(small_index, monkeypatch) -
 def test_second_concurrent_ingest_is_refused(small_index, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     isolate_settings_env(monkeypatch)
     settings, _ = small_index
-    before = index_ids(settings.index)
-    with writer_lock(settings.index):  # another writer holds the index
-        result = _invoke([str(FIXTURES / "ingest"), "--index", str(settings.index), "--json"])
+    before = index_ids(settings.index.path)
+    with writer_lock(settings.index.path):  # another writer holds the index
+        result = _invoke([str(FIXTURES / "ingest"), "--index", str(settings.index.path), "--json"])
         with pytest.raises(IndexLockedError):
             run_ingest([FIXTURES / "ingest"], settings)
     assert result.exit_code != 0
     message = json.loads(result.stdout)["error"]
     assert "is being written by ingest pid" in message and "refused" in message
-    assert index_ids(settings.index) == before
+    assert index_ids(settings.index.path) == before
     # the lock is released with its holder: the next ingest goes ahead
     assert run_ingest([FIXTURES / "ingest"], settings).unchanged == 14
 
@@ -329,14 +329,14 @@ def test_opening_with_the_other_embedding_model_is_refused(small_index) -> None:
     assert "settings ask for all-mpnet-base-v2" in message and "ingest --rebuild" in message
     with pytest.raises(IndexMismatchError):
         run_ingest([FIXTURES / "ingest"], mpnet)  # refused before anything is embedded or written
-    assert read_manifest(settings.index).embedding_model == "all-MiniLM-L6-v2"
+    assert read_manifest(settings.index.path).embedding_model == "all-MiniLM-L6-v2"
 
 
 def test_cli_reports_model_mismatch(small_index, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     isolate_settings_env(monkeypatch)
     monkeypatch.setenv("PAPERS_EMBEDDING__MODEL", "all-mpnet-base-v2")
     settings, _ = small_index
-    result = _invoke([str(FIXTURES / "ingest"), "--index", str(settings.index), "--json"])
+    result = _invoke([str(FIXTURES / "ingest"), "--index", str(settings.index.path), "--json"])
     assert result.exit_code != 0
     assert "settings ask for all-mpnet-base-v2" in json.loads(result.stdout)["error"]
 
@@ -351,6 +351,6 @@ def test_changed_chunking_is_refused_until_rebuild(tmp_path, monkeypatch) -> Non
         run_ingest([src], rechunked)
     report = run_ingest([src], rechunked, rebuild=True)
     assert (report.added, report.unchanged) == (4, 0)
-    manifest = read_manifest(settings.index)
+    manifest = read_manifest(settings.index.path)
     assert (manifest.chunk_size, manifest.chunk_overlap) == (64, 8)
-    assert index_ids(settings.index).consistent()
+    assert index_ids(settings.index.path).consistent()

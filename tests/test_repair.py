@@ -32,9 +32,9 @@ def built(tmp_path: Path) -> tuple[Settings, Path]:
 
 
 def ask(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    root = settings.index.parent
+    root = settings.index.path.parent
     return subprocess.run(
-        [str(BIN / "ask"), MOE_Q, "--index", str(settings.index), "--retrieve-only", *args],
+        [str(BIN / "ask"), MOE_Q, "--index", str(settings.index.path), "--retrieve-only", *args],
         env=clean_env(root),
         cwd=root,
         capture_output=True,
@@ -64,8 +64,8 @@ def works(settings: Settings) -> None:
 
 def delete_vectors(settings: Settings, kind: str, count: int) -> list[str]:
     """Remove ``count`` vectors of ``kind`` from the committed store, behind the manifest's back."""
-    manifest = json.loads((settings.index / "manifest.json").read_text())
-    client = chroma_client(settings.index / manifest["chroma_dir"])
+    manifest = json.loads((settings.index.path / "manifest.json").read_text())
+    client = chroma_client(settings.index.path / manifest["chroma_dir"])
     name = collection_name(manifest["embedding_model"], manifest["chunk_size"], manifest["chunk_overlap"])
     store = client.get_collection(name + ("-sentences" if kind == "sentences" else ""), embedding_function=None)
     ids = sorted(store.get(include=[])["ids"])[:count]
@@ -88,7 +88,7 @@ def test_missing_vectors_are_named_and_a_plain_rerun_re_embeds_only_them(built, 
 
 def test_a_corrupt_manifest_is_restored_from_its_backup(built) -> None:  # type: ignore[no-untyped-def]
     settings, corpus = built
-    (settings.index / "manifest.json").write_bytes(b"\x00garbage{")
+    (settings.index.path / "manifest.json").write_bytes(b"\x00garbage{")
     one_clear_error(settings, "manifest", "is damaged", "ingest --repair")
     with pytest.raises(Exception, match="ingest --repair"):
         run_ingest([corpus], settings)  # without --repair: the same message, nothing touched
@@ -100,13 +100,13 @@ def test_a_corrupt_manifest_is_restored_from_its_backup(built) -> None:  # type:
 def test_truncated_manifest_and_backup_are_rebuilt_from_the_sources_reusing_every_vector(built) -> None:  # type: ignore[no-untyped-def]
     settings, corpus = built
     for name in ("manifest.json", BACKUP):
-        text = (settings.index / name).read_text()
-        (settings.index / name).write_text(text[: len(text) // 2])
+        text = (settings.index.path / name).read_text()
+        (settings.index.path / name).write_text(text[: len(text) // 2])
     one_clear_error(settings, "is damaged", "ingest --repair")
     done = subprocess.run(
-        [str(BIN / "ingest"), str(corpus), "--index", str(settings.index), "--repair", "--json"],
-        env=clean_env(settings.index.parent),
-        cwd=settings.index.parent,
+        [str(BIN / "ingest"), str(corpus), "--index", str(settings.index.path), "--repair", "--json"],
+        env=clean_env(settings.index.path.parent),
+        cwd=settings.index.path.parent,
         capture_output=True,
         text=True,
         timeout=600,
@@ -119,8 +119,8 @@ def test_truncated_manifest_and_backup_are_rebuilt_from_the_sources_reusing_ever
 
 def test_a_deleted_bm25_folder_is_named_and_rebuilt_without_embedding(built) -> None:  # type: ignore[no-untyped-def]
     settings, corpus = built
-    generation = json.loads((settings.index / "manifest.json").read_text())["generation"]
-    shutil.rmtree(settings.index / f"bm25-{generation}")
+    generation = json.loads((settings.index.path / "manifest.json").read_text())["generation"]
+    shutil.rmtree(settings.index.path / f"bm25-{generation}")
     one_clear_error(settings, "BM25 index", "is missing", "ingest --repair")
     report = run_ingest([corpus], settings, repair=True)
     assert report.embedded == 0 and report.restored == ""
@@ -137,7 +137,7 @@ def test_a_chain_open_before_the_damage_reports_it_and_recovers_after_the_repair
 
 
 def ingest_cli(settings: Settings, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    root = cwd or settings.index.parent
+    root = cwd or settings.index.path.parent
     return subprocess.run(
         [str(BIN / "ingest"), *args, "--json"],
         env=clean_env(root),
@@ -150,7 +150,7 @@ def ingest_cli(settings: Settings, *args: str, cwd: Path | None = None) -> subpr
 
 def test_a_deleted_manifest_is_named_and_a_plain_run_restores_its_backup(built) -> None:  # type: ignore[no-untyped-def]
     settings, corpus = built
-    (settings.index / "manifest.json").unlink()
+    (settings.index.path / "manifest.json").unlink()
     one_clear_error(settings, "manifest", "is missing", "ingest --repair")  # not "run ingest first"
     report = run_ingest([corpus], settings)
     assert report.restored == "backup" and report.embedded == 0 and report.added == 0
@@ -160,11 +160,11 @@ def test_a_deleted_manifest_is_named_and_a_plain_run_restores_its_backup(built) 
 def test_repair_alone_needs_no_source_paths_from_any_folder(built, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings, _ = built
     delete_vectors(settings, "chunks", 2)
-    generation = json.loads((settings.index / "manifest.json").read_text())["generation"]
-    shutil.rmtree(settings.index / f"bm25-{generation}")
+    generation = json.loads((settings.index.path / "manifest.json").read_text())["generation"]
+    shutil.rmtree(settings.index.path / f"bm25-{generation}")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    done = ingest_cli(settings, "--repair", "--index", str(settings.index), cwd=elsewhere)  # no data/ here
+    done = ingest_cli(settings, "--repair", "--index", str(settings.index.path), cwd=elsewhere)  # no data/ here
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["repaired"] == 2 and report["embedded"] == 2 and report["papers"] == 0
@@ -176,8 +176,8 @@ def test_a_lost_vector_store_is_rebuilt_from_the_previous_one(built) -> None:  #
     extra = corpus.parent / "extra.jsonl"
     extra.write_text(json.dumps({"title": "Kelp Forest Acoustics", "abstract": "We map kelp by sound."}) + "\n")
     run_ingest([extra], settings)  # generation 2; generation 1's store stays as the previous one
-    manifest = json.loads((settings.index / "manifest.json").read_text())
-    shutil.rmtree(settings.index / manifest["chroma_dir"])
+    manifest = json.loads((settings.index.path / "manifest.json").read_text())
+    shutil.rmtree(settings.index.path / manifest["chroma_dir"])
     one_clear_error(settings, "vector store", "is missing", "ingest --repair")
     report = run_ingest([], settings, repair=True)
     assert report.restored == "store" and 0 < report.embedded <= 6  # the one paper the old store lacked
@@ -190,8 +190,8 @@ def test_rebuilding_from_too_few_sources_says_which_papers_are_left_out(built) -
     extra.write_text(json.dumps({"title": "Kelp Forest Acoustics", "abstract": "We map kelp by sound."}) + "\n")
     run_ingest([extra], settings)
     for name in ("manifest.json", BACKUP):
-        (settings.index / name).write_text("{")
-    done = ingest_cli(settings, "--repair", "--index", str(settings.index))
+        (settings.index.path / name).write_text("{")
+    done = ingest_cli(settings, "--repair", "--index", str(settings.index.path))
     assert done.returncode == 1 and "give the source paths" in done.stderr
     report = run_ingest([corpus], settings, repair=True)  # the extra file is not given
     assert report.restored == "sources" and report.embedded == 0 and len(report.unrecovered) == 1
@@ -201,7 +201,7 @@ def test_a_relative_index_path_is_probed_where_it_is(built, tmp_path: Path) -> N
     """The store probe runs in a child process with another working directory: it must get an absolute path."""
     settings, corpus = built
     for name in ("manifest.json", BACKUP):
-        (settings.index / name).unlink()
+        (settings.index.path / name).unlink()
     done = ingest_cli(settings, str(corpus), "--repair", "--index", "index")  # relative to its cwd
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["restored"] == "sources" and json.loads(done.stdout)["embedded"] == 0
@@ -219,8 +219,8 @@ def test_repair_with_no_index_says_so(tmp_path: Path) -> None:
 
 def test_with_no_store_left_every_vector_is_re_embedded_from_the_manifest(built) -> None:  # type: ignore[no-untyped-def]
     settings, _ = built
-    manifest = json.loads((settings.index / "manifest.json").read_text())
-    shutil.rmtree(settings.index / manifest["chroma_dir"])  # a one-generation index: no previous store
+    manifest = json.loads((settings.index.path / "manifest.json").read_text())
+    shutil.rmtree(settings.index.path / manifest["chroma_dir"])  # a one-generation index: no previous store
     one_clear_error(settings, "vector store", "is missing", "ingest --repair")
     report = run_ingest([], settings, repair=True)
     listed = manifest["chunk_count"] + manifest["sentence_count"]

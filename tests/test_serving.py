@@ -76,7 +76,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Settin
     root = tmp_path_factory.mktemp("live")
     settings = build(root)
     env = clean_env(root, PAPERS_LLM__MODEL="openai/x")
-    with papers_ui(settings.index, env, root) as server:
+    with papers_ui(settings.index.path, env, root) as server:
         yield server.url, settings, env, root
 
 
@@ -106,7 +106,7 @@ def test_the_running_ui_moves_to_each_new_generation_without_an_error(live) -> N
         for paper, question in ((CORAL, CORAL_Q), (KELP, KELP_Q)):  # two commits: generation 3 deletes 1
             new = root / f"{paper['title'][:12]}.jsonl"
             new.write_text(json.dumps(paper) + "\n", encoding="utf-8")
-            assert ingest(settings.index, env, root, new)["added"] == 1
+            assert ingest(settings.index.path, env, root, new)["added"] == 1
             after = post(url, {"question": question, "mode": "extract"}).json()
             assert after["error"] is None and after["abstained"] is False, after
             assert after["sources"][0]["title"] == paper["title"]
@@ -117,8 +117,8 @@ def test_the_running_ui_moves_to_each_new_generation_without_an_error(live) -> N
     assert answered >= 4 and not failures, failures[:3]
     health = httpx.get(f"{url}/api/health", trust_env=False).json()
     assert health["papers"] == len(PAPERS) + 2
-    manifest = json.loads((settings.index / "manifest.json").read_text())
-    kept = sorted(p.name for p in settings.index.iterdir() if p.name.startswith(("bm25-", "chroma")))
+    manifest = json.loads((settings.index.path / "manifest.json").read_text())
+    kept = sorted(p.name for p in settings.index.path.iterdir() if p.name.startswith(("bm25-", "chroma")))
     generation = manifest["generation"]
     assert kept == sorted(
         [f"bm25-{generation - 1}", f"bm25-{generation}", manifest["chroma_dir"], manifest["previous_chroma_dir"]]
@@ -137,7 +137,7 @@ def test_a_chain_two_commits_behind_answers_from_the_newest(tmp_path: Path) -> N
         path = tmp_path / f"{paper['title'][:12]}.jsonl"
         path.write_text(json.dumps(paper) + "\n", encoding="utf-8")
         run_ingest([path], settings)
-    assert not (settings.index / opened).exists()  # gone from disk
+    assert not (settings.index.path / opened).exists()  # gone from disk
     got = chain.retrieve(KELP_Q)
     assert got.sources[0].title == KELP["title"] and not got.abstain
     assert chain.retriever.index.manifest.generation == 3
@@ -153,7 +153,7 @@ def test_a_disconnected_api_client_stops_the_provider_stream(tmp_path: Path) -> 
     sentence = "Our router reduces inference latency by 35% compared with dense transformers [1]."
     with FakeOpenAIServer(" ".join([sentence] * 40), word_delay_s=0.05) as fake:
         env = clean_env(tmp_path, PAPERS_LLM__MODEL="openai/fake", PAPERS_LLM__API_BASE=fake.api_base)
-        with papers_ui(settings.index, env, tmp_path) as server:
+        with papers_ui(settings.index.path, env, tmp_path) as server:
             with pytest.raises(httpx.ReadTimeout):
                 post(server.url, {"question": MOE_Q, "mode": "generate"}, timeout=3)  # the client gives up
             gone = time.monotonic()
@@ -171,7 +171,7 @@ def test_a_non_loopback_bind_without_credentials_is_refused(tmp_path: Path) -> N
     settings = build(tmp_path)
     env = clean_env(tmp_path, PAPERS_UI__HOST="0.0.0.0")
     done = subprocess.run(
-        [str(BIN / "papers-ui"), "--index", str(settings.index), "--port", str(free_port())],
+        [str(BIN / "papers-ui"), "--index", str(settings.index.path), "--port", str(free_port())],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -181,7 +181,7 @@ def test_a_non_loopback_bind_without_credentials_is_refused(tmp_path: Path) -> N
     assert done.returncode == 1
     assert "refusing to serve on 0.0.0.0 without credentials" in done.stderr and "Traceback" not in done.stderr
     half = subprocess.run(
-        [str(BIN / "papers-ui"), "--index", str(settings.index)],
+        [str(BIN / "papers-ui"), "--index", str(settings.index.path)],
         env=env | {"PAPERS_UI__USERNAME": "ada"},
         cwd=tmp_path,
         capture_output=True,
@@ -223,7 +223,7 @@ def test_with_credentials_the_ui_and_api_need_them_and_never_show_the_password(t
     settings = build(tmp_path)
     password = "pw-canary-51d0c"
     env = clean_env(tmp_path, PAPERS_UI__USERNAME="ada", PAPERS_UI__PASSWORD=password)
-    with papers_ui(settings.index, env, tmp_path, auth=("ada", password)) as server:
+    with papers_ui(settings.index.path, env, tmp_path, auth=("ada", password)) as server:
         assert httpx.get(f"{server.url}/api/health", trust_env=False).status_code == 401
         assert post(server.url, {"question": MOE_Q, "mode": "extract"}).status_code == 401
         wrong = post(server.url, {"question": MOE_Q, "mode": "extract"}, auth=("ada", "guess"))
@@ -252,7 +252,7 @@ def test_health_on_a_damaged_index_is_json_naming_the_repair(tmp_path: Path) -> 
     chain = AnswerChain(settings)
     client = TestClient(Starlette(routes=api_routes(settings, chain)))
     assert client.get("/api/health").json()["papers"] == len(PAPERS)
-    manifest = settings.index / "manifest.json"
+    manifest = settings.index.path / "manifest.json"
     manifest.write_text(manifest.read_text()[:100])  # truncated under a running server
     reply = client.get("/api/health")
     assert reply.status_code == 503 and "ingest --repair" in reply.json()["error"]

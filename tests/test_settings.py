@@ -38,7 +38,7 @@ def test_toml_in_working_directory_then_env_overrides(tmp_path: Path, monkeypatc
     assert (settings.retrieval.k, settings.llm.model) == (7, "ollama/llama3.2")
     monkeypatch.setenv("PAPERS_RETRIEVAL__K", "9")
     assert load_settings().retrieval.k == 9
-    assert load_settings(index=tmp_path / "elsewhere").index == tmp_path / "elsewhere"
+    assert load_settings(index=tmp_path / "elsewhere").index.path == tmp_path / "elsewhere"
 
 
 def test_unknown_key_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,7 +56,7 @@ SOURCES_HINT = "Retrieved papers appear here, with their scores; cited ones are 
 
 
 def build_app(settings: Settings, chain: AnswerChain | None = None, condenser: str = "heuristic") -> gr.Blocks:
-    """The Blocks app; ``chain`` defaults to the process-wide one for ``settings.index``."""
+    """The Blocks app; ``chain`` defaults to the process-wide one for ``settings.index.path``."""
     import gradio as gr
 
     handlers = Handlers(settings, chain or get_chain(settings))
@@ -332,7 +332,7 @@ def serve(port: int | None, index_dir: Path | None, condenser: str) -> None:
 
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
     check_exposure(settings)  # before seconds of loading: a refused bind says so at once
-    click.echo(f"loading the index {settings.index} …", err=True)
+    click.echo(f"loading the index {settings.index.path} …", err=True)
     chain = get_chain(settings)
     warm_up(settings, lambda m: click.echo(m, err=True))
     app = build_app(settings, chain, condenser=condenser)

@@ -170,7 +170,7 @@ def get_chain(settings: Settings) -> AnswerChain:
     """The process-wide chain for this index, built on first use (index, encoder, scorer)."""
     from assistant.answer import AnswerChain
 
-    key = Path(settings.index).resolve()
+    key = Path(settings.index.path).resolve()
     with _chains_lock:
         chain = _chains.get(key)
         if chain is None:
