@@ -1,14 +1,15 @@
-"""Ingest throughput against raw ``SentenceTransformer.encode`` on the same chunk texts.
+"""Ingest throughput per encoder backend, side by side, each against a raw encode of the same texts.
 
-    .venv/bin/python benchmarks/ingest.py [--data data] [--repeat N] [--out benchmarks/out/ingest.json]
+    .venv/bin/python benchmarks/ingest.py [--data data] [--backends torch,onnx-int8] [--repeat N]
 
-One run times, in one process with the libraries already imported:
+For each backend (``EmbeddingSettings.backend``: torch = sentence-transformers, onnx-int8 = the
+int8 ONNX export), in one process, alternating:
 
 (a) a full ``run_ingest`` of ``--data`` into a fresh temporary index, broken down into read+dedupe,
     chunk, model load, embed, Chroma reads, Chroma upsert, BM25+commit and the rest (exclusive
     times: a step nested in another counts once);
-(b) ``SentenceTransformer.encode`` of exactly the texts the ingest embedded, same model, same batch
-    size, normalised like the index's vectors, after loading the model the same way.
+(b) ``DocumentEncoder.encode`` of exactly the texts the ingest embedded, same backend and batch
+    size, in one call, longest first, after loading the encoder the same way.
 
 Model load time: it is a fixed cost per process, not per paper, and the raw baseline pays it too,
 so the headline ratio compares ingest *without* its model load to raw encode *without* its load
@@ -16,8 +17,7 @@ so the headline ratio compares ingest *without* its model load to raw encode *wi
 (torch + sentence-transformers, llama-index, Chroma, bm25s) are timed separately, not in either
 side: the `ingest` CLI pays them once per process, and only the llama-index/Chroma/bm25s part is
 extra over a raw-encode script. Wall and CPU (process) time are both reported; on a machine
-shared with other jobs, the CPU-time ratio is the steadier one. The padded-token count shows how
-much encoder work each side's batching implies, independent of noise.
+shared with other jobs, the CPU-time ratio is the steadier one.
 """
 
 from __future__ import annotations
@@ -90,23 +90,7 @@ def time_imports() -> dict[str, float]:
     return out
 
 
-def padded_tokens(tokenizer: Any, texts: list[str], batch_size: int, call_size: int | None) -> int:
-    """Token slots the encoder processes (batch rows x longest row in the batch), done the way
-    sentence-transformers does it: each encode call orders its texts by character length, longest
-    first, then cuts batches. ``call_size`` None means all texts in one call."""
-    tokens = [min(len(ids), tokenizer.model_max_length) for ids in tokenizer(texts)["input_ids"]]
-    pairs = list(zip([len(t) for t in texts], tokens, strict=True))
-    calls = [pairs] if call_size is None else [pairs[i : i + call_size] for i in range(0, len(pairs), call_size)]
-    total = 0
-    for call in calls:
-        ordered = [n for _, n in sorted(call, key=lambda pair: -pair[0])]
-        for start in range(0, len(ordered), batch_size):
-            batch = ordered[start : start + batch_size]
-            total += len(batch) * max(batch)
-    return total
-
-
-def one_run(data: Path) -> dict[str, Any]:
+def one_run(data: Path, backend: str) -> dict[str, Any]:
     from assistant import embedding
     from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
     from assistant.store import PaperIndex
@@ -114,18 +98,19 @@ def one_run(data: Path) -> dict[str, Any]:
 
     clock = Clock()
     embedded: list[str] = []
-    real_encode = embedding.encode
+    real_encode = embedding.DocumentEncoder.encode
 
-    def encode(model: Any, texts: list[str], batch_size: int) -> Any:
+    def encode(self: Any, texts: list[str]) -> Any:
         embedded.extend(texts)
-        return real_encode(model, texts, batch_size)
+        return real_encode(self, texts)
 
     patches = [
         (pipeline, "read_paths", clock.wrap("read+dedupe", pipeline.read_paths, materialise=True)),
         (pipeline, "deduplicate", clock.wrap("read+dedupe", pipeline.deduplicate)),
         (pipeline, "chunk_paper", clock.wrap("chunk", pipeline.chunk_paper)),
-        (embedding, "load_model", clock.wrap("model load", embedding.load_model)),
-        (embedding, "encode", clock.wrap("embed", encode)),
+        (embedding.DocumentEncoder, "__init__", clock.wrap("model load", embedding.DocumentEncoder.__init__)),
+        (embedding.DocumentEncoder, "encode", clock.wrap("embed", encode)),
+        (PaperIndex, "existing", clock.wrap("chroma read", PaperIndex.existing)),
         (PaperIndex, "stored_ids", clock.wrap("chroma read", PaperIndex.stored_ids)),
         (PaperIndex, "upsert", clock.wrap("chroma upsert", PaperIndex.upsert)),
         (PaperIndex, "commit", clock.wrap("bm25+commit", PaperIndex.commit)),
@@ -135,7 +120,9 @@ def one_run(data: Path) -> dict[str, Any]:
         setattr(owner, name, replacement)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-            settings = Settings(index=Path(tmp) / "index", embedding=EmbeddingSettings(), chunking=ChunkSettings())
+            settings = Settings(
+                index=Path(tmp) / "index", embedding=EmbeddingSettings(backend=backend), chunking=ChunkSettings()
+            )
             w0, c0 = time.perf_counter(), time.process_time()
             report = pipeline.run_ingest([data], settings)
             ingest_wall, ingest_cpu = time.perf_counter() - w0, time.process_time() - c0
@@ -145,26 +132,22 @@ def one_run(data: Path) -> dict[str, Any]:
     clock.wall["other"] = ingest_wall - sum(clock.wall.values())
     clock.cpu["other"] = ingest_cpu - sum(clock.cpu.values())
 
-    # (b) the raw baseline: the same texts, model and batch size, straight through sentence-transformers
-    from sentence_transformers import SentenceTransformer
-
+    # (b) the raw baseline: the same texts, backend and batch size, in one encode call, longest first
+    # (what sentence-transformers does inside one call; the ONNX encoder pads each batch to its longest)
     batch_size = settings.embedding.batch_size
     w0, c0 = time.perf_counter(), time.process_time()
-    model = SentenceTransformer(
-        str(embedding.model_dir(settings.embedding.model, settings.cache)), device="cpu", local_files_only=True
-    )
+    encoder = embedding.DocumentEncoder(settings.embedding.model, settings.cache, backend, batch_size)
     load_wall, load_cpu = time.perf_counter() - w0, time.process_time() - c0
+    texts = sorted(embedded, key=len, reverse=True)
     w0, c0 = time.perf_counter(), time.process_time()
-    model.encode(
-        embedded, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    encoder.encode(texts)
     raw_wall, raw_cpu = time.perf_counter() - w0, time.process_time() - c0
 
     papers = report.papers
     steady_wall = ingest_wall - clock.wall["model load"]
     steady_cpu = ingest_cpu - clock.cpu["model load"]
-    step = max(batch_size * 4, 64)  # the pipeline's texts per encode call
     return {
+        "backend": backend,
         "papers": papers,
         "chunks": len(embedded),
         "batch_size": batch_size,
@@ -188,16 +171,12 @@ def one_run(data: Path) -> dict[str, Any]:
             "with_load": (raw_wall + load_wall) / ingest_wall,
             "with_load_cpu": (raw_cpu + load_cpu) / ingest_cpu,
         },
-        "padded_tokens": {
-            "ingest": padded_tokens(model.tokenizer, embedded, batch_size, step),
-            "raw": padded_tokens(model.tokenizer, embedded, batch_size, None),
-        },
     }
 
 
 def print_run(n: int, run: dict[str, Any]) -> None:
     ing, raw, ratio = run["ingest"], run["raw_encode"], run["ratio"]
-    print(f"\nrun {n}: {run['papers']} papers, {run['chunks']} chunks, batch size {run['batch_size']}")
+    print(f"\nrun {n} ({run['backend']}): {run['papers']} papers, {run['chunks']} texts, batch {run['batch_size']}")
     print(f"  {'':32}{'wall s':>9}{'cpu s':>9}{'papers/s':>10}")
     print(f"  {'ingest (full run_ingest)':32}{ing['seconds']:9.2f}{ing['cpu_seconds']:9.2f}{ing['papers_per_s']:10.2f}")
     for step in STEPS:
@@ -205,7 +184,7 @@ def print_run(n: int, run: dict[str, Any]) -> None:
         print(f"    {step:30}{wall:9.2f}{cpu:9.2f}")
     steady = run["papers"] / ing["papers_per_s_without_model_load"]
     print(f"  {'ingest without model load':32}{steady:9.2f}{'':9}{ing['papers_per_s_without_model_load']:10.2f}")
-    label = "raw SentenceTransformer.encode"
+    label = f"raw encode ({run['backend']})"
     print(f"  {label:32}{raw['seconds']:9.2f}{raw['cpu_seconds']:9.2f}{raw['papers_per_s']:10.2f}")
     print(f"  {'raw model load':32}{raw['model_load_seconds']:9.2f}")
     verdict = "ok" if ratio["steady"] >= TARGET else f"BELOW {TARGET}"
@@ -213,14 +192,15 @@ def print_run(n: int, run: dict[str, Any]) -> None:
         f"  ratio ingest/raw throughput: steady {ratio['steady']:.3f} ({verdict}), cpu {ratio['steady_cpu']:.3f}; "
         f"with model load {ratio['with_load']:.3f}, cpu {ratio['with_load_cpu']:.3f}"
     )
-    pad = run["padded_tokens"]
-    print(f"  padded tokens encoded: ingest {pad['ingest']}, raw {pad['raw']} ({pad['ingest'] / pad['raw']:.3f}x)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO / "data")
     parser.add_argument("--repeat", type=int, default=1, help="Runs of (ingest, raw encode); medians reported.")
+    parser.add_argument(
+        "--backends", default="torch,onnx-int8", help="Encoder backends, run side by side (EmbeddingSettings.backend)."
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "ingest.json")
     args = parser.parse_args(argv)
 
@@ -229,12 +209,22 @@ def main(argv: list[str] | None = None) -> int:
     for label, seconds in imports.items():
         print(f"  {label:32}{seconds:9.2f}")
     runs = []
+    backends = args.backends.split(",")
     for n in range(1, args.repeat + 1):
-        runs.append(one_run(args.data))
-        print_run(n, runs[-1])
-    summary = {key: statistics.median(r["ratio"][key] for r in runs) for key in ["steady", "steady_cpu", "with_load"]}
+        for backend in backends:  # side by side, alternating, so the machine's noise hits both
+            runs.append(one_run(args.data, backend))
+            print_run(n, runs[-1])
+    summary: dict[str, Any] = {}
+    for backend in backends:
+        mine = [r for r in runs if r["backend"] == backend]
+        summary[backend] = {key: statistics.median(r["ratio"][key] for r in mine) for key in ["steady", "steady_cpu"]}
+        summary[backend]["papers_per_s"] = statistics.median(r["ingest"]["papers_per_s"] for r in mine)
+    if len(backends) > 1:
+        base = summary[backends[0]]["papers_per_s"]
+        for backend in backends[1:]:
+            summary[backend]["speedup_vs_" + backends[0]] = summary[backend]["papers_per_s"] / base
     loadavg = os.getloadavg()
-    print(f"\nmedian ratio (steady) {summary['steady']:.3f}, target >= {TARGET}; load average {loadavg[0]:.1f}")
+    print(f"\nmedians {json.dumps(summary, indent=1)}; ratio target >= {TARGET}; load average {loadavg[0]:.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
