@@ -172,26 +172,49 @@ class QueryEncoder(OnnxEncoder):
 class DocumentEncoder:
     """What ingest embeds with: ``backend`` is ``EmbeddingSettings.backend``.
 
-    ``torch``: sentence-transformers (the reference); ``onnx``: the fp32 ONNX export on every core;
-    ``onnx-int8``: its int8 dynamic quantisation. ``encode(texts)`` returns unit-normalised float32
-    vectors of shape (len(texts), dimension). ``benchmarks/embedding_backends.py`` measures speed and
-    SciFact nDCG@10 of each; ``README.md`` (Scale) has the figures behind the default.
+    ``torch``: sentence-transformers (the reference); ``onnx``: the fp32 ONNX export; ``onnx-int8``:
+    its int8 dynamic quantisation. ``encode(texts)`` returns unit-normalised float32 vectors of
+    shape (len(texts), dimension). The ONNX backends run ``workers`` single-threaded sessions side
+    by side (default: one per core), each on whole batches of ``batch_size`` texts: on the 2-core
+    reference machine that encodes faster than one session with two intra-op threads, which spend
+    much of a small batch synchronising. A text's vector depends only on its batch (int8 activations
+    are quantised per batch), never on which session ran it. ``benchmarks/ingest.py`` measures the
+    backends side by side; ``README.md`` (Scale) has the figures behind the default.
     """
 
-    def __init__(self, name: str, cache: Path, backend: str, batch_size: int) -> None:
+    def __init__(self, name: str, cache: Path, backend: str, batch_size: int, workers: int | None = None) -> None:
+        import os
+
         self.backend, self.batch_size = backend, batch_size
+        self._model: SentenceTransformer | None = None
+        self._sessions: list[OnnxEncoder] = []
+        self._pool = None
         if backend == "torch":
-            self._model: SentenceTransformer | None = load_model(name, cache)
-            self._onnx: OnnxEncoder | None = None
-        else:
-            self._model = None
-            self._onnx = OnnxEncoder(name, cache, quantized=backend == "onnx-int8", threads=0)
+            self._model = load_model(name, cache)
+            return
+        count = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self._sessions = [OnnxEncoder(name, cache, quantized=backend == "onnx-int8", threads=1) for _ in range(count)]
+        if count > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(count, thread_name_prefix="encoder")
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        if self._onnx is not None:
-            return self._onnx.encode_many(texts, self.batch_size)
-        assert self._model is not None
-        return encode(self._model, texts, self.batch_size)
+        if self._model is not None:
+            return encode(self._model, texts, self.batch_size)
+        import numpy as np
+
+        batches = [texts[i : i + self.batch_size] for i in range(0, len(texts), self.batch_size)]
+        if not batches:
+            return np.zeros((0, 0), dtype="float32")
+        if self._pool is None:
+            return self._sessions[0].encode_many(texts, self.batch_size)
+        sessions = self._sessions
+
+        def run(job: tuple[int, list[str]]) -> np.ndarray:
+            return sessions[job[0] % len(sessions)].encode_many(job[1], len(job[1]))
+
+        return np.concatenate(list(self._pool.map(run, enumerate(batches))))
 
 
 def quantize_onnx(name: str, cache: Path) -> Path:

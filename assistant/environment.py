@@ -17,8 +17,6 @@ variable                        value       why
                                             (forced: a cluster's own setting is its ``ray start``'s;
                                             no dashboard is started, Ray Data's progress bars and logs
                                             are silenced in ``ingest.distributed``)
-``RAY_BACKEND_LOG_LEVEL``       ``error``   ``ingest --ray``: Ray's C++ core in the driver logs errors only
-                                            (not a warning a second while it retries an address)
 ``TOKENIZERS_PARALLELISM``      ``false``   no fork warnings / thread oversubscription on 2 cores
 ``OMP_WAIT_POLICY``             ``PASSIVE`` llama.cpp's idle OpenMP workers otherwise spin: measured
                                             1-2 tok/s instead of 6-7 on a loaded 2-core machine;
@@ -40,7 +38,6 @@ DEFAULTS = {
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     "ANONYMIZED_TELEMETRY": "False",
     "GRADIO_ANALYTICS_ENABLED": "False",
-    "RAY_BACKEND_LOG_LEVEL": "error",
     "TOKENIZERS_PARALLELISM": "false",
     "OMP_WAIT_POLICY": "PASSIVE",
 }

@@ -470,18 +470,20 @@ class PaperIndex:
         """Each paper's committed sentences, in abstract order, with their unit vectors."""
         import numpy as np
 
-        got = self.sentences.get(
-            where={"paper_id": {"$in": list(paper_ids)}}, include=["embeddings", "documents", "metadatas"]
-        )
-        owner = self.owners(got["ids"], "sentences")
-        grouped: dict[str, list[tuple[int, str, Any]]] = {}
-        for sid, text, vec, meta in zip(got["ids"], got["documents"], got["embeddings"], got["metadatas"], strict=True):
-            if sid in owner:
-                grouped.setdefault(owner[sid], []).append((int(meta["position"]), text, vec))
+        # looked up by id (the catalog lists each paper's sentence ids, in abstract order): an
+        # indexed read, where a metadata filter would scan a table that grows with the collection
+        entries = self.manifest.papers.get_many(list(paper_ids))
+        wanted = [sid for entry in entries.values() for sid in entry.sentence_ids]
+        if not wanted:
+            return {}
+        got = self.sentences.get(ids=wanted, include=["embeddings", "documents"])
+        rows_of = zip(got["ids"], got["documents"], got["embeddings"], strict=True)
+        found = {sid: (text, vec) for sid, text, vec in rows_of}
         out = {}
-        for pid, rows in grouped.items():
-            rows.sort(key=lambda r: r[0])
-            out[pid] = ([r[1] for r in rows], np.asarray([r[2] for r in rows], dtype="float32"))
+        for pid, entry in entries.items():
+            rows = [found[sid] for sid in entry.sentence_ids if sid in found]
+            if rows:
+                out[pid] = ([r[0] for r in rows], np.asarray([r[1] for r in rows], dtype="float32"))
         return out
 
     def owners(self, unit_ids: Iterable[str], kind: str = "chunks") -> dict[str, str]:

@@ -5,21 +5,25 @@ decides what to embed and alone writes Chroma, BM25 and the manifest through the
 protocol, so a Ray run is exactly as crash-safe and incremental as a single-process one.
 
 ``RayEncoder`` has ``DocumentEncoder``'s interface (``encode(texts) -> (n, dim) float32``, unit
-vectors; ``close()``). Each ``encode`` call becomes one Ray Data dataset: one block per encoder
-batch of ``embedding.batch_size`` texts, cut at the same positions as ``DocumentEncoder`` cuts them
-(each batch is padded to its longest text, and ``onnx-int8`` quantises activations per batch, so a
-text's vector depends on its batch), mapped by ``map_batches`` on Ray tasks of one CPU each, and
-read back in position order. Same batches, same model files, same vectors: ``tests/test_ray_ingest.py``
-checks a Ray ingest against a single-process one.
+vectors; ``close()``), and the pipeline calls it exactly as it calls ``DocumentEncoder`` (the same
+texts per call). Each call becomes one Ray Data dataset: one block per encoder batch of
+``embedding.batch_size`` texts, cut at the same positions as ``DocumentEncoder`` cuts them (each
+batch is padded to its longest text, and ``onnx-int8`` quantises activations per batch, so a text's
+vector depends on the batch it is in), mapped by ``map_batches`` on Ray tasks of one CPU each, and
+read back in position order. Same batches, same model files, same vectors (bitwise):
+``tests/test_ray_ingest.py`` checks a Ray ingest against a single-process one. A call holds
+``step / batch_size`` batches (16 with the defaults: 1,024 texts in batches of 64), so at most that
+many workers are busy at once, whatever the size of the cluster.
 
 Why tasks and not an actor class: Ray Data starts a new actor pool for every dataset, and the
 pipeline calls ``encode`` once per step, so actors would load the model again on every step (about
 2 s each, measured). Task workers are pooled processes that Ray reuses for the whole driver
 connection, so each keeps its encoder in ``_ENCODERS`` and loads the model once.
 
-Each task reserves one CPU and runs onnxruntime on one thread (threads do not change the vectors:
-onnxruntime splits a matmul over output tiles, never over its sum; checked bitwise), so a node runs
-as many encoders as it has CPUs without oversubscription.
+Each task reserves one CPU and runs onnxruntime on one thread, so a node runs as many encoders as
+it has CPUs without oversubscribing them (``DocumentEncoder`` would start one thread per core in
+every worker). The thread count does not change the vectors: bitwise equal with 1, 2 and all
+threads, measured on the bundled abstracts.
 
 Workers load the model offline from the packaged files, as every entry point does (importing
 ``assistant`` sets the environment). On one machine they share the driver's ``cache`` folder (the
@@ -31,12 +35,13 @@ a writable path there too (each node builds its ONNX export once).
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant import embedding
-from assistant.errors import ClusterError, PapersError
+from assistant.errors import ClusterError
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,7 +49,6 @@ if TYPE_CHECKING:
 
 RAY_INSTALL = "pip install 'papers-assistant[ray]'"  # the `ray` extra of pyproject.toml
 CONNECT_TIMEOUT_S = 5.0  # the TCP probe of HOST:PORT before Ray's own (much slower) retries
-BATCHES_PER_WORKER = 4  # per encode call: enough queued work that no worker idles between batches
 
 # per Ray worker process: (model, cache, backend, batch_size) -> encode function, built on first use
 _ENCODERS: dict[tuple[str, str, str, int], Any] = {}
@@ -76,33 +80,32 @@ def _probe(host: str, port: int) -> None:
         ) from exc
 
 
+# "module.Name: message", as a traceback prints the exception raised; a worker's exception reaches
+# the driver only as such text inside Ray's own exceptions (its chain is not carried over)
+_RAISED = re.compile(r"(?P<name>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<text>.+)")
+
+
 def _message(exc: BaseException) -> str:
-    """The first line of what went wrong, unwrapped from Ray's exception layers."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        inner = getattr(cause, "cause", None)  # RayTaskError / UserCodeException keep the original here
-        if isinstance(inner, BaseException):
-            cause = inner
-            continue
-        if isinstance(cause, PapersError) and type(cause).__module__.startswith("assistant"):
-            return str(cause)
-        cause = cause.__cause__ or cause.__context__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+    """What went wrong, in one line: a worker's original exception when Ray wraps one (just the
+    message of one of ours), else the exception's own text."""
+    for line in str(exc).splitlines():
+        raised = _RAISED.fullmatch(line.strip())
+        if raised and not raised["name"].startswith("ray."):
+            if raised["name"].startswith("assistant.errors."):
+                return raised["text"]
+            return f"{raised['name'].rsplit('.', 1)[-1]}: {raised['text']}"
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 300 else text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _worker_encoder(name: str, cache: str, backend: str, batch_size: int) -> Any:
-    """What a worker encodes with, built once per process: ``DocumentEncoder``'s backends, with
-    onnxruntime on one thread (the task's one CPU) instead of one per core of the node."""
+    """What a worker encodes with, built once per process: ``DocumentEncoder`` with one
+    single-threaded session (the task's one CPU) instead of one per core of the node; torch follows
+    OMP_NUM_THREADS, which Ray sets to the task's CPUs."""
     key = (name, cache, backend, batch_size)
     if key not in _ENCODERS:
-        if backend == "torch":  # torch follows OMP_NUM_THREADS, which Ray sets to the task's CPUs
-            _ENCODERS[key] = embedding.DocumentEncoder(name, Path(cache), backend, batch_size).encode
-        else:
-            onnx = embedding.OnnxEncoder(name, Path(cache), quantized=backend == "onnx-int8", threads=1)
-            _ENCODERS[key] = lambda texts: onnx.encode_many(texts, batch_size)
+        _ENCODERS[key] = embedding.DocumentEncoder(name, Path(cache), backend, batch_size, workers=1).encode
     return _ENCODERS[key]
 
 
@@ -145,9 +148,11 @@ class RayEncoder:
             _probe(*target)
         self._ray = ray
         self._connect()
-        self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        # texts per encode call for ingest.pipeline: BATCHES_PER_WORKER batches for every worker
-        self.step = self.batch_size * BATCHES_PER_WORKER * self.workers
+        try:
+            self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))  # one encoder per CPU
+        except Exception as exc:
+            self.close()
+            raise ClusterError(f"the Ray cluster at {self.address} does not answer: {_message(exc)}") from exc
 
     def _prepare_model(self) -> None:
         """Check that the model is installed and build its ONNX export once, on the driver: the
@@ -162,6 +167,9 @@ class RayEncoder:
         import logging
 
         ray = self._ray
+        if ray.is_initialized():  # a caller's own connection: used as it is, and left open by close()
+            self._configure_data()
+            return
         try:
             ray.init(
                 address=self.address,
@@ -172,13 +180,20 @@ class RayEncoder:
         except Exception as exc:  # ConnectionError, a version mismatch (RuntimeError), ...
             raise ClusterError(f"cannot connect to the Ray cluster at {self.address}: {_message(exc)}") from exc
         self._connected = True
+        self._configure_data()
+
+    @staticmethod
+    def _configure_data() -> None:
+        import logging
+
         from ray.data import DataContext
 
         context = DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False  # ingest draws its own bar
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # "execution finished in ...", per call
+        # "execution finished in ..." on every call, and a failed task's stack: a ClusterError says it
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-normalised float32 vectors, shape (len(texts), dimension), in the order of ``texts``;

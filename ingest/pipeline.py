@@ -214,7 +214,6 @@ def run_ingest(
                 from ingest.distributed import RayEncoder
 
                 model = RayEncoder(settings, ray_address)
-                step = model.step  # a few batches for every worker of the cluster per call
             else:
                 model = embedding.DocumentEncoder(
                     settings.embedding.model, settings.cache, settings.embedding.backend, settings.embedding.batch_size
