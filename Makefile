@@ -7,7 +7,7 @@ Q     ?= What is retrieval-augmented generation with implicit queries?
 # The process environment (offline Hugging Face, no telemetry, ...) is set by the code itself, in one
 # place: assistant/environment.py, applied when any entry point imports `assistant`.
 
-.PHONY: ask test install ingest eval eval-modes ui lint bench bench-load clean browser
+.PHONY: ask test install ingest eval eval-modes ui lint bench bench-load bench-scale clean browser
 
 install: .venv/.installed
 
@@ -68,6 +68,10 @@ bench: $(INDEX)/manifest.json
 # 20 chat sessions and 50 retrieve-only requests at once against one papers-ui (README: Load)
 bench-load: $(INDEX)/manifest.json
 	$(PY) benchmarks/load.py --index $(INDEX)
+
+# Cost against collection size, 1k to 100k papers (README: Scale; about an hour, ~8 GB of disk while it runs)
+bench-scale: .venv/.installed
+	$(PY) benchmarks/scale.py
 
 lint:
 	.venv/bin/ruff check .
