@@ -260,6 +260,7 @@ class PaperIndex:
         want_chunks, want_sentences = self.expected_counts()
         have_chunks = self.collection.count() if want_chunks else 0
         have_sentences = self.sentences.count() if want_sentences else 0
+        self._counts.update(chunks=have_chunks, sentences=have_sentences)  # what a search bounds n by
         lost = [
             f"{want - have} of {want} {what}"
             for what, want, have in (
@@ -754,7 +755,7 @@ class PaperIndex:
 
     def _nearest(self, store: Any, kind: str, vector: Any, n: int, allowed: Collection[str] | None) -> list[Hit]:
         count = self._counts.get(kind)
-        if count is None:
+        if count is None:  # counted once per opened generation (loading a store's index is the cost)
             count = self._counts[kind] = store.count()
         if count == 0 or (allowed is not None and not allowed):
             return []

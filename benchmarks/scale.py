@@ -298,6 +298,11 @@ def main() -> None:
     parser.add_argument(
         "--update", action="store_true", help="Keep what --out holds and replace only what this run measures."
     )
+    parser.add_argument(
+        "--measure-only",
+        action="store_true",
+        help="With --update and a kept index: measure the query side again (no build, no incremental ingest).",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--questions", type=Path, help=argparse.SUPPRESS)
@@ -342,20 +347,25 @@ def main() -> None:
         a, b = results["ingest"][0]["s_per_paper"], results["ingest"][-1]["s_per_paper"]
         results["ingest_per_paper_ratio"] = round(b / a, 3)
     for n in [int(x) for x in args.sizes.split(",") if x]:
-        row, rss = child("build", n, work, args.corpus)
-        row["ingest_peak_rss_mib"] = max(row["ingest_peak_rss_mib"], rss)
         index = work / f"index-{n}"
-        row["disk_bytes"] = disk_bytes(index)
-        row["disk_bytes_per_paper"] = round(row["disk_bytes"] / n)
-        row["parts_bytes"] = {p.name: disk_bytes(p) if p.is_dir() else p.stat().st_size for p in index.iterdir()}
+        earlier = next((r for r in results["collections"] if r["papers"] == n), None)
+        if args.measure_only and earlier is not None and index.is_dir():  # the kept index: query side again
+            row = earlier
+        else:
+            row, rss = child("build", n, work, args.corpus)
+            row["ingest_peak_rss_mib"] = max(row["ingest_peak_rss_mib"], rss)
+            row["disk_bytes"] = disk_bytes(index)
+            row["disk_bytes_per_paper"] = round(row["disk_bytes"] / n)
+            row["parts_bytes"] = {p.name: disk_bytes(p) if p.is_dir() else p.stat().st_size for p in index.iterdir()}
         measured, _ = child("measure", n, work, args.corpus, qpath)
         row |= measured
         row |= cold_start(n, work, questions[1])
-        inc, _ = child("incremental", n, work, args.corpus)
-        full = n * per_paper if per_paper else None
-        inc["full_estimate_s"] = round(full, 1) if full else None
-        inc["share_of_full"] = round(inc["seconds"] / full, 4) if full else None
-        row["incremental"] = inc
+        if not args.measure_only:
+            inc, _ = child("incremental", n, work, args.corpus)
+            full = n * per_paper if per_paper else None
+            inc["full_estimate_s"] = round(full, 1) if full else None
+            inc["share_of_full"] = round(inc["seconds"] / full, 4) if full else None
+            row["incremental"] = inc
         row["papers"] = n
         results["collections"] = [r for r in results["collections"] if r["papers"] != n] + [row]
         results["collections"].sort(key=lambda r: r["papers"])
