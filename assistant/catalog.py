@@ -21,6 +21,7 @@ SQLite's rollback journal makes each transaction all or nothing; readers open th
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -70,7 +71,13 @@ class Catalog:
             else:
                 if not path.is_file():
                     raise sqlite3.OperationalError("the file is missing")
-                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                # read-write where the folder allows it, but query_only: a writer killed inside its
+                # transaction leaves a hot journal that only a read-write connection rolls back
+                # (a read-only one reports the file unreadable); read-only media get mode=ro
+                writable_here = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+                target = f"file:{path}?mode={'rw' if writable_here else 'ro'}"
+                self.db = sqlite3.connect(target, uri=True, check_same_thread=False)
+                self.db.execute("PRAGMA query_only = ON")
                 self.db.execute("SELECT 1 FROM papers LIMIT 1").fetchall()
         except sqlite3.Error as exc:
             raise IndexError_(

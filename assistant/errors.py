@@ -153,5 +153,12 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:  # a path that cannot be used (a file where a folder should be, no space)
             where = f" ({exc.filename})" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}", bool(kwargs.get("as_json")))
+        except Exception as exc:  # a server (the Chroma server) went away mid-run: one line, no traceback
+            if type(exc).__module__.split(".")[0] != "httpx":
+                raise
+            request = getattr(exc, "_request", None)
+            where = f" to {request.url.host}:{request.url.port}" if request is not None else ""
+            message = redact(f"the connection{where} failed ({type(exc).__name__}: {exc}); is the server running?")
+            fail(message, bool(kwargs.get("as_json")))
 
     return wrapper

@@ -377,8 +377,15 @@ class PaperIndex:
             return None  # no index at all: an ordinary first ingest
         if path.is_file() and not repair:
             return None  # open() reads it once; a damaged one raises there, naming --repair
+        catalog_lost = False
         try:
             manifest = read_manifest(path)
+            if manifest.version >= 2 and manifest.paper_count and not _catalog_readable(root):
+                catalog_lost = True
+                # a lost or damaged catalog: re-read the sources, reusing every vector the store holds
+                for name in (CATALOG, CATALOG + "-journal"):
+                    (root / name).unlink(missing_ok=True)
+                raise IndexError_("the paper catalog is unreadable")
         except IndexError_:
             pass
         else:
@@ -397,7 +404,8 @@ class PaperIndex:
             return index
         try:
             restored = read_manifest(backup)
-            if restored.chroma_dir.startswith(SERVER_PREFIX) or (root / restored.chroma_dir).is_dir():
+            store_there = restored.chroma_dir.startswith(SERVER_PREFIX) or (root / restored.chroma_dir).is_dir()
+            if store_there and not catalog_lost:
                 write_atomic(path, restored.model_dump_json())
                 index = cls._open_for_write(settings, dimension, rebuild=False, repair=False)
                 index.restored = "backup"
@@ -452,8 +460,18 @@ class PaperIndex:
         if self.server is not None:
             client = chroma_http_client(*self.server)
             token = self._chroma_dir.removeprefix(SERVER_PREFIX)
+            full = f"{name}-{token}{suffix}"
+            if not self._catalog_writable and self.manifest.paper_count:  # a reader never creates collections
+                try:
+                    return client.get_collection(full, embedding_function=None)
+                except Exception as exc:  # chromadb's NotFoundError (its type differs across versions)
+                    host, port, _ = self.server
+                    raise IndexMismatchError(
+                        f"the Chroma server at {host}:{port} has no collection {full} that index {self.root} "
+                        "was built with: is index.chroma_host / chroma_port the server it was built on?"
+                    ) from exc
             return client.get_or_create_collection(
-                name=f"{name}-{token}{suffix}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                name=full, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
             )
         path = self.root / self._chroma_dir
         if not path.is_dir():  # never let Chroma create an empty store where the committed one should be
@@ -630,7 +648,11 @@ class PaperIndex:
             before = {} if clear else PaperTable(self._catalog, self.manifest.generation).get_many(list(changes))
         old_units = {u for e in before.values() for u in (*e.chunk_ids, *e.sentence_ids)}
         new_units = {u for e in changes.values() if e is not None for u in (*e.chunk_ids, *e.sentence_ids)}
-        if stale := sorted(old_units - new_units):
+        stale = sorted(old_units - new_units)
+        # a Chroma server's collections are what readers of the committed generation search: their
+        # replaced vectors go only after the manifest names the next generation (below)
+        deferred = self.server is not None and not clear
+        if stale and not deferred:
             self.delete(stale)
             self.delete(stale, "sentences")
         counts = self._carried_counts(manifest, changes, before, clear)
@@ -641,9 +663,13 @@ class PaperIndex:
             self._retired.add(self.manifest.previous_chroma_dir.removeprefix(SERVER_PREFIX))
         manifest.version = MANIFEST_VERSION
         manifest.paper_count, manifest.chunk_count, manifest.sentence_count = counts
-        if (self.collection.count(), self.sentences.count()) != counts[1:]:
+        old_chunks = {c for e in before.values() for c in e.chunk_ids} & set(stale)
+        lingering = (len(old_chunks), len(stale) - len(old_chunks)) if deferred else (0, 0)
+        stored = (self.collection.count(), self.sentences.count())
+        if stored != (counts[1] + lingering[0], counts[2] + lingering[1]):
             self._sweep_all(changes, clear)  # what a killed run (or an older version) left unowned
-        ids, texts = self._all_chunk_texts()
+            stale = []
+        ids, texts = self._all_chunk_texts(exclude=set(stale))
         if len(ids) != manifest.chunk_count:
             raise IndexError_(
                 f"the vector store of {self.root} holds {len(ids)} chunks where the index lists "
@@ -654,6 +680,9 @@ class PaperIndex:
         text = manifest.model_dump_json()
         write_atomic(self.root / "manifest.json", text)
         write_atomic(self.root / BACKUP, text)  # what `ingest --repair` restores a damaged manifest from
+        if stale and deferred:
+            self.delete(stale)
+            self.delete(stale, "sentences")
         self.manifest = manifest
         manifest.attach(PaperTable(self._catalog, generation))
         self.committed_dir = manifest.chroma_dir
@@ -707,8 +736,8 @@ class PaperIndex:
             if stale := self.stored_ids(kind) - keep:
                 self.delete(stale, kind)
 
-    def _all_chunk_texts(self) -> tuple[list[str], list[str]]:
-        """Every stored chunk's id and text, in id order, read in pages (what BM25 indexes)."""
+    def _all_chunk_texts(self, exclude: set[str] | None = None) -> tuple[list[str], list[str]]:
+        """Every stored chunk's id and text but ``exclude``, in id order, read in pages (what BM25 indexes)."""
         pairs: list[tuple[str, str]] = []
         step, offset = 5000, 0
         while True:
@@ -718,6 +747,8 @@ class PaperIndex:
                 break
             offset += step
         pairs.sort()
+        if exclude:
+            pairs = [p for p in pairs if p[0] not in exclude]
         return [p[0] for p in pairs], [p[1] for p in pairs]
 
     def tidy(self) -> None:
@@ -956,6 +987,14 @@ def read_manifest(path: Path) -> Manifest:
             f"the index manifest {path} is damaged ({first}): repair it with `ingest --repair` (restores its "
             "backup, or re-reads your sources embedding only what the vector store lacks)"
         ) from exc
+
+
+def _catalog_readable(root: Path) -> bool:
+    try:
+        Catalog(root / CATALOG).close()
+    except IndexError_:
+        return False
+    return True
 
 
 def _server_dir() -> str:

@@ -146,9 +146,12 @@ def run_ingest(
         seen: set[str] = set()
         changed_entries = False
         matched: list[str | None] = []
+        taken: set[str] = set()
         for paper in unique:  # one stored paper is matched by at most one record of this run
             pid = match_stored(paper, old.papers, keys)
-            matched.append(pid if pid not in matched else None)
+            matched.append(pid if pid not in taken else None)
+            if pid:
+                taken.add(pid)
         free = set(old.papers) - {pid for pid in matched if pid}  # for abstracts edited in place (rule 5)
         for paper, pid in zip(unique, matched, strict=True):
             if pid is None and (pid := match_stored(paper, old.papers, keys, edited_in=free)):
@@ -247,12 +250,12 @@ def run_ingest(
                 new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
         # recovered from the sources given: papers whose vectors are in the store but that no path held
         report.unrecovered = sorted(in_store - set(new.papers))
-        committing = pending or prune or changed_entries or repairs or new.generation == 0 or repair
+        committing = pending or report.removed or changed_entries or repairs or new.generation == 0 or repair
         if committing or _needs_repair(index, stored):
             index.commit(new)
         else:
             index.tidy()  # what a run killed before its commit left beside the committed state
-        if new.papers:
+        if index.paper_count:  # from the manifest: no record is read
             from assistant.calibrate import refresh
 
             changed = report.added + report.updated + report.removed

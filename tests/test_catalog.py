@@ -94,3 +94,46 @@ def test_an_index_of_format_1_is_read_and_moved_into_the_catalog(tmp_path: Path)
     index = PaperIndex.open(settings)
     index.check_complete()
     assert index.stored_ids() == set(index.owner)
+
+
+def test_a_writer_killed_inside_its_catalog_transaction_leaves_the_index_readable(tmp_path: Path) -> None:
+    """A kill mid-transaction leaves a hot journal; readers must roll it back, not call the file unreadable."""
+    import subprocess
+    import sys
+
+    settings = Settings(index=tmp_path / "index")
+    run_ingest([jsonl(tmp_path / "a.jsonl", PAPERS[:2])], settings)
+    killer = (
+        "import sqlite3, os, sys\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('PRAGMA cache_size = 1')\n"
+        "db.execute('BEGIN IMMEDIATE')\n"
+        "db.execute('UPDATE papers SET removed = 2')\n"
+        "db.executemany(\"INSERT INTO papers VALUES (?, 2, NULL, 'k', NULL, NULL, NULL, NULL, '{}')\", "
+        "[(f'x{i}',) for i in range(20000)])\n"
+        "os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", killer, str(settings.index.path / CATALOG)], check=False)
+    assert (settings.index.path / (CATALOG + "-journal")).exists()
+    search = Retriever(settings).search("How are glaciers studied?")
+    assert search.sources[0].title == "Glacier Seismology"
+    report = run_ingest([jsonl(tmp_path / "b.jsonl", PAPERS[2:3])], settings)
+    assert report.added == 1 and PaperIndex.open(settings).paper_count == 3
+
+
+def test_a_lost_catalog_is_repaired_from_the_sources_without_embedding_again(tmp_path: Path) -> None:
+    from assistant.errors import IndexError_
+
+    settings = Settings(index=tmp_path / "index")
+    source = jsonl(tmp_path / "a.jsonl", PAPERS)
+    run_ingest([source], settings)
+    (settings.index.path / CATALOG).write_bytes(b"not a database")
+    try:
+        PaperIndex.open(settings)
+    except IndexError_ as exc:
+        assert "ingest --repair" in str(exc)
+    else:
+        raise AssertionError("a damaged catalog must be reported")
+    report = run_ingest([source], settings, repair=True)
+    assert (report.restored, report.embedded, report.added) == ("sources", 0, 4)
+    assert Retriever(settings).search("When do corals spawn?").sources[0].title == "Coral Spawning Timing"

@@ -120,6 +120,24 @@ def test_ingest_and_answer_through_a_chroma_server(tmp_path: Path, chroma_server
     found = run(tmp_path, config, "ask", "--retrieve-only", "--json", "When do corals spawn?")
     assert json.loads(found.stdout)["sources"][0]["title"] == "Coral Spawning Timing"
 
+    # a server that lacks this index's collections (another server, another port): a clear error, and a
+    # reader creates nothing there (an empty collection would turn into "vectors lost, re-embed all")
+    import shutil
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(index, elsewhere)
+    moved = json.loads((elsewhere / "manifest.json").read_text()) | {"chroma_dir": "server/0badc0de"}
+    (elsewhere / "manifest.json").write_text(json.dumps(moved))
+    other = tmp_path / "other.toml"
+    other.write_text(f'[index]\npath = "{elsewhere}"\nchroma_host = "127.0.0.1"\nchroma_port = {port}\n')
+    lost = run(tmp_path, other, "ask", "--retrieve-only", "kelp?")
+    assert lost.returncode != 0 and "has no collection" in lost.stderr and "Traceback" not in lost.stderr
+    listed = httpx.get(
+        f"http://127.0.0.1:{port}/api/v2/tenants/default_tenant/databases/default_database/collections",
+        trust_env=False,
+    ).json()
+    assert not [c for c in listed if "0badc0de" in c["name"]]
+
     # the same index without the server settings, and the server gone: one clear line each, no traceback
     wrong = run(tmp_path, tmp_path / "empty-config.toml", "ask", "--index", str(index), "--retrieve-only", "kelp?")
     assert wrong.returncode != 0 and "Chroma server" in wrong.stderr and "Traceback" not in wrong.stderr
