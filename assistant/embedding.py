@@ -221,7 +221,7 @@ def quantize_onnx(name: str, cache: Path) -> Path:
     """int8 dynamic quantisation of the fp32 export's MatMul weights, per output channel (activations
     are quantised per batch at run time), by onnxruntime.quantization.quantize_dynamic; built once
     like ``export_onnx``. Quantising every op type, or per tensor, loses more (mean cosine to the
-    fp32 vectors 0.93 instead of 0.994 on the bundled abstracts; ``benchmarks/embedding_backends.py``)."""
+    fp32 vectors 0.93 instead of 0.994 on the bundled abstracts, measured while choosing this)."""
     source = export_onnx(name, cache)
 
     def build(out: Path) -> None:

@@ -39,7 +39,7 @@ class EmbeddingSettings(_Section):
         "onnx-int8",
         description="How ingest runs the encoder: sentence-transformers on torch (the reference), its fp32 "
         "ONNX export, or that export with int8 dynamic quantisation (onnxruntime). Queries always use the "
-        "fp32 ONNX export. Chosen by benchmarks/embedding_backends.py (README: Scale).",
+        "fp32 ONNX export. onnx-int8: SciFact test nDCG@10 0.739 vs 0.738 for torch (README: Scale).",
     )
     sentence_vectors: bool = Field(
         True,
