@@ -276,7 +276,7 @@ class AnswerChain:
             shown = " or ".join(label(d) for d in in_question)
             if index.papers_dated(in_question):
                 dates, note = in_question, f"Only papers dated {shown} were searched (a date named in the question)."
-            elif index.manifest.papers.dates():
+            elif index.any_dated:
                 dates, note = in_question, f"No indexed paper is dated {shown} (a date named in the question)."
             else:
                 note = f"The indexed papers carry no dates: {shown}, named in the question, was not used."

@@ -179,6 +179,7 @@ class PaperIndex:
         self._term_counts: dict[str, dict[str, int]] = {}
         self._dated: dict[tuple[str, ...], set[str]] = {}
         self._counts: dict[str, int] = {}  # vectors per store, counted once per opened generation
+        self._any_dated: bool | None = None
         self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
         self._clients: list[Any] = []
         self.stamp: tuple[int, int, int] | None = None  # manifest.json as read (see changed())
@@ -690,6 +691,8 @@ class PaperIndex:
         self._sentence_owner = None
         self._bm25 = None
         self._counts = {}
+        self._any_dated = None
+        self._dated = {}
         self.tidy()
 
     def _tidy_server(self, keep: set[str | None]) -> None:
@@ -818,6 +821,13 @@ class PaperIndex:
                 if (when := day or date) and any(date_matches(when, w) for w in wanted)
             }
         return self._dated[key]
+
+    @property
+    def any_dated(self) -> bool:
+        """Does any committed paper carry a date? (read once per opened generation)"""
+        if self._any_dated is None:
+            self._any_dated = bool(self.manifest.papers.dates())
+        return self._any_dated
 
     def chunk_texts(self, chunk_ids: list[str]) -> dict[str, str]:
         """Stored text of these chunks (those Chroma has), read in slices."""
