@@ -233,9 +233,9 @@ class PaperIndex:
             if not remote:  # a new index: its collections get a name of their own on the server
                 self.manifest.chroma_dir = self._chroma_dir = self.committed_dir = _server_dir()
 
-    def store_present(self, name: str | None = None) -> bool:
-        """Is the named (else the committed) vector store there? (a server's is assumed to be)"""
-        return self.server is not None or (self.root / (name or self.manifest.chroma_dir)).is_dir()
+    def store_present(self) -> bool:
+        """Is the committed vector store there? (a server's is assumed to be)"""
+        return self.server is not None or (self.root / self.manifest.chroma_dir).is_dir()
 
     def _attach_catalog(self, *, writable: bool) -> None:
         """Give the manifest its papers: the catalog at its generation (format 2 and any writer)."""
