@@ -9,6 +9,8 @@ Unknown keys are rejected everywhere, so a typo in the config is an error, not a
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -241,33 +243,129 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = Path(os.environ.get("PAPERS_CONFIG", "config.toml"))
-        if "PAPERS_CONFIG" in os.environ and not toml_path.exists():  # a typo must not mean "defaults"
-            raise FileNotFoundError(f"PAPERS_CONFIG names a file that does not exist: {toml_path}")
+        toml_path = config_file()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_path.is_file():
+        if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings, turning validation problems into a ConfigError that names the source."""
-    from pydantic import ValidationError
+def config_file() -> Path | None:
+    """The TOML file settings are read from: ``$PAPERS_CONFIG`` (which must be a file), else
+    ``config.toml`` in the working directory when there is one. ConfigError names what is wrong."""
+    from assistant.errors import ConfigError
+
+    named = os.environ.get("PAPERS_CONFIG")
+    if named is not None:  # a typo must not mean "defaults"
+        path = Path(named)
+        if not named.strip():
+            raise ConfigError("PAPERS_CONFIG is set but empty: name a TOML file, or unset it")
+        if path.is_dir():
+            raise ConfigError(f"PAPERS_CONFIG names a folder, not a TOML file: {path}")
+        if not path.exists():
+            raise ConfigError(f"PAPERS_CONFIG names a file that does not exist: {path}")
+        return path
+    path = Path("config.toml")
+    if path.is_dir():
+        raise ConfigError(f"config.toml in {Path.cwd()} is a folder, not a TOML file")
+    return path if path.exists() else None
+
+
+def _variables() -> dict[str, str]:
+    """Every ``PAPERS_*`` variable the settings read, upper-cased: a section as JSON
+    (``PAPERS_LLM``), each field of it (``PAPERS_LLM__MODEL``), and ``PAPERS_CONFIG``."""
+    names = {"PAPERS_CONFIG": "PAPERS_CONFIG"}
+    for name, info in Settings.model_fields.items():
+        top = f"PAPERS_{name.upper()}"
+        names[top] = top
+        kinds = [info.annotation, *getattr(info.annotation, "__args__", ())]
+        for kind in kinds:
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                for field in kind.model_fields:
+                    names[f"{top}__{field.upper()}"] = f"{top}__{field.upper()}"
+    return names
+
+
+def check_environment() -> None:
+    """ConfigError naming every ``PAPERS_*`` variable no setting reads (a typo such as
+    ``PAPERS_RETRIEVAL_K`` for ``PAPERS_RETRIEVAL__K`` must not be silently ignored)."""
+    import difflib
 
     from assistant.errors import ConfigError
 
+    known = _variables()
+    unknown = sorted(k for k in os.environ if k.upper().startswith("PAPERS_") and k.upper() not in known)
+    if not unknown:
+        return
+    said = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), list(known), n=1, cutoff=0.75)
+        said.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    plural = "s" if len(unknown) > 1 else ""
+    raise ConfigError(
+        f"unknown environment variable{plural} {', '.join(said)}: settings are PAPERS_<SECTION>__<FIELD>, "
+        "e.g. PAPERS_RETRIEVAL__K (see config.example.toml)"
+    )
+
+
+def _source_of(loc: tuple[object, ...], overrides: dict[str, object], toml: Path | None) -> str:
+    """Where the value of the setting at ``loc`` came from: a flag, a variable, the file, or the defaults."""
+    parts = [str(p) for p in loc if isinstance(p, str) and p.isidentifier() and not p[:1].isupper()]
+    if parts and parts[0] in overrides:
+        return "a command-line option"
+    variables = {k.upper(): k for k in os.environ if k.upper().startswith("PAPERS_")}
+    for end in range(len(parts), 0, -1):
+        name = "PAPERS_" + "__".join(p.upper() for p in parts[:end])
+        if name in variables:
+            return variables[name]
+    if toml is not None:
+        try:
+            node: object = tomllib.loads(toml.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return str(toml)
+        for part in parts:
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            return str(toml)
+    return "the defaults"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings; any mistake is a ConfigError of one line that names its source (the
+    ``PAPERS_*`` variable, the TOML file, or the option), never the value given."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    from assistant.errors import ConfigError
+
+    check_environment()
     index = overrides.pop("index", None)  # --index DIR: the folder only; [index]'s server settings stay
+    toml = config_file()
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
         return settings.at(Path(index)) if index is not None else settings  # type: ignore[arg-type]
     except ValidationError as exc:
-        where = os.environ.get("PAPERS_CONFIG", "config.toml")
         # the fields and what is wrong, never the values given: a password or key may be among them
-        problems = "\n".join(
-            f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        )
-        raise ConfigError(f"invalid settings (from {where}, PAPERS_* or flags):\n{problems}") from exc
+        problems = []
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        # a union (``index``: a section or a path): when the section was meant, its errors are the ones
+        sections = {e["loc"][0] for e in errors if len(e["loc"]) > 2 and str(e["loc"][1])[:1].isupper()}
+        for e in errors:
+            if e["loc"][0] in sections and len(e["loc"]) == 2 and not str(e["loc"][1]).isidentifier():
+                continue
+            field = ".".join(p for p in e["loc"] if isinstance(p, str) and p.isidentifier() and not p[:1].isupper())
+            field = field or "settings"
+            problem = f"{field} (from {_source_of(e['loc'], overrides, toml)}): {e['msg']}"
+            if problem not in problems:
+                problems.append(problem)
+        raise ConfigError(f"invalid setting{'s' if len(problems) > 1 else ''} {'; '.join(problems)}") from exc
+    except SettingsError as exc:  # a section variable that is not JSON (PAPERS_LLM='model=x')
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"PAPERS_{field.group(1).upper()}" if field else "a PAPERS_* variable"
+        raise ConfigError(
+            f"cannot read {name}: a whole section must be JSON; or set one field, e.g. {name}__<FIELD>"
+        ) from exc
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML
-        where = os.environ.get("PAPERS_CONFIG", "config.toml")
-        raise ConfigError(f"cannot read config {where}: {exc}") from exc
+        raise ConfigError(f"cannot read config {toml or 'config.toml'}: {' '.join(str(exc).split())}") from exc
