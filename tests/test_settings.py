@@ -82,7 +82,7 @@ def test_config_naming_a_folder_is_an_error_not_ignored(tmp_path: Path, monkeypa
         load_settings()
     monkeypatch.delenv("PAPERS_CONFIG")
     (tmp_path / "config.toml").mkdir()  # the working directory's config.toml, a folder
-    with pytest.raises(ConfigError, match="config.toml in .* is a folder, not a TOML file"):
+    with pytest.raises(ConfigError, match=r"config\.toml in .* is a folder, not a TOML file"):
         load_settings()
 
 
