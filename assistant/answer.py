@@ -403,6 +403,8 @@ class AnswerChain:
         # which is what tells the server to stop generating
         with get_model(result.model, self.settings).stream(messages) as deltas:
             for delta in deltas:
+                if deltas.restarted:  # all before was the model's reasoning (a </think> it never opened)
+                    buffer, emitted, accepted, pieces = "", 0, [], 0
                 if "first_token_ms" not in result.timings:
                     result.timings["first_token_ms"] = round((time.perf_counter() - started) * 1000, 1)
                 buffer += delta
@@ -419,6 +421,8 @@ class AnswerChain:
                     if self._supported(sentence, keep_flagged):
                         accepted.append(sentence)
                         yield render(sentence) + " "
+        buffer = deltas.settle(buffer)  # a reply cut at max_tokens loses its unfinished last sentence
+        result.note = " ".join(x for x in (result.note, *deltas.notes) if x)
         final = check(buffer, texts, self.scorer, self.scorer.threshold, titles)
         for sentence in final.sentences[emitted:]:
             if self._supported(sentence, keep_flagged):

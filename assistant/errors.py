@@ -15,7 +15,8 @@ PapersError
     ├── ProviderTimeout      no answer within llm.timeout_s
     ├── ProviderAuthError    the key was refused (401/403)
     ├── ProviderRateLimited  429 from the provider
-    └── ProviderUnreachable  connection refused or dropped
+    ├── ProviderUnreachable  connection refused or dropped
+    └── ProviderEmptyReply   no answer text: nothing, only reasoning, only a tool call
 
 Exit codes (``assistant.cli``): 0 ok, 1 a PapersError (the message on stderr), 2 a usage error.
 """
@@ -97,6 +98,11 @@ class ProviderRateLimited(ProviderError):
 
 class ProviderUnreachable(ProviderError):
     pass
+
+
+class ProviderEmptyReply(ProviderError):
+    """The reply held no answer text: it was empty, only reasoning (``reasoning_content`` or a
+    ``<think>`` block), only a tool call, or cut at ``llm.max_tokens`` before any answer."""
 
 
 # -- the one mapping from errors to messages and exit codes (every command: CLI and UI launcher) --

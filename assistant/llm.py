@@ -16,8 +16,8 @@ generating). Provider failures are mapped by exception type (:func:`provider_err
 Usage::
 
     model = get_model("embedded/qwen2.5-0.5b", settings)
-    with model.stream(messages) as deltas:
-        for text in deltas: ...
+    with model.stream(messages) as reply:
+        for text in reply: ...   # reasoning removed; see Reply for restarts, notes and cut replies
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from assistant.errors import (
     ProviderAuthError,
+    ProviderEmptyReply,
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnreachable,
     redact,
 )
+from assistant.reasoning import ThinkFilter, without_unfinished_sentence
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -59,11 +61,13 @@ class Model:
         raise NotImplementedError
 
     @contextlib.contextmanager
-    def stream(self, messages: Messages, *, max_tokens: int | None = None) -> Iterator[Iterator[str]]:
-        """Yield an iterator of text deltas; the response is closed when the block exits, however it exits.
+    def stream(self, messages: Messages, *, max_tokens: int | None = None) -> Iterator[Reply]:
+        """Yield the :class:`Reply` (an iterable of answer-text deltas, reasoning removed); the
+        response is closed when the block exits, however it exits.
 
-        Raises ``ProviderError`` (or a subclass) for any provider failure; nothing outlives
-        ``llm.timeout_s`` (litellm's own timeout bounds each read, and a deadline bounds the whole).
+        Raises ``ProviderError`` (or a subclass) for any provider failure, ``ProviderEmptyReply``
+        when the reply holds no answer text; nothing outlives ``llm.timeout_s`` (litellm's own
+        timeout bounds each read, and a deadline bounds the whole).
         """
         cfg = self.settings.llm
         args = self.completion_args()  # a model that cannot be loaded raises its own ModelError
@@ -94,7 +98,7 @@ class Model:
                 raise provider_error(self.name, exc, args.get("api_base")) from exc
             # errors while reading the stream are mapped in _deltas; an exception raised by the
             # caller's own code in the with-block passes through unchanged
-            yield self._deltas(response, time.monotonic() + cfg.timeout_s)
+            yield Reply(self.name, response, time.monotonic() + cfg.timeout_s, cfg, max_tokens or cfg.max_tokens)
         finally:
             close_response(response)
 
@@ -143,32 +147,122 @@ class Model:
             raise outcome["error"]
         return outcome["response"]
 
-    def _deltas(self, response: Any, deadline: float) -> Iterator[str]:
-        try:
-            for chunk in response:
-                if time.monotonic() > deadline:
-                    raise ProviderTimeout(
-                        f"{self.name} did not finish within {self.settings.llm.timeout_s:.0f}s (llm.timeout_s)"
-                    )
-                delta = chunk.choices[0].delta.content if chunk.choices else None
-                if delta:
-                    yield delta
-        except ProviderError:
-            raise
-        except Exception as exc:  # errors raised while streaming surface here, not at the call
-            raise provider_error(self.name, exc) from exc
-        # litellm ends every stream with a finish_reason of its own; what the provider itself sent is
-        # CustomStreamWrapper.received_finish_reason, None when the connection closed mid-reply
-        if getattr(response, "received_finish_reason", "unknown") is None:
-            raise ProviderUnreachable(f"{self.name}: the connection closed mid-reply (no end of stream was sent)")
-
     def complete(self, messages: Messages, *, max_tokens: int | None = None) -> str:
-        """The whole reply as one string (a convenience over ``stream``)."""
-        with self.stream(messages, max_tokens=max_tokens) as deltas:
-            return "".join(deltas)
+        """The whole answer text of the reply as one string (a convenience over ``stream``)."""
+        text = ""
+        with self.stream(messages, max_tokens=max_tokens) as reply:
+            for delta in reply:
+                text = delta if reply.restarted else text + delta
+        return text
 
     def close(self) -> None:
         """Release what the backend holds (nothing for a hosted provider)."""
+
+
+class Reply:
+    """One streamed reply: iterate it for the answer text, delta by delta; reasoning never appears.
+
+    ``<think>`` blocks in the content are removed (:class:`assistant.reasoning.ThinkFilter`) and
+    ``reasoning_content`` is never read as text. When a delta comes with ``restarted`` set, all the
+    text before it was reasoning (a ``</think>`` never opened): the consumer starts again from it.
+    At the end, a reply with no answer text raises ``ProviderEmptyReply`` saying what came instead
+    (nothing, only reasoning, only a tool call, or a cut at ``llm.max_tokens``); ``notes`` says what
+    the user should know about a reply that did answer, and :meth:`settle` drops the unfinished
+    last sentence of a reply cut at ``llm.max_tokens``.
+    """
+
+    def __init__(self, model: str, response: Any, deadline: float, cfg: Any, max_tokens: int) -> None:
+        self.model = model
+        self.finish_reason: str | None = None  # the provider's, once the stream ended
+        self.restarted = False  # set while the delta just handed out starts the answer afresh
+        self.tool_calls: list[str] = []
+        self.notes: list[str] = []
+        self._response, self._deadline, self._cfg, self._max_tokens = response, deadline, cfg, max_tokens
+        self._reasoning_chars = 0  # reasoning_content received
+        self._filter = ThinkFilter()
+
+    @property
+    def cut(self) -> bool:
+        """Did the provider stop the reply at ``max_tokens``?"""
+        return self.finish_reason == "length"
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self._texts()
+        except ProviderError:
+            raise
+        except Exception as exc:  # errors raised while streaming surface here, not at the call
+            raise provider_error(self.model, exc) from exc
+        self.restarted = False
+        # litellm ends every stream with a finish_reason of its own; what the provider itself sent is
+        # CustomStreamWrapper.received_finish_reason, None when the connection closed mid-reply
+        received = getattr(self._response, "received_finish_reason", "unknown")
+        if received is None:
+            raise ProviderUnreachable(f"{self.model}: the connection closed mid-reply (no end of stream was sent)")
+        if received != "unknown":
+            self.finish_reason = received
+        self._judge()
+
+    def _texts(self) -> Iterator[str]:
+        for chunk in self._response:
+            if time.monotonic() > self._deadline:
+                raise ProviderTimeout(f"{self.model} did not finish within {self._cfg.timeout_s:.0f}s (llm.timeout_s)")
+            if not chunk.choices:
+                continue
+            choice = chunk.choices[0]
+            delta = choice.delta
+            if getattr(choice, "finish_reason", None):
+                self.finish_reason = choice.finish_reason
+            for field in ("reasoning_content", "reasoning"):  # the provider's separate reasoning channel
+                value = getattr(delta, field, None)
+                if isinstance(value, str):
+                    self._reasoning_chars += len(value)
+            for call in getattr(delta, "tool_calls", None) or []:
+                function = getattr(call, "function", None)
+                name = getattr(function, "name", None)
+                if name and name not in self.tool_calls:
+                    self.tool_calls.append(name)
+                elif not name and not self.tool_calls:
+                    self.tool_calls.append("unnamed")
+            content = getattr(delta, "content", None)
+            if content:
+                text, restart = self._filter.feed(content)
+                if text or restart:
+                    self.restarted = restart
+                    yield text
+                    self.restarted = False
+        tail = self._filter.finish()
+        if tail:
+            yield tail
+
+    def _judge(self) -> None:
+        """Raise ``ProviderEmptyReply`` for a reply without answer text; else note what was odd."""
+        reasoning = self._reasoning_chars + self._filter.reasoning_chars
+        limit = f"llm.max_tokens ({self._max_tokens} tokens)"
+        if not self._filter.answered:
+            if self.tool_calls:
+                said = f"asked to call a tool ({', '.join(self.tool_calls)}) instead of answering"
+            elif reasoning:
+                said = f"wrote only its reasoning ({reasoning:,} characters), no answer"
+                said += f", until it was cut at {limit}" if self.cut else ""
+            elif self.cut:
+                said = f"was cut at {limit} before writing anything"
+            else:
+                said = "sent an empty reply"
+            raise ProviderEmptyReply(f"{self.model} {said}; nothing was generated")
+        if self.cut:
+            self.notes.append(f"The model's reply was cut at {limit}; an unfinished last sentence was left out.")
+        if self._filter.unclosed:
+            self.notes.append("The model's reasoning after its answer (never closed) was left out.")
+        if self._filter.unopened:
+            self.notes.append("The model's reasoning (ended by a closing tag it never opened) was left out.")
+        if self.tool_calls:
+            self.notes.append(f"The model also asked to call a tool ({', '.join(self.tool_calls)}); that was ignored.")
+
+    def settle(self, text: str) -> str:
+        """``text`` (the answer text of this reply) as it may be checked: without the unfinished
+        last sentence of a reply cut at ``llm.max_tokens``."""
+        return without_unfinished_sentence(text) if self.cut else text
 
 
 _REGISTRY: list[type[Model]] = []

@@ -2,7 +2,8 @@
 as the fake it is.
 
 Used only to test our own handling of LLM output (invented citation numbers, unsupported
-sentences) and of provider failures: an HTTP status (500, 401, 429 with ``Retry-After``) for the
+sentences, reasoning in ``<think>`` blocks or ``reasoning_content``, tool calls, replies cut at
+``max_tokens``) and of provider failures: an HTTP status (500, 401, 429 with ``Retry-After``) for the
 first requests, a server that never answers, a malformed stream, a connection dropped mid-stream.
 It is reached through litellm exactly like a real provider (``openai/<name>`` with ``api_base``).
 """
@@ -32,7 +33,11 @@ class FakeOpenAIServer:
     they run out), each failure carrying ``error_message`` and, for 429, ``Retry-After: retry_after``.
     ``hang_s``: wait before answering; ``word_delay_s``: pause between streamed words;
     ``malformed``: send a stream whose events are not JSON; ``drop_after``: close the connection
-    after this many words, without the end of the stream."""
+    after this many words, without the end of the stream. ``deltas``: send these delta objects
+    verbatim instead of ``reply``'s words (``{"content": ...}``, ``{"reasoning_content": ...}``,
+    ``{"tool_calls": [...]}``), one chunk each; ``finish_reason``: the last chunk's ("length": the
+    reply was cut at max_tokens). ``by_model``: per requested model name (``openai/<name>`` asks
+    for ``<name>``), its own ``(deltas, finish_reason)``, so one fake serves several behaviours."""
 
     def __init__(
         self,
@@ -46,6 +51,9 @@ class FakeOpenAIServer:
         error_message: str = "fake failure",
         malformed: bool = False,
         drop_after: int | None = None,
+        deltas: Sequence[dict] | None = None,
+        finish_reason: str = "stop",
+        by_model: dict[str, tuple[Sequence[dict], str]] | None = None,
     ) -> None:
         self.reply = reply
         self.status = status
@@ -56,6 +64,9 @@ class FakeOpenAIServer:
         self.word_delay_s = word_delay_s
         self.malformed = malformed
         self.drop_after = drop_after
+        self.deltas = list(deltas) if deltas is not None else None
+        self.finish_reason = finish_reason
+        self.by_model = dict(by_model or {})
         self.disconnected = threading.Event()  # set when the client went away mid-stream
         self.words_sent = 0
         self.requests: list[dict] = []
@@ -102,14 +113,21 @@ class FakeOpenAIServer:
                     self.wfile.write(b"data: {not json at all\n\ndata: <html>oops</html>\n\n")
                     self.wfile.flush()
                     return
-                words = fake.reply.split(" ")
-                for i, word in enumerate(words):
+                finish = fake.finish_reason
+                if body.get("model") in fake.by_model:
+                    scripted, finish = fake.by_model[body["model"]]
+                    pieces = list(scripted)
+                elif fake.deltas is not None:
+                    pieces = fake.deltas
+                else:
+                    words = fake.reply.split(" ")
+                    pieces = [{"content": word if i == 0 else " " + word} for i, word in enumerate(words)]
+                for i, piece in enumerate(pieces):
                     if fake.drop_after is not None and i >= fake.drop_after:
                         self.wfile.flush()
                         return  # the connection closes with no end of stream
-                    piece = word if i == 0 else " " + word
                     try:
-                        self.wfile.write(_chunk({"content": piece}))
+                        self.wfile.write(_chunk(piece))
                         self.wfile.flush()
                     except OSError:  # the client closed the stream
                         fake.disconnected.set()
@@ -118,7 +136,7 @@ class FakeOpenAIServer:
                     if fake.word_delay_s:
                         time.sleep(fake.word_delay_s)
                 try:
-                    self.wfile.write(_chunk({}, "stop") + b"data: [DONE]\n\n")
+                    self.wfile.write(_chunk({}, finish) + b"data: [DONE]\n\n")
                 except OSError:
                     fake.disconnected.set()
 

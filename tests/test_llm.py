@@ -15,6 +15,7 @@ import pytest
 
 from assistant.errors import (
     ProviderAuthError,
+    ProviderEmptyReply,
     ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
@@ -215,3 +216,74 @@ def provider_error_of(api_base: str) -> ProviderError:
     with pytest.raises(ProviderError) as raised:
         get_model("openai/fake", settings_for(api_base)).complete(HI)
     return raised.value
+
+
+# -- reasoning, tool calls, cut replies (issue 21, item 7) -------------------------------------------
+
+ANSWER = "Sparse routing cuts latency [1]."
+
+
+def reply_of(deltas: list[dict], finish: str = "stop") -> tuple[str, Any]:
+    """(the answer text, the Reply) for a fake reply sent as these deltas."""
+    with FakeOpenAIServer(deltas=deltas, finish_reason=finish) as server:
+        model = get_model("openai/fake", settings_for(server.api_base))
+        text = ""
+        with model.stream(HI) as reply:
+            for delta in reply:
+                text = delta if reply.restarted else text + delta
+        return text, reply
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        [{"content": "<think>I should cite [1]. Sure.</think>\n\n" + ANSWER}],
+        # the tags split across deltas, in every place
+        [{"content": piece} for piece in ("<", "thi", "nk>Reason", "ing.</th", "ink", ">", ANSWER)],
+        [{"content": "<THINKING>Hmm.</THINKING>"}, {"content": ANSWER}],
+        # a closing tag the reply never opened (the chat template opened it in the prompt)
+        [{"content": "The user asks about latency. Paper [1] fits."}, {"content": "</think>\n" + ANSWER}],
+        # reasoning in its own field
+        [{"reasoning_content": "Let me think about [1]."}, {"content": ANSWER}],
+    ],
+)
+def test_reasoning_never_reaches_the_answer_text(deltas: list[dict]) -> None:
+    text, _ = reply_of(deltas)
+    assert text == ANSWER
+
+
+def test_a_reply_that_is_only_reasoning_is_an_error_saying_so() -> None:
+    with pytest.raises(ProviderEmptyReply, match=r"openai/fake wrote only its reasoning \(23 characters\), no answer"):
+        reply_of([{"reasoning_content": "Let me think about [1]."}])
+    with pytest.raises(ProviderEmptyReply, match="wrote only its reasoning"):  # never closed
+        reply_of([{"content": "<think>Let me think"}, {"content": " about [1]. The answer is"}])
+    with pytest.raises(ProviderEmptyReply, match=r"wrote only its reasoning .*, until it was cut at llm\.max_tokens"):
+        reply_of([{"content": "<think>Let me think"}], finish="length")
+
+
+def test_a_tool_call_instead_of_an_answer_is_an_error_naming_the_tool() -> None:
+    call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "search_papers", "arguments": "{}"}}
+    with pytest.raises(ProviderEmptyReply, match=r"asked to call a tool \(search_papers\) instead of answering"):
+        reply_of([{"tool_calls": [call]}], finish="tool_calls")
+
+
+def test_an_empty_reply_is_an_error() -> None:
+    with pytest.raises(ProviderEmptyReply, match="openai/fake sent an empty reply; nothing was generated"):
+        reply_of([])
+    with pytest.raises(ProviderEmptyReply, match="sent an empty reply"):
+        reply_of([{"content": "  \n "}])
+
+
+def test_a_reply_cut_at_max_tokens_loses_its_unfinished_sentence_with_a_note() -> None:
+    text, reply = reply_of([{"content": ANSWER + " Dense models are"}], finish="length")
+    assert reply.cut and reply.settle(text) == ANSWER
+    assert reply.notes == [
+        "The model's reply was cut at llm.max_tokens (64 tokens); an unfinished last sentence was left out."
+    ]
+    text, reply = reply_of([{"content": ANSWER}])
+    assert not reply.cut and reply.settle(text) == ANSWER and reply.notes == []
+
+
+def test_complete_keeps_only_the_answer() -> None:
+    with FakeOpenAIServer(deltas=[{"content": "Reasoning.</think>"}, {"content": ANSWER}]) as server:
+        assert get_model("openai/fake", settings_for(server.api_base)).complete(HI) == ANSWER
