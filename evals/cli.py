@@ -21,7 +21,11 @@ def main() -> None:
 
 @main.command()
 @click.option("--questions", "questions", required=True, type=PathType, help="Question JSONL, or a BEIR directory.")
-@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@click.option(
+    "--split",
+    help="Question file: keep only the questions of this split (their 'split' field, e.g. dev or test). "
+    "BEIR folder: the qrels split (default test).",
+)
 @click.option("--retrieval-only", is_flag=True, help="Skip the LLM: retrieval metrics and retrieval's abstention.")
 @click.option("--index", "index_dir", type=PathType, help="Index directory (BEIR default: OUT/index).")
 @click.option("--model", help="LLM for answers (a litellm model string).")
@@ -35,7 +39,7 @@ def main() -> None:
 @handle_errors
 def run(
     questions: Path,
-    split: str,
+    split: str | None,
     retrieval_only: bool,
     index_dir: Path | None,
     model: str | None,
@@ -47,20 +51,30 @@ def run(
     judge: str | None,
     sample: int | None,
 ) -> None:
-    """Run a question set and write results.jsonl, report.json, report.md and report.png."""
-    from evals.report import check_thresholds, load_thresholds, write_outputs
+    """Run a question set and write results.jsonl, report.json, report.md and report.png.
+
+    With ``--check``, the report also lists every threshold with its value and pass/fail (report.json
+    ``checks``, report.md, and the printed summary); a failure exits 1.
+    """
+    from evals.report import check_table, check_thresholds, load_thresholds, threshold_checks, write_outputs
     from evals.run import RunConfig, run_eval
 
     thresholds = load_thresholds(check) if check else None  # a bad file fails before the run
     out = out or Path("evals/out") / (questions.stem if questions.is_file() else questions.name)
     cfg = RunConfig(questions, out, split, retrieval_only, index_dir, model, mode, k, judge, sample)
     result = run_eval(cfg, progress=sys.stderr.isatty())
-    write_outputs(out, result.rows, result.report)
     report = result.report
+    if thresholds is not None:
+        checks = threshold_checks(report, thresholds)
+        report["checks"] = {"file": str(check), "passed": all(c["passed"] for c in checks), "metrics": checks}
+    write_outputs(out, result.rows, report)
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         click.echo(_summary(report, out))
+        if thresholds is not None:
+            click.echo(f"thresholds ({check}):")
+            click.echo("\n".join(check_table(report["checks"])))
     if thresholds is not None:
         failures = check_thresholds(report, thresholds)
         if failures:
@@ -94,6 +108,23 @@ def _summary(report: dict[str, Any], out: Path) -> str:
         f"unanswerable abstained {f(a['abstained_unanswerable'])} of {a['unanswerable']}"
         f"  answerable wrongly abstained {f(a['wrongly_abstained'])} of {a['answerable']}"
     )
+    cv, an = report["coverage"], report["answers"]
+    lines.append(
+        f"coverage ({cv['decided_by']})  answerable: answered {f(cv['answerable_answered'])} closest "
+        f"{f(cv['answerable_closest'])} none {f(cv['answerable_none'])}  unanswerable answered "
+        f"{f(cv['unanswerable_answered'])}  off-topic none {f(cv['off_topic_none'])} of {cv['off_topic']}  "
+        f"answered citing gold {f(cv['answered_cites_gold'])} ({cv['cites_gold_from']})"
+    )
+    if an.get("measured"):
+        lines.append(
+            f"answers  content-word recall {f(an['content_word_recall'])} (answered only "
+            f"{f(an['content_word_recall_answered'])}, {an['with_reference']} references)  "
+            f"prose {f(an['prose'])}  extract {f(an['extract'])} of {an['answered']} answered"
+        )
+    if report.get("by_style"):
+        from evals.coverage import group_table
+
+        lines += group_table(report)
     lines.append(f"wrote {out}/report.json, report.md, report.png, results.jsonl")
     return "\n".join(lines)
 
@@ -119,7 +150,9 @@ def compare(a: Path, b: Path, as_json: bool) -> None:
 
 @main.command()
 @click.option("--questions", "questions", required=True, type=PathType, help="Question JSONL, or a BEIR directory.")
-@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@click.option(
+    "--split", help="Question file: only this split's questions ('split' field). BEIR folder: qrels split (test)."
+)
 @click.option("--index", "index_dir", type=PathType, help="Index directory (BEIR default: OUT/index).")
 @click.option("--out", type=PathType, help="Output directory (default evals/out/abstention-<questions name>).")
 @click.option("--seed", default=0, show_default=True, help="Seed for choosing the BEIR queries to leave out.")
@@ -132,7 +165,7 @@ def compare(a: Path, b: Path, as_json: bool) -> None:
 @handle_errors
 def abstention(
     questions: Path,
-    split: str,
+    split: str | None,
     index_dir: Path | None,
     out: Path | None,
     seed: int,
@@ -158,7 +191,7 @@ def abstention(
     calibration = chain.calibration
     result = {
         "questions": str(questions),
-        "split": split if prepared.beir is not None else None,
+        "split": prepared.beir.split if prepared.beir is not None else split,
         "index": str(prepared.settings.index.path),
         "papers": chain.retriever.index.paper_count,
         "calibrated": calibration is not None,

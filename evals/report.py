@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import InputError
-from evals import metrics
+from evals import coverage, metrics
 from evals.metrics import RETRIEVAL_KEYS, mean
 
-SECTIONS = ("retrieval", "citations", "faithfulness", "abstention")
+SECTIONS = ("retrieval", "citations", "faithfulness", "abstention", "coverage", "answers")
 
 
 def _round(value: Any) -> Any:
@@ -73,6 +73,10 @@ def build_report(
         report["counts"]["answer_errors"] = sum(r.get("error") is not None for r in rows)
         # which path produced each answer: the model's checked sentences, or the extractive fallback
         report["counts"]["answered_by"] = dict(sorted(Counter(str(r.get("mode")) for r in answered).items()))
+    outcomes = [{**r, "coverage": coverage.coverage_of(r)} for r in rows]
+    shown = "citations" if not config.get("retrieval_only") else f"top-{coverage.SHOWN_SOURCES} sources"
+    report.update(coverage.summarise(outcomes, answers=not config.get("retrieval_only"), cites_gold_from=shown))
+    report["coverage"]["decided_by"] = report["abstention"]["decided_by"]
     report["config"] = config
     report.update(extra or {})
     report["timing"] = {
@@ -123,12 +127,18 @@ def markdown(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{report['counts']['gold_not_in_index']} gold papers not in the index.",
         "",
     ]
-    for section in ("citations", "faithfulness", "abstention"):
+    for section in ("citations", "faithfulness", "abstention", "coverage", "answers"):
         lines += [f"## {section.capitalize()}", ""]
-        lines += [f"- {k}: {_fmt(v)}" for k, v in report[section].items()]
+        lines += [f"- {k}: {_fmt(v)}" for k, v in report.get(section, {}).items()]
         lines.append("")
+    if report.get("by_kind"):
+        lines += ["## Per kind and style", "", *coverage.group_table(report, markdown=True), ""]
+    if report.get("checks"):
+        lines += [f"## Thresholds ({report['checks']['file']})", "", *check_table(report["checks"], markdown=True), ""]
     misses = [r for r in rows if r["hit@10"] == 0.0]
-    if misses:
+    if misses and cfg.get("split") == "test":  # a held-out split is for aggregates only
+        lines += [f"## Misses (no gold paper in the top 10): {len(misses)} (questions not listed: held-out split)", ""]
+    elif misses:
         lines += [f"## Misses (no gold paper in the top 10): {len(misses)}", ""]
         for r in misses[:30]:
             lines.append(f"- `{r['id']}` {r['question']} — gold: {'; '.join(map(str, r['gold']))}")
@@ -166,44 +176,95 @@ def chart(report: dict[str, Any], path: Path) -> None:
 
 
 ABSTENTION_KEYS = ("abstention.abstained_unanswerable", "abstention.wrongly_abstained")
+GROUPED = {"by_kind": coverage.GROUP_KEYS, "by_style": coverage.GROUP_KEYS, "retrieval_by_kind": RETRIEVAL_KEYS}
+
+
+def known_metric(name: str) -> bool:
+    """A threshold name (without ``max:``): a retrieval key, ``section.metric`` of the abstention,
+    coverage and answers sections, or ``by_kind|by_style|retrieval_by_kind.<group>.<metric>``."""
+    flat = [*RETRIEVAL_KEYS, *ABSTENTION_KEYS]
+    flat += [f"coverage.{k}" for k in coverage.COVERAGE_KEYS] + [f"answers.{k}" for k in coverage.ANSWER_KEYS]
+    if name in flat:
+        return True
+    section, _, rest = name.partition(".")
+    group, _, metric = rest.partition(".")
+    return section in GROUPED and bool(group) and metric in GROUPED[section]
 
 
 def load_thresholds(path: Path) -> dict[str, float]:
+    """Read a thresholds file: ``{"metric": bound}``; a ``max:`` prefix makes the bound an upper one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read thresholds {path}: {exc}") from exc
     if not isinstance(data, dict) or not data:
         raise InputError(f"{path}: thresholds must be a JSON object like {{'hit@5': 0.8}}")
-    known = [*RETRIEVAL_KEYS, *ABSTENTION_KEYS]
     for key, value in data.items():
-        if key.removeprefix("max:") not in known:
-            raise InputError(f"{path}: unknown metric {key!r} (known: {', '.join(known)}, each may take 'max:')")
+        if not known_metric(key.removeprefix("max:")):
+            known = ", ".join([*RETRIEVAL_KEYS, *ABSTENTION_KEYS, "coverage.*", "answers.*", "by_kind.<kind>.*"])
+            raise InputError(f"{path}: unknown metric {key!r} (known: {known}; each may take 'max:')")
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise InputError(f"{path}: threshold for {key} must be a number")
     return {k: float(v) for k, v in data.items()}
 
 
-def check_thresholds(report: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
-    """One message per metric on the wrong side of its threshold (one not measured fails).
+def metric_value(report: dict[str, Any], name: str) -> Any:
+    """The value a threshold name points at: ``hit@5`` is ``retrieval.hit@5``; dotted names walk the
+    report (``by_kind.single.hit@5``). None when any step is missing."""
+    path = name.split(".") if "." in name else ["retrieval", name]
+    value: Any = report
+    for step in path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
-    A key names a retrieval metric (``"hit@5"``, a lower bound) or ``section.metric``
-    (``"abstention.abstained_unanswerable"``); a ``max:`` prefix makes it an upper bound
-    (``"max:abstention.wrongly_abstained"``).
-    """
-    failures = []
+
+def threshold_checks(report: dict[str, Any], thresholds: dict[str, float]) -> list[dict[str, Any]]:
+    """Every threshold with the measured value and whether it passed (one not measured fails)."""
+    checks = []
     for key, limit in thresholds.items():
         upper = key.startswith("max:")
         name = key.removeprefix("max:")
-        section, _, metric = name.rpartition(".") if "." in name else ("retrieval", "", name)
-        value = report.get(section, {}).get(metric) if isinstance(report.get(section), dict) else None
+        value = metric_value(report, name)
+        passed = value is not None and (value <= limit if upper else value >= limit)
+        checks.append({"metric": name, "value": value, "bound": "max" if upper else "min", "threshold": limit,
+                       "passed": passed})  # fmt: skip
+    return checks
+
+
+def check_thresholds(report: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
+    """One message per metric on the wrong side of its threshold (one not measured fails).
+
+    A key names a retrieval metric (``"hit@5"``, a lower bound) or a dotted path into the report
+    (``"abstention.abstained_unanswerable"``, ``"by_kind.single.hit@5"``); a ``max:`` prefix makes
+    it an upper bound (``"max:coverage.answerable_none"``).
+    """
+    failures = []
+    for c in threshold_checks(report, thresholds):
+        name, value, limit = c["metric"], c["value"], c["threshold"]
         if value is None:
             failures.append(f"{name}: not measured, threshold {limit:.3f}")
-        elif upper and value > limit:
+        elif not c["passed"] and c["bound"] == "max":
             failures.append(f"{name}: {value:.4f} > maximum {limit:.3f}")
-        elif not upper and value < limit:
+        elif not c["passed"]:
             failures.append(f"{name}: {value:.4f} < threshold {limit:.3f}")
     return failures
+
+
+def check_table(checks: dict[str, Any], *, markdown: bool = False) -> list[str]:
+    """Each checked metric with its value, bound and pass/fail, as aligned text or markdown."""
+    rows = [
+        (c["metric"], _fmt(c["value"]), "≤" if c["bound"] == "max" else "≥", _fmt(c["threshold"]),
+         "pass" if c["passed"] else "FAIL")
+        for c in checks["metrics"]
+    ]  # fmt: skip
+    if markdown:
+        return ["| metric | value | bound | threshold | result |", "|---|---|---|---|---|"] + [
+            "| " + " | ".join(r) + " |" for r in rows
+        ]
+    width = max([len(r[0]) for r in rows] + [6])
+    return [f"{'metric':<{width}}  {'value':>7}  {'':1}  {'limit':>7}  result"] + [
+        f"{m:<{width}}  {v:>7}  {b:1}  {t:>7}  {p}" for m, v, b, t, p in rows
+    ]
 
 
 # -- compare -----------------------------------------------------------------------------------------

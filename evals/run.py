@@ -22,6 +22,7 @@ from assistant.settings import load_settings
 from assistant.verify import evidence_text
 from evals import metrics
 from evals.beir import BeirSet, is_beir_dir, load_beir, map_docs, write_corpus_jsonl
+from evals.coverage import content_word_recall, coverage_of, shows_gold
 from evals.questions import Question, load_questions
 from ingest.identity import title_key
 
@@ -51,7 +52,7 @@ class Chain(Protocol):
 class RunConfig:
     questions: Path
     out: Path
-    split: str = "test"
+    split: str | None = None  # a question file: keep this split's rows; a BEIR folder: its qrels (default test)
     retrieval_only: bool = False
     index: Path | None = None
     model: str | None = None
@@ -89,7 +90,7 @@ def prepare(cfg: RunConfig, *, ranking_only: bool = False, progress: bool = Fals
     ``ranking_only`` with a BEIR set skips the sentence vectors (half the ingest)."""
     from assistant.answer import AnswerChain
 
-    beir = load_beir(cfg.questions, cfg.split) if is_beir_dir(cfg.questions) else None
+    beir = load_beir(cfg.questions, cfg.split or "test") if is_beir_dir(cfg.questions) else None
     index_dir = cfg.index or (cfg.out / "index" if beir else None)
     overrides: dict[str, Any] = {"index": index_dir} if index_dir else {}
     if beir is not None and ranking_only:  # a ranking benchmark needs no evidence sentences
@@ -105,7 +106,7 @@ def prepare(cfg: RunConfig, *, ranking_only: bool = False, progress: bool = Fals
     elif cfg.questions.is_dir():
         raise InputError(f"{cfg.questions} is a directory but not a BEIR one (no corpus.jsonl)")
     else:
-        questions = load_questions(cfg.questions)
+        questions = load_questions(cfg.questions, cfg.split)
 
     if cfg.sample and cfg.sample < len(questions):
         questions = evenly_spaced(questions, cfg.sample)
@@ -172,6 +173,9 @@ def run_eval(
         row = retrieval_row(q, gold, retrieval, k)
         if chain is not None and supports is not None:
             row.update(answer_row(chain.answer(q.question, k=k, mode=cfg.mode, model=cfg.model), gold, supports))
+            if q.answerable:  # a "none" outcome produced no answer, whatever its refusal text says
+                produced = row["answer"] if row["coverage"] != "none" else ""
+                row["content_word_recall"] = content_word_recall(q.answer, produced)
         rows.append(row)
 
     from evals.report import build_report
@@ -179,6 +183,7 @@ def run_eval(
     manifest = retriever.index.manifest
     config = {
         "questions_file": str(cfg.questions),
+        "split": cfg.split,
         "index": str(settings.index.path),
         "embedding_model": manifest.embedding_model,
         "chunking": {"chunk_size": manifest.chunk_size, "chunk_overlap": manifest.chunk_overlap},
@@ -203,14 +208,19 @@ def run_eval(
 
 
 def retrieval_row(q: Question, gold: list[str], retrieval: Retrieved, k: int) -> dict[str, Any]:
-    """Ranked titles and retrieval scores; ``abstained`` is retrieval's own decision (as in the product)."""
+    """Ranked titles and retrieval scores; ``abstained`` and ``coverage`` are retrieval's own decision
+    (as in the product); ``cites_gold`` is whether a gold paper is among the sources a reply shows."""
     top = retrieval.sources[:RETRIEVAL_K]
-    scores = metrics.retrieval_scores([s.paper_id for s in top], gold)
+    top_ids = [s.paper_id for s in top]
+    scores = metrics.retrieval_scores(top_ids, gold)
     best = max((s.similarity for s in retrieval.sources[:k]), default=0.0)
+    coverage = coverage_of(retrieval.as_dict())
+    real_gold = [g for g in gold if not g.startswith(("missing:", "unindexed:"))]
     return {
         "id": q.id,
         "question": q.question,
         "kind": q.kind,
+        "style": q.style,
         "gold": q.gold_titles or q.gold_docs,
         "gold_ids": gold,
         "gold_not_in_index": sum(g.startswith(("missing:", "unindexed:")) for g in gold),
@@ -221,8 +231,11 @@ def retrieval_row(q: Question, gold: list[str], retrieval: Retrieved, k: int) ->
         "citations": [],
         "relevance": round(retrieval.relevance, 4),
         "abstained": retrieval.abstain,
+        "coverage": coverage,
         "abstained_by": "retrieval",
         "retrieval_abstained": retrieval.abstain,
+        "retrieval_coverage": coverage,
+        "cites_gold": shows_gold(top_ids, real_gold) if coverage == "answered" else None,
         **{key: (scores[key] if scores else None) for key in metrics.RETRIEVAL_KEYS},
         "retrieve_ms": retrieval.timings.get("retrieve_ms"),
     }
@@ -239,6 +252,7 @@ def answer_row(answer: Answer, gold: list[str], supports: metrics.SupportFn) -> 
         "answer": answer.answer,
         "citations": [by_n[n].title if n in by_n else titles.get(n) or f"[{n}]" for n in cited_n],
         "abstained": answer.abstained,
+        "coverage": coverage_of(answer.as_dict()),
         "abstained_by": "answer",
         "mode": answer.mode,
         "error": answer.error,

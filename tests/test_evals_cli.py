@@ -173,3 +173,94 @@ def test_scorer_command_on_labelled_pairs(tiny_index: Path, tmp_path: Path) -> N
     assert set(data["supported"]) >= {"accuracy", "precision", "recall", "f1"}
     assert set(data["by_kind"]) == {"verbatim", "off_topic"}
     assert "'supported' precision" in result.stdout
+
+
+# -- the realistic set's format: --split, style, coverage -----------------------------------------------
+
+REALISTIC = FIXTURES / "realistic.jsonl"  # 6 questions with style and split: rx1-rx4 dev, rx5-rx6 test
+
+
+def test_realistic_dev_split_reports_coverage_per_style_and_each_threshold(tiny_index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dev"
+    args = ["run", "--questions", str(REALISTIC), "--split", "dev", "--retrieval-only", "--index", str(tiny_index)]
+    result = CliRunner().invoke(
+        main, [*args, "--out", str(out), "--check", str(ROOT / "evals" / "thresholds-realistic.json")]
+    )
+    report = json.loads((out / "report.json").read_text())
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["style"]) for r in rows] == [
+        ("rx1", "paraphrase"),
+        ("rx2", "list"),
+        ("rx3", "off-topic"),
+        ("rx4", "short"),
+    ]
+    assert report["config"]["split"] == "dev" and report["questions"] == 4
+    assert list(report["by_style"]) == ["paraphrase", "list", "off-topic", "short"]
+    cov = report["coverage"]
+    assert (cov["answerable"], cov["unanswerable"], cov["off_topic"]) == (3, 1, 1)
+    assert cov["cites_gold_from"] == "top-3 sources" and cov["decided_by"] == "retrieval"
+    assert all((r["coverage"] == "answered") == (not r["abstained"]) for r in rows)  # abstained = not answered
+    assert rows[2]["coverage"] == "none" and cov["off_topic_none"] == 1.0  # the sourdough question
+    assert report["answers"] == {"measured": False, "reason": "--retrieval-only"}
+    checks = report["checks"]
+    assert [c["metric"] for c in checks["metrics"]][:2] == ["coverage.answerable_none", "coverage.answerable_answered"]
+    assert result.exit_code == (0 if checks["passed"] else 1), result.output
+    assert "thresholds (" in result.stdout and "coverage.off_topic_none" in result.stdout
+    assert "single · paraphrase" in result.stdout  # the per-style table
+    assert "## Thresholds" in (out / "report.md").read_text()
+
+
+def test_a_test_split_report_lists_no_question(tiny_index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "test"
+    args = ["run", "--questions", str(REALISTIC), "--split", "test", "--retrieval-only", "--index", str(tiny_index)]
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "report.json").read_text())["questions"] == 2
+    assert "passport" not in (out / "report.md").read_text() and "passport" not in result.output
+
+
+def test_a_split_the_file_lacks_is_one_line_error_naming_it(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["run", "--questions", str(QUESTIONS), "--split", "dev", "--retrieval-only", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: no questions in split 'dev' in {QUESTIONS}: no question in it has a 'split' field\n"
+    )
+
+
+class ReferenceChain:
+    """Fake answer step (no LLM) answering each answerable question with its reference answer, citing the
+    top source; an unanswerable one gets a "closest" outcome, given only by ``as_dict()["coverage"]``."""
+
+    def __init__(self, index: Path) -> None:
+        self.stages = AnswerChain(load_settings(index=index))  # real retrieval; no model is ever called
+        self.references = {json.loads(line)["question"]: json.loads(line)["answer"] for line in REALISTIC.open()}
+
+    def answer(self, question: str, *, k: int | None = None, mode: str | None = None, model: str | None = None):
+        r = self.stages.retrieve(question, k=k)
+        text = self.references[question]
+        if not text:
+            return ClosestAnswer(question, "Perhaps not exactly this; the closest papers:", r.sources, [], True, "auto",
+                                 "fake")  # fmt: skip
+        sentences = [AnswerSentence(text, [r.sources[0].n], 1.0, False)]
+        return Answer(question, text, r.sources, sentences, False, "auto", "fake")
+
+
+class ClosestAnswer(Answer):
+    def as_dict(self) -> dict[str, object]:
+        return {**super().as_dict(), "coverage": "closest"}
+
+
+def test_full_run_scores_reference_recall_modes_and_the_coverage_key(tiny_index: Path, tmp_path: Path) -> None:
+    cfg = RunConfig(REALISTIC, tmp_path, split="dev", index=tiny_index, k=3)
+    result = run_eval(cfg, chain=ReferenceChain(tiny_index))
+    by_id = {r["id"]: r for r in result.rows}
+    assert [by_id[i]["content_word_recall"] for i in ("rx1", "rx2", "rx4")] == [1.0, 1.0, 1.0]
+    assert by_id["rx3"]["coverage"] == "closest" and by_id["rx3"]["abstained"] is True
+    assert "content_word_recall" not in by_id["rx3"]  # unanswerable: no reference
+    report = result.report
+    assert report["answers"]["content_word_recall"] == 1.0
+    assert (report["answers"]["prose"], report["answers"]["extract"], report["answers"]["answered"]) == (1.0, 0.0, 3)
+    assert report["coverage"]["unanswerable_closest"] == 1.0 and report["coverage"]["off_topic_none"] == 0.0
+    assert report["coverage"]["answerable_answered"] == 1.0 and report["coverage"]["cites_gold_from"] == "citations"
