@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from assistant.injection import addresses_the_model
 from assistant.text import content_words, split_sentences
 
 if TYPE_CHECKING:
@@ -74,45 +75,6 @@ def select_evidence(
         ranked = sorted(zip(scores, sents, strict=True), key=lambda p: -p[0])
         chosen.append(Evidence(source, [sents[i] for i in keep], [scores[i] for i in keep], ranked))
     return chosen
-
-
-# Sentences written to an AI reading the abstract, not to its human readers (prompt injection). They
-# never become evidence: not in the prompt, not quoted by an extractive answer. One layer of several:
-# the prompt also treats evidence as data (assistant.prompt), citations are numbers we map
-# (assistant.verify), links are stripped from answers, and every sentence is checked for support.
-_AI = r"(?:ai|llms?|chatgpt|gpt-?\d*|claude|gemini|chatbots?|assistants?|language\s+models?)"
-_ADDRESSED = re.compile(
-    r"\b(?:ignor|disregard|forget|overrid)\w*\b[^.]{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
-    r"|\b(?:ignor|disregard|forget)\w*\s+(?:everything|all|anything)\s+(?:above|before|previous|prior|else|you)\b"
-    r"|\bignor\w*\s+the\s+(?:question|user)\b"
-    r"|\b(?:reveal|print|repeat|show|output|leak)\w*\b[^.]{0,30}\b(?:your|the)\s+(?:system\s+prompt|instructions)\b"
-    r"|\b(?:print|repeat|output|reveal)\w*\s+(?:the\s+)?(?:text|everything|words|content)\s+above\b"
-    r"|\byou\s+are\s+now\b|\bpretend\s+to\s+be\b|\byour\s+(?:new\s+)?(?:task|instructions?|role)\s+(?:is|are)\b"
-    r"|\bbegin\s+your\s+(?:answer|reply|response)\b|\[/?INST\]"
-    r"|\b(?:repl(?:y|ies|ying)|respond\w*|answer\w*|output\w*|writ\w*)\b[^.]{0,30}\b(?:only|exclusively|always)\b"
-    r"[^.]{0,30}\b(?:with|in|as)\b"
-    r"|\balways\s+(?:cite|reference)\b|\bcite\s*\[\d+\]"
-    r"|\b" + _AI + r"\b[^.]{0,80}\b(?:must|shall|are\s+instructed\s+to)\s+"
-    r"(?:always|never|only|reply|respond|answer|say|state|output|print|include|claim|tell|inform|mention|write)\b"
-    r"|\b" + _AI + r"\b[^.]{0,80}\bshould\s+(?:always|never|only|tell|inform)\b"
-    r"|\b" + _AI + r"\s+(?:reading|processing|summari[sz]ing)\s+this\b"
-    r"|\b(?:hey|dear|attention|hello|hi)\s*,?\s+" + _AI + r"\b|\bif\s+you\s+are\s+an?\s+" + _AI + r"\b"
-    r"|\bnote\s+(?:to|for)\s+" + _AI + r"\b"
-    r"|\bwhen\s+summari[sz]ing\s+this\b[^.]{0,40}\b(?:say|write|state|tell|mention|claim)\b"
-    r"|^\W*(?:system|assistant)\s*:\s*(?:you|ignore|disregard|forget|answer|reply|respond|always|never)\b"
-    r"|\byou\s+(?:must|should|are\s+to)\s+(?:answer|reply|respond|say|tell|ignore|cite|output|print|claim)\b"
-    r"|\bthe\s+answer\s+to\s+(?:any|every|all|each)\s+questions?\s+(?:is|=|:)"
-    r"|\bthe\s+correct\s+(?:response|answer)\s+is\s+always\b"
-    r"|\b(?:include|add|insert)\b[^.]{0,30}\b(?:this|the\s+following)\s+(?:link|url)\b"
-    r"|<\|?(?:im_start|im_end|system|endoftext|assistant)\b",
-    re.I,
-)
-
-
-def addresses_the_model(sentence: str) -> bool:
-    """Is this sentence an instruction to an AI reader ("ignore previous instructions", "cite [7]",
-    "answer only in JSON", "reveal your system prompt", "include this link") rather than a finding?"""
-    return bool(_ADDRESSED.search(sentence))
 
 
 def data_sentences(abstract: str) -> str:
