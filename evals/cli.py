@@ -122,9 +122,9 @@ def _summary(report: dict[str, Any], out: Path) -> str:
             f"prose {f(an['prose'])}  extract {f(an['extract'])} of {an['answered']} answered"
         )
     if report.get("by_style"):
-        from evals.coverage import group_table
+        from evals.coverage import TABLE_NOTE, group_table
 
-        lines += group_table(report)
+        lines += [*group_table(report), f"({TABLE_NOTE})"]
     lines.append(f"wrote {out}/report.json, report.md, report.png, results.jsonl")
     return "\n".join(lines)
 

@@ -177,6 +177,11 @@ def _cell(value: Any) -> str:
 
 
 TABLE_COLUMNS = ("questions", *GROUP_KEYS)
+TABLE_NOTE = (
+    "answered/closest/none: share of the group's questions; cites gold: of its answered answerable ones; "
+    "hit@1, hit@5: its single questions; R@10: its multi ones; cw recall: reference content-word recall of "
+    "its answerable ones (a 'none' counts 0); prose: model prose among its answered ones"
+)
 _HEADERS = ("n", "answered", "closest", "none", "cites gold", "hit@1", "hit@5", "R@10", "cw recall", "prose")
 
 

@@ -132,7 +132,8 @@ def markdown(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         lines += [f"- {k}: {_fmt(v)}" for k, v in report.get(section, {}).items()]
         lines.append("")
     if report.get("by_kind"):
-        lines += ["## Per kind and style", "", *coverage.group_table(report, markdown=True), ""]
+        table = coverage.group_table(report, markdown=True)
+        lines += ["## Per kind and style", "", *table, "", coverage.TABLE_NOTE, ""]
     if report.get("checks"):
         lines += [f"## Thresholds ({report['checks']['file']})", "", *check_table(report["checks"], markdown=True), ""]
     misses = [r for r in rows if r["hit@10"] == 0.0]
