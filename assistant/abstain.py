@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 FEATURES = ("dense", "sentence", "lexical", "bm25", "agree")
 CALIBRATION_FILE = "calibration.json"
+DEFAULT_TARGET_NONE = 0.005  # chosen on realistic dev: no answerable question below it, every off-topic one
 
 
 @dataclass(frozen=True)
@@ -127,28 +128,37 @@ class Calibration:
 
         return float(np.quantile(self.scores, target_refused))  # linear interpolation
 
+    def floor_for(self, target_none: float | None) -> float:
+        """The score below which a question is "not covered": the ``target_none`` quantile of the
+        answerable pseudo-questions' scores (:data:`DEFAULT_TARGET_NONE` when None)."""
+        import numpy as np
+
+        if not self.scores:
+            return 0.0
+        return float(np.quantile(self.scores, DEFAULT_TARGET_NONE if target_none is None else target_none))
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-# Fitted by ``assistant.calibrate`` on a fresh index of the bundled corpus with the default
-# settings (502 papers, 300 sampled, seed 0, target_refused 0.06) and no labels:
-# `papers ingest --rebuild`, then .papers/calibration.json. Used only for an index without a
+# Fitted by ``assistant.calibrate`` on the bundled corpus with the default settings (502 papers,
+# 300 sampled, seed 0, target_refused 0.06; pseudo-questions in five forms) and no labels:
+# `ingest data --recalibrate`, then .papers/calibration.json. Used only for an index without a
 # calibration of its own (fewer than 30 papers, or calibration off). ``scores`` keeps every 5th
-# percentile of the answerable pseudo-questions' scores, so ``abstention.target_refused`` still
-# moves its threshold.
+# percentile of the answerable pseudo-questions' scores, so ``abstention.target_refused`` and
+# ``target_none`` still move the threshold and the floor.
 DEFAULT_CALIBRATION = Calibration(
-    mean=[0.534, 0.624, 0.633, 0.387, 0.356],
-    scale=[0.128, 0.112, 0.254, 0.161, 0.479],
-    coef=[-0.149, 0.268, 1.766, 0.333, 0.649],
-    intercept=0.066,
-    threshold=0.249,
+    mean=[0.4784, 0.5966, 0.6417, 0.3805, 0.2875],
+    scale=[0.1167, 0.1178, 0.2664, 0.1651, 0.4526],
+    coef=[-0.1762, 0.4782, 1.5735, 0.1023, 0.6183],
+    intercept=0.0324,
+    threshold=0.268,
     target_refused=0.06,
-    fitted_on={"collection": "bundled corpus (data/)", "papers": 502, "pseudo_questions": 599},
-    estimates={"refused_answerable": 0.0601, "answered_near_miss": 0.2571},
+    fitted_on={"collection": "bundled corpus (data/)", "papers": 502, "pseudo_questions": 600},
+    estimates={"refused_answerable": 0.06, "answered_near_miss": 0.3217},
     scores=[
-        *(0.0288, 0.2065, 0.3956, 0.5142, 0.602, 0.6806, 0.7534, 0.8069, 0.8396, 0.8731, 0.9013),
-        *(0.9158, 0.9316, 0.9432, 0.9507, 0.9604, 0.9702, 0.9774, 0.9819, 0.9866, 0.9941),
+        *(0.038, 0.2434, 0.3377, 0.4322, 0.5363, 0.616, 0.6921, 0.7474, 0.7855, 0.8248, 0.8498),
+        *(0.8717, 0.8904, 0.9065, 0.9214, 0.9375, 0.9505, 0.9595, 0.9685, 0.9776, 0.9908),
     ],
 )
 
@@ -177,44 +187,68 @@ def load_calibration(index_dir: Path) -> Calibration | None:
         raise IndexError_(f"{path} is damaged ({exc}): run `ingest --recalibrate` to fit it again") from exc
 
 
+COVERAGE = ("answered", "closest", "none")
+
+
 @dataclass(frozen=True)
 class Decision:
-    """``abstain``: refuse to answer; ``relevance``: the calibrated score in [0, 1] (estimated
-    probability that the collection answers the question); ``reason``: one line for the user."""
+    """The coverage decision. ``coverage``: "answered" (score at or above ``threshold``), "closest"
+    (between ``floor`` and ``threshold``: the collection may not answer exactly this, so the closest
+    papers are shown as such) or "none" (below ``floor``: nothing close enough to show);
+    ``relevance``: the calibrated score in [0, 1] (estimated probability that the collection answers
+    the question); ``reason``: one line for the user."""
 
-    abstain: bool
+    coverage: str
     relevance: float
     threshold: float
     reason: str
     signals: dict[str, float] = field(default_factory=dict)
     calibrated: bool = True  # False: the built-in default decision (this index has no calibration)
+    floor: float = 0.0
+
+    @property
+    def abstain(self) -> bool:
+        """Not answered outright (``closest`` or ``none``)."""
+        return self.coverage != "answered"
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "coverage": self.coverage,
             "abstained": self.abstain,
             "score": round(self.relevance, 4),
             "threshold": round(self.threshold, 4),
+            "floor": round(self.floor, 4),
             "reason": self.reason,
             "signals": self.signals,
             "calibrated": self.calibrated,
         }
 
 
-def decide(s: Signals | None, calibration: Calibration | None, target_refused: float | None = None) -> Decision:
-    """Abstain when nothing was retrieved or the calibrated score is below the threshold."""
+def decide(
+    s: Signals | None,
+    calibration: Calibration | None,
+    target_refused: float | None = None,
+    target_none: float | None = None,
+) -> Decision:
+    """Answered at or above the threshold, closest between the floor and the threshold, none below
+    the floor or when nothing was retrieved (``target_none``: the share of answerable pseudo-questions
+    the floor may put in "none"; see :meth:`Calibration.threshold_for`)."""
     calibrated = calibration is not None
     model = calibration or DEFAULT_CALIBRATION
     threshold = model.threshold_for(target_refused)
+    floor = min(model.floor_for(target_none), threshold)
     if s is None:
-        return Decision(True, 0.0, threshold, "no paper was retrieved", {}, calibrated)
+        return Decision("none", 0.0, threshold, "no paper was retrieved", {}, calibrated, floor)
     score = model.score(s)
     if score >= threshold:
-        return Decision(False, score, threshold, "", s.as_dict(), calibrated)
+        return Decision("answered", score, threshold, "", s.as_dict(), calibrated, floor)
     why = [f"best sentence similarity {s.sentence:.2f}", f"{s.lexical:.0%} of the question's key terms in a top paper"]
     if s.rare_terms_missing:
         why.append("no indexed paper contains " + ", ".join(repr(t) for t in s.rare_terms_missing[:3]))
     whose = "this collection's threshold" if calibrated else "the default threshold"
-    reason = f"coverage score {score:.2f} is below {whose} {threshold:.2f} ({'; '.join(why)})"
+    coverage = "closest" if score >= floor else "none"
+    bound = f"below {whose} {threshold:.2f}" if coverage == "closest" else f"below the floor {floor:.2f}"
+    reason = f"coverage score {score:.2f} is {bound} ({'; '.join(why)})"
     if not calibrated:
         reason += "; no calibration of this collection is in use"
-    return Decision(True, score, threshold, reason, s.as_dict(), calibrated)
+    return Decision(coverage, score, threshold, reason, s.as_dict(), calibrated, floor)

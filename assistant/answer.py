@@ -15,17 +15,31 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from assistant.abbreviations import ABBREVIATIONS_FILE, Abbreviations
 from assistant.abstain import CALIBRATION_FILE, Calibration, Decision, decide, load_calibration, signals
-from assistant.dates import dates_in, label, strip_dates
+from assistant.compose import (
+    CLOSEST_LEAD,
+    adds_nothing,
+    count_lead,
+    is_fragment,
+    paper_lines,
+    relevant,
+    superlative_note,
+    tidy,
+    without_negated,
+)
+from assistant.dates import strip_dates
 from assistant.errors import InputError, PapersError, redact
 from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence, short_name
 from assistant.extract import extract
 from assistant.language import to_english
 from assistant.llm import get_model
 from assistant.prompt import build_messages
-from assistant.retrieve import Retrieval, Retriever, Source
+from assistant.query import Query, authored, read_question, with_date_note
+from assistant.result import Answer, Retrieved, render
+from assistant.retrieve import Retriever, Source
 from assistant.settings import MAX_K
 from assistant.store import PaperIndex, file_stamp
 from assistant.support import SupportScorer
@@ -42,100 +56,6 @@ ABSTAIN_TEXT = (
 )
 
 
-@dataclass
-class Retrieved:
-    """The first three stages for one question: ranked sources, their evidence, the abstain decision.
-    ``decision`` is None when evidence was not asked for (ranking-only benchmarks)."""
-
-    retrieval: Retrieval
-    evidence: list[Evidence]
-    decision: Decision | None
-    dates: list[str] | None = None  # the date filter applied (from --date, or named in the question)
-    note: str = ""  # what the user should know about how the question was read (a date filter)
-    translation: str | None = None  # the English question retrieval used, when the question was not
-    question: str = ""  # as the user asked it (retrieval.query may be translated or without its dates)
-
-    @property
-    def sources(self) -> list[Source]:
-        return self.retrieval.sources
-
-    @property
-    def abstain(self) -> bool:
-        return self.decision is not None and self.decision.abstain
-
-    @property
-    def relevance(self) -> float:
-        return self.decision.relevance if self.decision else self.retrieval.top_similarity
-
-    @property
-    def timings(self) -> dict[str, float]:
-        return self.retrieval.timings
-
-    def as_dict(self) -> dict[str, Any]:
-        """``ask --retrieve-only --json``: the same keys as ``Answer.as_dict``, with no answer."""
-        return {
-            "question": self.question or self.retrieval.query,
-            "answer": None,
-            "citations": [],
-            "sources": [s.as_dict() for s in self.sources],
-            "sentences": [],
-            "abstained": self.abstain,
-            "mode": "retrieve-only",
-            "model": None,
-            "timings": {**self.timings, "generate_ms": 0.0},
-            "removed_citations": [],
-            "error": None,
-            "abstention": self.decision.as_dict() if self.decision else None,
-            "dates": self.dates,
-            "note": self.note,
-            "translation": self.translation,
-        }
-
-
-@dataclass
-class Answer:
-    question: str
-    answer: str
-    sources: list[Source]
-    sentences: list[AnswerSentence]
-    abstained: bool
-    mode: str
-    model: str
-    timings: dict[str, float] = field(default_factory=dict)
-    removed_citations: list[int] = field(default_factory=list)
-    evidence: dict[int, list[str]] = field(default_factory=dict)
-    error: str | None = None
-    decision: Decision | None = None
-    dates: list[str] | None = None
-    note: str = ""
-    translation: str | None = None
-
-    @property
-    def citations(self) -> list[dict[str, Any]]:
-        cited = sorted({n for s in self.sentences for n in s.citations})
-        by_n = {s.n: s for s in self.sources}
-        return [{"n": n, "title": by_n[n].title, "paper_id": by_n[n].paper_id} for n in cited if n in by_n]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "question": self.question,
-            "answer": self.answer,
-            "citations": self.citations,
-            "sources": [s.as_dict() for s in self.sources],
-            "sentences": [s.as_dict() for s in self.sentences],
-            "abstained": self.abstained,
-            "mode": self.mode,
-            "model": self.model,
-            "timings": {"generate_ms": 0.0, **self.timings},  # 0 when no model ran (abstain, extract)
-            "removed_citations": self.removed_citations,
-            "error": self.error,
-            "abstention": self.decision.as_dict() if self.decision else None,
-            "dates": self.dates,
-            "note": self.note,
-            "translation": self.translation,
-        }
-
-
 OnText = Callable[[str], None]
 
 
@@ -150,10 +70,31 @@ class _Generation:
     users: int = 0
     retired: bool = False
 
+    _abbreviations: Abbreviations | None = None
+    _days: list[str] | None = None
+    authors: dict[str, set[str]] = field(default_factory=dict)  # author name -> papers (cache)
+
     def release(self) -> None:
         """Close the index once it is retired and no question uses it (its Chroma clients and memory)."""
         if self.retired and self.users == 0:
             self.retriever.index.close()
+
+    def abbreviations(self) -> Abbreviations:
+        """This generation's abbreviation table: stored beside the manifest, else built once here."""
+        if self._abbreviations is None:
+            index = self.retriever.index
+            stored = Abbreviations.load(index.root / ABBREVIATIONS_FILE)
+            generation = index.manifest.generation
+            if stored is None or stored.generation != generation:
+                stored = Abbreviations.build((e.abstract for e in index.manifest.papers.values()), generation)
+            self._abbreviations = stored
+        return self._abbreviations
+
+    def days(self) -> list[str]:
+        """The ISO days this generation's papers carry (relative dates count back from the newest)."""
+        if self._days is None:
+            self._days = sorted({day for _, day, _ in self.retriever.index.manifest.papers.dates() if day})
+        return self._days
 
 
 class AnswerChain:
@@ -259,67 +200,61 @@ class AnswerChain:
         exclude: Collection[str],
         model: str | None,
     ) -> Retrieved:
+        """read → search → evidence → decide, one stage after another."""
         started = time.perf_counter()
         retriever = generation.retriever
-        dates = [d.strip() for d in dates or [] if d and d.strip()] or None  # `--date ""` is no filter
-        question, cut = clean_question(question)  # EmptyQuestion when nothing is left
-        asked = question
-        notes = [cut] if cut else []
-        translation = to_english(question, self.settings, model)  # UnsupportedLanguage when it cannot be
-        if translation:
-            question = translation
-            notes.append(f'Translated to English for retrieval: "{translation}".')
-        note = ""
         index = retriever.index
-        in_question = dates_in(question)
-        if dates is None and in_question:
-            shown = " or ".join(label(d) for d in in_question)
-            if index.papers_dated(in_question):
-                dates, note = in_question, f"Only papers dated {shown} were searched (a date named in the question)."
-            elif index.any_dated:
-                dates, note = in_question, f"No indexed paper is dated {shown} (a date named in the question)."
-            else:
-                note = f"The indexed papers carry no dates: {shown}, named in the question, was not used."
-        elif dates:
-            shown = " or ".join(dates)
-            matched = bool(index.papers_dated(dates))
-            note = f"Only papers dated {shown} were searched." if matched else f"No indexed paper is dated {shown}."
-        note = " ".join([*notes, note]).strip()
-        # with a date filter, the date's words are not the topic: "aug" would count as a term no paper has
-        query = question
-        if (dates or in_question) and (rest := " ".join(strip_dates(question).split())) and content_words(rest):
-            query = rest
         if k is not None and not 1 <= k <= MAX_K:
             raise InputError(f"k (papers to retrieve) must be between 1 and {MAX_K}, not {k}")
         k = k or self.settings.retrieval.k
-        # the abstention signals read the top 3 papers whatever k is shown
-        retrieval = retriever.search(query, k=max(k, 3), dates=dates, exclude=exclude)
+        query = self.read(generation, question, dates, model)
+        only = authored(index, query.authors, generation.authors) if query.authors else None
+        if only is not None and not only:
+            query = replace(
+                query, notes=(*query.notes, f"No indexed paper lists {' or '.join(query.authors)} as an author.")
+            )
+        # the coverage signals read the top 3 papers whatever k is shown; a list reads more
+        wanted = max(k, 3, 10 if query.has("list") else 0)
+        retrieval = retriever.search(query.search, k=wanted, dates=query.dates, exclude=exclude, only=only)
+        if query.recency == "newest" and retrieval.sources:
+            retrieval.sources = _newest_first(retrieval.sources)
         if not evidence:
             retrieval.sources = retrieval.sources[:k]
-            return Retrieved(retrieval, [], None, dates, note, translation, asked)
-        found = signals(query, retrieval, index, exclude=exclude) if retrieval.sources else None
-        retrieval.sources = retrieval.sources[:k]
+            return Retrieved(retrieval, [], None, query)
+        found = signals(query.core, retrieval, index, exclude=exclude) if retrieval.sources else None
+        retrieval.sources = retrieval.sources[: max(k, 10) if query.has("list") else k]
         chosen: list[Evidence] = []
         if retrieval.sources:
             stored = index.sentence_vectors([s.paper_id for s in retrieval.sources])
             chosen = select_evidence(
-                question,
+                query.english,
                 retrieval.sources,
                 retriever.encoder,
                 self.settings.answer.evidence_per_paper,
                 stored,
                 retrieval.query_vector,
             )
-        decision = decide(found, generation.calibration, self.settings.abstention.target_refused)
-        if decision.abstain and found is not None and dates and not _topic_beyond_date(question):
-            # "Which papers were published on Sep 3?": the date is the whole question, and it matched
-            decision = replace(decision, abstain=False, reason="the question asks only for a date, which matched")
-        elif decision.abstain and (named := _named_about(question, chosen)):
-            # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
-            names = ", ".join(repr(short_name(ev.source.title)) for ev in named)
-            decision = replace(decision, abstain=False, reason=f"the question names indexed papers: {names}")
+        cfg = self.settings.abstention
+        decision = decide(found, generation.calibration, cfg.target_refused, cfg.target_none)
+        decision = _overrule(decision, query, chosen, only)
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return Retrieved(retrieval, chosen, decision, dates, note, translation, asked)
+        return Retrieved(retrieval, chosen, decision, query)
+
+    def read(self, generation: _Generation, question: str, dates: list[str] | None, model: str | None) -> Query:
+        """The question read once (``assistant.query``): cleaned, translated when not English, its
+        dates resolved against this collection, its abbreviations expanded with this collection's."""
+        asked, _ = clean_question(question)  # EmptyQuestion when nothing is left
+        english = to_english(asked, self.settings, model)  # UnsupportedLanguage when it cannot be
+        query = read_question(
+            question,
+            english=english,
+            dates=dates,
+            abbreviations=generation.abbreviations(),
+            collection_days=generation.days(),
+        )
+        if english:
+            query = replace(query, notes=(f'Translated to English for retrieval: "{english}".', *query.notes))
+        return with_date_note(query, generation.retriever.index)
 
     def answer(
         self,
@@ -357,22 +292,32 @@ class AnswerChain:
         mode = mode or self.settings.answer.mode
         model = model or self.settings.llm.model
         retrieved = self.retrieve(question, k=k, dates=dates, model=model)
-        question = retrieved.question  # control characters removed, cut to the length read
-        result = Answer(question, "", retrieved.sources, [], False, mode, model, dict(retrieved.timings))
-        result.decision, result.dates, result.note = retrieved.decision, retrieved.dates, retrieved.note
-        result.translation = retrieved.translation
-        question = retrieved.translation or question  # the model answers the English question
-        if retrieved.abstain or not retrieved.sources:
-            result.abstained, result.answer = True, ABSTAIN_TEXT
+        query = retrieved.query
+        assert query is not None and retrieved.decision is not None
+        result = Answer(query.asked, "", retrieved.sources, [], False, mode, model, dict(retrieved.timings))
+        result.decision, result.dates, result.note = retrieved.decision, query.dates, query.note
+        result.translation, result.intent = query.translation, query.intent
+        result.coverage = retrieved.decision.coverage
+        evidence = retrieved.evidence
+        if result.coverage == "none" or not evidence:
+            result.abstained, result.answer, result.coverage = True, ABSTAIN_TEXT, "none"
             yield ABSTAIN_TEXT
             yield result
             return
-        evidence = retrieved.evidence
         result.timings["relevance"] = round(retrieved.relevance, 3)
         result.evidence = {ev.source.n: ev.sentences for ev in evidence}
+        if result.coverage == "closest":
+            result.abstained = True
+            yield self._closest(result, query, evidence)
+            yield result
+            return
+        if mode != "generate" and (query.has("list") or query.has("author") or query.has("negation")):
+            yield self._list(result, query, evidence)
+            yield result
+            return
         if mode != "extract":
             try:
-                yield from self._generate(result, question, evidence)
+                yield from self._generate(result, query.english, evidence)
             except PapersError as exc:  # provider failure, timeout, or a model that cannot be loaded
                 result.error = redact(str(exc))
                 if mode != "auto":
@@ -386,8 +331,49 @@ class AnswerChain:
             if not result.error:
                 result.timings["fallback"] = 1.0
                 result.mode = "auto:extract"
-        yield self._extract(result, question, evidence)
+        yield self._extract(result, query.english, evidence)
         yield result
+
+    def _closest(self, result: Answer, query: Query, evidence: list[Evidence]) -> str:
+        """Coverage uncertain: say so and show the 1–3 closest papers, each with its sentence most
+        relevant to the question (cited and checked like any answer sentence)."""
+        lines = paper_lines(relevant(evidence)[:3], query, self.scorer)
+        result.sentences = lines
+        result.answer = "\n".join([CLOSEST_LEAD, *(render(s) for s in lines)])
+        result.mode = "closest"
+        return result.answer
+
+    def _list(self, result: Answer, query: Query, evidence: list[Evidence]) -> str:
+        """ "Which papers …", "how many papers …", "papers by X", "… do NOT use …": one line per paper."""
+        head: list[str] = []
+        papers = evidence if query.authors else relevant(evidence)
+        if query.negated:
+            kept = without_negated(evidence, query.negated)
+            left = len(relevant(evidence)) - len([ev for ev in relevant(evidence) if ev in kept])
+            terms = ", ".join(repr(t) for t in query.negated)
+            if not query.topic_words:
+                head.append(
+                    f"A search cannot list papers by what they do not do ({terms}); "
+                    "these retrieved papers do not mention it:"
+                )
+            else:
+                head.append(
+                    f"Papers that mention {terms} were left out ({left} of the relevant ones), as the question asks:"
+                )
+            papers = relevant(kept) if kept else []
+        if query.has("count"):
+            head.insert(0, count_lead(len(papers), query))
+        if query.has("superlative"):
+            head.append(superlative_note())
+        lines = paper_lines(papers, query, self.scorer)
+        result.sentences = lines
+        if not lines:
+            result.answer = " ".join([*head, "No retrieved paper fits."]).strip()
+        else:
+            result.answer = "\n".join([*head, *(render(s) for s in lines)])
+        if result.mode in ("auto", "extract"):
+            result.mode = "extract"
+        return result.answer
 
     # -- generating and extracting ---------------------------------------------------------------
 
@@ -395,6 +381,7 @@ class AnswerChain:
         prompt_evidence = answer_papers(question, evidence, self.settings.answer.prompt_papers)
         texts = {ev.source.n: evidence_text(ev.source.title, ev.source.abstract) for ev in evidence}
         titles = [ev.source.title for ev in evidence]
+        named = {ev.source.n: ev.source.title for ev in evidence}
         messages = build_messages(question, prompt_evidence)
         started = time.perf_counter()
         buffer, emitted, accepted, pieces = "", 0, [], 0
@@ -418,14 +405,14 @@ class AnswerChain:
                 checked = check(buffer, texts, self.scorer, self.scorer.threshold, titles).sentences
                 for sentence in checked[emitted : max(len(checked) - 1, 0)]:  # the last may be unfinished
                     emitted += 1
-                    if self._supported(sentence, keep_flagged):
+                    if self._supported(sentence, keep_flagged, question, named):
                         accepted.append(sentence)
                         yield render(sentence) + " "
         buffer = deltas.settle(buffer)  # a reply cut at max_tokens loses its unfinished last sentence
         result.note = " ".join(x for x in (result.note, *deltas.notes) if x)
         final = check(buffer, texts, self.scorer, self.scorer.threshold, titles)
         for sentence in final.sentences[emitted:]:
-            if self._supported(sentence, keep_flagged):
+            if self._supported(sentence, keep_flagged, question, named):
                 accepted.append(sentence)
                 yield render(sentence) + " "
         result.removed_citations = sorted(set(final.removed_citations))
@@ -434,8 +421,17 @@ class AnswerChain:
         result.timings["generate_ms"] = round((time.perf_counter() - started) * 1000, 1)
         result.timings["raw_answer_chars"] = float(len(buffer))
 
-    def _supported(self, sentence: AnswerSentence, keep_flagged: bool) -> bool:
-        """Shown when it cites a paper that backs it; ``generate`` mode also shows flagged ones."""
+    def _supported(
+        self, sentence: AnswerSentence, keep_flagged: bool, question: str = "", titles: dict[int, str] | None = None
+    ) -> bool:
+        """Shown when it is a sentence that answers (markup and glued titles removed; not a fragment,
+        not a restatement of the question) and cites a paper that backs it; ``generate`` mode also
+        shows flagged ones."""
+        titles = titles or {}
+        sentence.text = tidy(sentence.text, list(titles.values()))
+        cited = " ".join(titles.get(n, "") for n in sentence.citations)
+        if is_fragment(sentence.text) or (question and adds_nothing(sentence.text, question, cited)):
+            return False
         return keep_flagged or (bool(sentence.citations) and sentence.support >= self.scorer.threshold)
 
     def _extract(self, result: Answer, question: str, evidence: list[Evidence]) -> str:
@@ -449,6 +445,36 @@ class AnswerChain:
         if result.mode == "auto":
             result.mode = "extract"
         return result.answer
+
+
+def _overrule(decision: Decision, query: Query, evidence: list[Evidence], authored: set[str] | None) -> Decision:
+    """Cases where the question itself says the collection answers it, whatever the scores: a
+    question that asks only for a date that matched, one naming retrieved papers by their short name,
+    one asking for papers by an author the collection lists."""
+    if not decision.abstain or not evidence:
+        return decision
+    if authored:
+        names = " or ".join(query.authors)
+        return replace(decision, coverage="answered", reason=f"papers by {names} are indexed")
+    if query.dates and not _topic_beyond_date(query.english):
+        # "Which papers were published on Sep 3?": the date is the whole question, and it matched
+        return replace(decision, coverage="answered", reason="the question asks only for a date, which matched")
+    if named := _named_about(query.english, evidence):
+        # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
+        names = ", ".join(repr(short_name(ev.source.title)) for ev in named)
+        return replace(decision, coverage="answered", reason=f"the question names indexed papers: {names}")
+    return decision
+
+
+def _newest_first(sources: list[Source]) -> list[Source]:
+    """Sources reordered newest first ("the latest papers on …"), renumbered from 1."""
+    from assistant.dates import normalise_date
+
+    def key(s: Source) -> str:
+        return normalise_date(s.date) or "" if s.date else ""
+
+    ordered = sorted(sources, key=key, reverse=True)
+    return [replace(s, n=i) for i, s in enumerate(ordered, start=1)]
 
 
 def _named_about(question: str, evidence: list[Evidence]) -> list[Evidence]:
@@ -483,13 +509,3 @@ def _topic_beyond_date(question: str) -> bool:
     """Does the question ask about a topic, beyond naming a date? (stemmed content words)"""
     without = strip_dates(question)
     return any(w not in _DATE_WORDS and not w.isdigit() for w in content_words(without))
-
-
-def render(sentence: AnswerSentence) -> str:
-    marks = "".join(f"[{n}]" for n in sentence.citations)
-    text = sentence.text.rstrip()
-    if not marks:
-        return text
-    end = text[-1] if text and text[-1] in ".!?" else "."
-    body = text[:-1] if text and text[-1] in ".!?" else text
-    return f"{body} {marks}{end}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,29 +38,71 @@ MIN_QUESTIONS = 30  # pseudo-questions needed to fit (titles under 3 words and s
 class PseudoQuestion:
     paper_id: str
     text: str
-    kind: str  # "title" | "sentence"
+    kind: str  # "title" | "sentence" | "short" | "conversational" | "abbreviated"
 
 
 def pseudo_questions(retriever: Retriever, sample: int, seed: int) -> list[PseudoQuestion]:
-    """Up to two pseudo-questions for each of ``sample`` papers drawn with ``seed``.
+    """Pseudo-questions for ``sample`` papers drawn with ``seed``, in the forms people ask in.
 
-    A real question shares only part of its words with the abstract that answers it, so each
-    pseudo-question is noised: a third of its words dropped (sentences only) and a quarter of the
-    content words replaced by words of other abstracts drawn at random (a paraphrase stand-in).
+    Questions people type share far fewer words with the abstract that answers them than an abstract
+    sentence does (the lesson of the 0.2 release: a decision fitted on near-copies refused half of
+    real answerable questions). So each paper gets two of these forms, drawn in turn:
+
+    - ``title``: the title, a quarter of its content words swapped for words of other abstracts;
+    - ``sentence``: an abstract sentence, a third of its words dropped and a quarter swapped;
+    - ``short``: 2–4 of a sentence's longest content words, lower-cased (a search box);
+    - ``conversational``: a situation and an ask built from two sentences, heavily dropped and wrapped
+      in a first-person frame ("I'm working on … Is there work on …?");
+    - ``abbreviated``: a sentence with its long forms replaced by the collection's short forms.
     """
+    from assistant.abbreviations import Abbreviations
+
     rng = random.Random(seed)
     papers = sorted(retriever.index.manifest.papers.items())
     chosen = rng.sample(papers, min(sample, len(papers)))
     pool = [w for _, e in rng.sample(papers, min(200, len(papers))) for w in e.abstract.split() if len(w) > 3]
+    table = Abbreviations.build(e.abstract for _, e in papers)
+    shorten = {long: short for short, longs in table.expand.items() for long in longs}
+    forms = ["title", "sentence", "short", "conversational", "abbreviated", "sentence"]
     out = []
-    for pid, entry in chosen:
-        if len(entry.title.split()) >= 3:
-            out.append(PseudoQuestion(pid, _noised(entry.title.split(), rng, pool, drop=0.0), "title"))
+    for i, (pid, entry) in enumerate(chosen):
         sentences = [s for s in split_sentences(entry.abstract) if len(s.split()) >= 8]
-        if sentences:
-            words = rng.choice(sentences[1:] or sentences).split()
-            out.append(PseudoQuestion(pid, _noised(words, rng, pool, drop=1 / 3)[:300], "sentence"))
+        for form in (forms[(2 * i) % len(forms)], forms[(2 * i + 1) % len(forms)]):
+            text = _form(form, entry.title, sentences, rng, pool, shorten)
+            if text:
+                out.append(PseudoQuestion(pid, text[:300], form))
     return out
+
+
+_OPENERS = ("I'm working on", "We are looking at", "My project involves", "I have a problem with")
+_ASKS = ("Is there work on", "Has anyone studied", "What methods exist for", "How can I handle")
+
+
+def _form(
+    form: str, title: str, sentences: list[str], rng: random.Random, pool: list[str], shorten: dict[str, str]
+) -> str:
+    """One pseudo-question of ``form`` for a paper ("" when the paper offers none of that form)."""
+    if form == "title":
+        return _noised(title.split(), rng, pool, drop=0.0) if len(title.split()) >= 3 else ""
+    if not sentences:
+        return ""
+    sentence = rng.choice(sentences[1:] or sentences)
+    if form == "sentence":
+        return _noised(sentence.split(), rng, pool, drop=1 / 3)
+    if form == "short":
+        words = sorted({w.strip(".,;:()").lower() for w in sentence.split() if content_words(w)}, key=len)[-6:]
+        return " ".join(rng.sample(words, min(len(words), rng.randint(2, 4))))
+    if form == "conversational":
+        other = rng.choice(sentences)
+        situation = _noised(sentence.split(), rng, pool, drop=0.6)
+        ask = _noised(other.split(), rng, pool, drop=0.7)
+        return f"{rng.choice(_OPENERS)} {situation[:120]}. {rng.choice(_ASKS)} {ask[:100]}?"
+    if form == "abbreviated":
+        text = sentence
+        for long, short in sorted(shorten.items(), key=lambda kv: -len(kv[0])):
+            text = re.sub(rf"\b{re.escape(long)}s?\b", short, text, flags=re.I)
+        return _noised(text.split(), rng, pool, drop=1 / 3)
+    raise ValueError(form)
 
 
 def _noised(words: list[str], rng: random.Random, pool: list[str], drop: float, swap: float = 0.25) -> str:

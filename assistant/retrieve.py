@@ -91,20 +91,26 @@ class Retriever:
         k: int | None = None,
         dates: list[str] | None = None,
         exclude: Collection[str] = (),
+        only: Collection[str] | None = None,
     ) -> Retrieval:
         """The ``k`` (default ``retrieval.k``) best papers for ``query``, best first.
 
         ``exclude``: paper ids treated as absent (self-calibration asks questions about a paper with
-        that paper masked out: what a question about a paper the collection lacks meets).
+        that paper masked out: what a question about a paper the collection lacks meets);
+        ``only``: search these papers alone (an author's papers), None for all.
         """
-        return self.rank(self.candidates(query, dates), k, exclude)
+        return self.rank(self.candidates(query, dates, only), k, exclude)
 
-    def candidates(self, query: str, dates: list[str] | None = None) -> Candidates:
-        """The three rankings' candidate hits for ``query`` (``dates`` filters before ranking)."""
+    def candidates(
+        self, query: str, dates: list[str] | None = None, only: Collection[str] | None = None
+    ) -> Candidates:
+        """The three rankings' candidate hits for ``query`` (``dates`` and ``only`` filter before ranking)."""
         cfg = self.settings.retrieval
         started = time.perf_counter()
         vector = self.encoder.encode(query)
         allowed = self.index.papers_dated(dates) if dates else None
+        if only is not None:
+            allowed = set(only) if allowed is None else set(allowed) & set(only)
         return Candidates(
             query,
             vector,

@@ -97,6 +97,14 @@ class AbstentionSettings(_Section):
         "scores of this collection's pseudo-questions: lower answers more (and refuses fewer near "
         "misses), higher refuses more. Chosen on the dev questions and SciFact train (README).",
     )
+    target_none: float = Field(
+        0.005,
+        gt=0.0,
+        lt=1.0,
+        description="Share of answerable questions the decision may call not covered at all (below this the "
+        "closest papers are still shown, marked as such): the floor is this quantile of the calibrated "
+        "scores of this collection's pseudo-questions.",
+    )
     refit_change: float = Field(
         0.1, gt=0.0, le=1.0, description="Refit after this share of the papers was added, changed or removed."
     )

@@ -29,9 +29,11 @@ class AnswerSentence:
     support: float
     flagged: bool
     note: str = ""
+    lead: str = ""  # shown before the text, outside the check: a paper's name in a list ("**SpecTr** — ")
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "lead": self.lead,
             "text": self.text,
             "citations": self.citations,
             "support": round(self.support, 3),

@@ -172,27 +172,30 @@ def test_ingest_calibrates_abstention_for_its_collection(corpus_index) -> None: 
 
 
 @pytest.mark.parametrize(
-    ("question", "abstain"),
+    ("question", "coverage"),
     [
-        ("What is Mirostat?", False),
-        ("What is CHECK-MAT?", False),
-        ("How can speculative decoding use several draft sequences at once?", False),
-        ("What hydration ratio works best for a sourdough starter?", True),
-        ("Which soil pH suits blueberries best?", True),
+        ("What is Mirostat?", "answered"),
+        ("What is CHECK-MAT?", "answered"),
+        ("How can speculative decoding use several draft sequences at once?", "answered"),
+        ("What hydration ratio works best for a sourdough starter?", "none"),
+        ("Which soil pH suits blueberries best?", "none"),
     ],
 )
-def test_calibrated_decision_on_named_and_off_topic_questions(corpus_index, question: str, abstain: bool) -> None:  # type: ignore[no-untyped-def]
+def test_calibrated_decision_on_named_and_off_topic_questions(corpus_index, question: str, coverage: str) -> None:  # type: ignore[no-untyped-def]
     from assistant.answer import AnswerChain
 
     settings, _ = corpus_index
     retrieved = AnswerChain(settings).retrieve(question)
     assert retrieved.decision is not None and retrieved.decision.calibrated
-    assert retrieved.abstain is abstain, retrieved.decision
+    assert retrieved.coverage == coverage, retrieved.decision
+    assert retrieved.abstain is (coverage != "answered")
     payload = retrieved.as_dict()["abstention"]
+    assert retrieved.as_dict()["coverage"] == coverage and payload["coverage"] == coverage
     assert set(payload["signals"]) == {"dense", "sentence", "lexical", "bm25", "agree"}
     assert payload["threshold"] == pytest.approx(retrieved.decision.threshold, abs=1e-4)
-    if abstain:
-        assert "below this collection's threshold" in payload["reason"]
+    assert payload["floor"] == pytest.approx(retrieved.decision.floor, abs=1e-4) and payload["floor"] < payload["threshold"]
+    if coverage == "none":
+        assert f"below the floor {retrieved.decision.floor:.2f}" in payload["reason"]
 
 
 def test_a_near_miss_is_refused_when_its_paper_is_masked(corpus_index) -> None:  # type: ignore[no-untyped-def]

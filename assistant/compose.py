@@ -1,0 +1,149 @@
+"""Compose answers that answer: one line per paper for "which papers" / "how many" / "papers by X",
+the closest papers when coverage is uncertain, and the filter that keeps model prose to sentences
+that add something.
+
+Every line quotes one abstract sentence, cited to its paper and scored for support like any other
+answer sentence; a paper's sentence is the one most relevant to the question (``Evidence.candidates``
+ranks every sentence by embedding similarity plus word overlap), so a line answers rather than
+restates the paper's background.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from assistant.evidence import short_name
+from assistant.extract import clean, cue, third_person
+from assistant.text import content_words
+from assistant.verify import AnswerSentence, evidence_text
+
+if TYPE_CHECKING:
+    from assistant.evidence import Evidence
+    from assistant.query import Query
+    from assistant.support import SupportScorer
+
+CLOSEST_LEAD = "The collection may not answer exactly this question. The closest papers:"
+DISPLAY_TITLE = 300  # characters of a title shown in a line (stored whole)
+RELEVANT_MARGIN = 0.15  # a paper is listed when its best sentence is within this of the best paper's
+
+
+def display_title(title: str, limit: int = DISPLAY_TITLE) -> str:
+    """A title as shown: cut at a word boundary with "…" when longer than ``limit`` characters."""
+    if len(title) <= limit:
+        return title
+    return title[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
+
+
+def best_sentence(ev: Evidence, question: Query) -> str:
+    """The paper's sentence that best answers the question: relevance first, a contribution or result
+    sentence preferred among near ties (``extract.cue``), never a code-availability notice."""
+    pool = ev.candidates[:4] or sorted(zip(ev.scores, ev.sentences, strict=True), reverse=True)
+    ranked = sorted(pool, key=lambda p: -(p[0] + 0.05 * cue(p[1])))
+    return ranked[0][1] if ranked else ""
+
+
+def relevant(evidence: list[Evidence], margin: float = RELEVANT_MARGIN) -> list[Evidence]:
+    """The papers worth listing: those whose best sentence is within ``margin`` of the best paper's."""
+    if not evidence:
+        return []
+    top = max(ev.best for ev in evidence)
+    return [ev for ev in evidence if ev.best >= top - margin]
+
+
+def without_negated(evidence: list[Evidence], negated: tuple[str, ...]) -> list[Evidence]:
+    """Papers whose title and abstract mention none of the negated terms ("do NOT use transformers")."""
+    stems = [set(content_words(term)) for term in negated]
+    stems = [s for s in stems if s]
+    out = []
+    for ev in evidence:
+        words = set(content_words(f"{ev.source.title} {ev.source.abstract}"))
+        if not any(s <= words for s in stems):
+            out.append(ev)
+    return out
+
+
+def paper_lines(evidence: list[Evidence], question: Query, scorer: SupportScorer) -> list[AnswerSentence]:
+    """One line per paper: "**Name** — the sentence that answers [n]." (cited and scored)."""
+    lines = []
+    for ev in evidence:
+        text = best_sentence(ev, question)
+        if not text:
+            continue
+        prose = third_person(clean(text))
+        support = scorer.score(prose, [evidence_text(ev.source.title, ev.source.abstract)])
+        name = short_name(ev.source.title) or display_title(ev.source.title, 120)
+        lines.append(AnswerSentence(prose, [ev.source.n], support, False, "extracted", lead=f"**{name}** — "))
+    return lines
+
+
+def count_lead(n: int, query: Query) -> str:
+    """ "3 papers in the collection match: …" for a "how many papers" question."""
+    noun = "paper" if n == 1 else "papers"
+    return f"{n} {noun} in the collection match this question (those retrieved whose evidence is relevant):"
+
+
+def superlative_note() -> str:
+    return (
+        "The abstracts report their own figures on their own benchmarks; they are listed here, not ranked "
+        "against each other, since no abstract compares them on one scale."
+    )
+
+
+# -- prose that answers ------------------------------------------------------------------------
+
+_GLUED_TITLE = re.compile(r"^\*\*[^*]{3,300}\*\*\s*[:\-–—]?\s*")
+_MARKUP = re.compile(r"\*\*|__|^#+\s*|^\s*[-*•]\s+|`")
+_FIRST_PERSON = re.compile(r"\b(?:we|our|us)\b", re.I)
+_FRAGMENT_START = re.compile(r"^(?:cites?|see|and|or|but|which|that|for a|e\.g\.|i\.e\.)\b", re.I)
+_VERB_HINT = re.compile(
+    r"\b(?:is|are|was|were|be|been|has|have|had|can|could|may|might|will|would|should|does|do|did)\b|\w+(?:es|ed|s)\b"
+)
+
+
+def tidy(text: str, titles: list[str]) -> str:
+    """A model sentence without markup copied from the prompt (``**Title**:``, bullets, backticks) and
+    without a paper title glued onto its start; "we/our" rewritten to "the authors/their"."""
+    out = _GLUED_TITLE.sub("", text.strip())
+    for title in sorted(titles, key=len, reverse=True):
+        if title and out.startswith(title) and len(out) > len(title) + 3:
+            rest = out[len(title) :].lstrip(" :-–—")
+            if rest[:1].isupper():
+                out = rest
+    out = _MARKUP.sub("", out).strip()
+    if _FIRST_PERSON.search(out):
+        out = third_person(out)
+    return out
+
+
+def adds_nothing(text: str, question: str, title: str = "") -> bool:
+    """A sentence that only restates the question (and the cited title): it adds no content word
+    beyond theirs ("In speculative decoding, several draft candidates are proposed [3]" to a
+    question about drafts in speculative decoding)."""
+    own = set(content_words(text))
+    given = set(content_words(question)) | set(content_words(title))
+    return len(own - given) < 2
+
+
+def is_fragment(text: str) -> bool:
+    """Not a sentence: too short, starting as a continuation ("cites for …"), or with no verb."""
+    body = re.sub(r"\s*(?:\[\d+\])+\s*", " ", text).strip()
+    if len(body.split()) < 4 or _FRAGMENT_START.match(body) or body[:1].islower():
+        return True
+    return not _VERB_HINT.search(body)
+
+
+__all__ = [
+    "CLOSEST_LEAD",
+    "DISPLAY_TITLE",
+    "adds_nothing",
+    "best_sentence",
+    "count_lead",
+    "display_title",
+    "is_fragment",
+    "paper_lines",
+    "relevant",
+    "superlative_note",
+    "tidy",
+    "without_negated",
+]
