@@ -21,6 +21,7 @@ from assistant.abbreviations import ABBREVIATIONS_FILE, Abbreviations
 from assistant.abstain import CALIBRATION_FILE, Calibration, Decision, decide, load_calibration, signals
 from assistant.compose import (
     CLOSEST_LEAD,
+    GENERIC,
     adds_nothing,
     count_lead,
     is_fragment,
@@ -213,16 +214,20 @@ class AnswerChain:
             query = replace(
                 query, notes=(*query.notes, f"No indexed paper lists {' or '.join(query.authors)} as an author.")
             )
-        # the coverage signals read the top 3 papers whatever k is shown; a list reads more
-        wanted = max(k, 3, 10 if query.has("list") else 0)
+        # the coverage signals read the top 3 papers whatever k is shown; a list reads more, a count more still
+        wanted = max(k, 3, 20 if query.has("count") else 10 if query.has("list") else 0)
         retrieval = retriever.search(query.search, k=wanted, dates=query.dates, exclude=exclude, only=only)
         if query.recency == "newest" and retrieval.sources:
             retrieval.sources = _newest_first(retrieval.sources)
+            newest = next((s.date for s in retrieval.sources if s.date), None)
+            shown = f" (the newest is dated {newest})" if newest else " (no retrieved paper carries a date)"
+            note = f'"Latest" was read as: the relevant papers, newest first{shown}.'
+            query = replace(query, notes=(*query.notes, note))
         if not evidence:
             retrieval.sources = retrieval.sources[:k]
             return Retrieved(retrieval, [], None, query)
         found = signals(query.core, retrieval, index, exclude=exclude) if retrieval.sources else None
-        retrieval.sources = retrieval.sources[: max(k, 10) if query.has("list") else k]
+        retrieval.sources = retrieval.sources[: max(k, wanted) if query.has("list") else k]
         chosen: list[Evidence] = []
         if retrieval.sources:
             stored = index.sentence_vectors([s.paper_id for s in retrieval.sources])
@@ -338,7 +343,7 @@ class AnswerChain:
         """Coverage uncertain: say so and show the 1–3 closest papers, each with its sentence most
         relevant to the question (cited and checked like any answer sentence)."""
         lines = paper_lines(relevant(evidence)[:3], query, self.scorer)
-        result.sentences = lines
+        result.sentences, result.preamble = lines, CLOSEST_LEAD
         result.answer = "\n".join([CLOSEST_LEAD, *(render(s) for s in lines)])
         result.mode = "closest"
         return result.answer
@@ -346,27 +351,31 @@ class AnswerChain:
     def _list(self, result: Answer, query: Query, evidence: list[Evidence]) -> str:
         """ "Which papers …", "how many papers …", "papers by X", "… do NOT use …": one line per paper."""
         head: list[str] = []
-        papers = evidence if query.authors else relevant(evidence)
+        topic = query.topic_words
+        papers = evidence if query.authors else relevant(evidence, topic=topic)
         if query.negated:
             kept = without_negated(evidence, query.negated)
-            left = len(relevant(evidence)) - len([ev for ev in relevant(evidence) if ev in kept])
+            left = len([ev for ev in papers if ev not in kept])
             terms = ", ".join(repr(t) for t in query.negated)
-            if not query.topic_words:
+            if not set(topic) - GENERIC:
                 head.append(
-                    f"A search cannot list papers by what they do not do ({terms}); "
-                    "these retrieved papers do not mention it:"
+                    f"A search cannot list papers by what they do not do ({terms}) without a topic to search: "
+                    "ask for a topic as well, for example \"Which diffusion papers do not use transformers?\""
                 )
+                result.coverage = "closest"
+                result.abstained = True
             else:
                 head.append(
                     f"Papers that mention {terms} were left out ({left} of the relevant ones), as the question asks:"
                 )
-            papers = relevant(kept) if kept else []
+            # the relevant papers that do not mention it (the rest of the collection is not about the topic)
+            papers = [ev for ev in papers if ev in kept] if set(topic) - GENERIC else []
         if query.has("count"):
             head.insert(0, count_lead(len(papers), query))
         if query.has("superlative"):
             head.append(superlative_note())
         lines = paper_lines(papers, query, self.scorer)
-        result.sentences = lines
+        result.sentences, result.preamble = lines, " ".join(head)
         if not lines:
             result.answer = " ".join([*head, "No retrieved paper fits."]).strip()
         else:

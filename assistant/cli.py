@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import click
 
+from assistant.display import short_title, shown_payload
 from assistant.errors import EXIT_ERROR, EXIT_USAGE, fail, handle_errors
 from assistant.settings import MAX_K
 
@@ -39,13 +40,30 @@ def _question(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _dates(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Each ``--date`` checked as every door checks it (``assistant.dates.check_dates``): an
+    impossible, relative or unreadable date is a usage error naming it."""
+    from assistant.dates import DateError, check_dates
+
+    try:
+        return tuple(check_dates(value) or ())
+    except DateError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @click.command()
 @click.argument("question", callback=_question)
 @click.option("--k", type=click.IntRange(1, MAX_K), help=f"Papers to retrieve, 1-{MAX_K} (default from settings: 5).")
 @click.option("--model", help="Any litellm model string; default: the embedded local model.")
 @click.option("--mode", type=click.Choice(["auto", "generate", "extract"]), help="How to answer.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index directory (default .papers/).")
-@click.option("--date", "dates", multiple=True, help="Only papers with this page date (repeatable), e.g. 'Sep 3'.")
+@click.option(
+    "--date",
+    "dates",
+    multiple=True,
+    callback=_dates,
+    help="Only papers with this page date (repeatable): 'Sep 3', '2024-09-03', '2024-09' or 'September'.",
+)
 @click.option(
     "--retrieve-only",
     is_flag=True,
@@ -77,9 +95,9 @@ def main(
         question, k=k, mode=mode, model=model, dates=list(dates) or None, on_text=stream
     )
     if as_json:
-        click.echo(json.dumps(answer.as_dict()))
+        click.echo(json.dumps(shown_payload(answer.as_dict())))
     else:
-        _print_human(answer)
+        _print_human(answer, stream)
     if answer.error:
         sys.exit(EXIT_ERROR)
 
@@ -92,15 +110,18 @@ def _retrieve_only(
     # no LLM runs, unless the question must be translated first (then --model's, as for answers)
     retrieval = AnswerChain(settings).retrieve(question, k=k, dates=dates or None, model=model)
     if as_json:
-        click.echo(json.dumps(retrieval.as_dict()))
+        click.echo(json.dumps(shown_payload(retrieval.as_dict())))
         return
     if retrieval.note:
         click.echo(f"({retrieval.note})")
     if retrieval.abstain:
         reason = retrieval.decision.reason if retrieval.decision else ""
-        click.echo(f"(the collection does not cover this question: an answer would abstain; {reason})\n")
+        if retrieval.coverage == "closest":
+            click.echo(f"(coverage: closest; the collection may not answer exactly this: {reason})\n")
+        else:
+            click.echo(f"(coverage: none; the collection does not cover this question: {reason})\n")
     for s in retrieval.sources:
-        click.echo(f"[{s.n}] {s.title}  (score {s.score:.3f}, similarity {s.similarity:.2f})")
+        click.echo(f"[{s.n}] {short_title(s.title)}  (score {s.score:.3f}, similarity {s.similarity:.2f})")
         click.echo(f"    {s.snippet[:240]}")
 
 
@@ -109,15 +130,20 @@ class _Streamer:
 
     def __init__(self) -> None:
         self.started = False
+        self.shown = ""
 
     def __call__(self, text: str) -> None:
         self.started = True
+        self.shown += text
         click.echo(text, nl=False)
         sys.stdout.flush()
 
 
-def _print_human(answer: Any) -> None:
+def _print_human(answer: Any, stream: _Streamer | None = None) -> None:
     click.echo("")
+    if stream is not None and answer.answer and " ".join(stream.shown.split()) != " ".join(answer.answer.split()):
+        # text shown while the model wrote turned out to be its reasoning: the checked answer is this
+        click.echo(f"\n(the text above was withdrawn; the checked answer is:)\n{answer.answer}")
     if answer.note:
         click.echo(f"({answer.note})")
     if answer.abstained and answer.decision is not None and answer.decision.reason:
@@ -127,7 +153,7 @@ def _print_human(answer: Any) -> None:
         if not answer.sentences:
             click.echo("\nRetrieved papers (no answer was generated):")
             for s in answer.sources:
-                click.echo(f"  [{s.n}] {s.title}" + (f" ({s.date})" if s.date else ""))
+                click.echo(f"  [{s.n}] {short_title(s.title)}" + (f" ({s.date})" if s.date else ""))
             return
         click.echo("(the model failed, so this answer is the cited evidence itself)")
     flagged = [s for s in answer.sentences if s.flagged]
@@ -141,7 +167,7 @@ def _print_human(answer: Any) -> None:
         for c in answer.citations:
             src = by_n[c["n"]]
             extra = ", ".join(x for x in [src.date, src.url] if x)
-            click.echo(f"  [{c['n']}] {src.title}" + (f" — {extra}" if extra else ""))
+            click.echo(f"  [{c['n']}] {short_title(src.title)}" + (f" — {extra}" if extra else ""))
 
 
 class _Commands(click.Group):

@@ -43,12 +43,27 @@ def best_sentence(ev: Evidence, question: Query) -> str:
     return ranked[0][1] if ranked else ""
 
 
-def relevant(evidence: list[Evidence], margin: float = RELEVANT_MARGIN) -> list[Evidence]:
-    """The papers worth listing: those whose best sentence is within ``margin`` of the best paper's."""
+# words of a "which papers" question that say what is asked, not what about
+GENERIC = frozenset(content_words("use using used paper papers work works study studies propose method methods approach"))
+
+
+def relevant(
+    evidence: list[Evidence], margin: float = RELEVANT_MARGIN, topic: tuple[str, ...] = ()
+) -> list[Evidence]:
+    """The papers worth listing: those whose best sentence is within ``margin`` of the best paper's,
+    and those whose title or abstract holds every topic word of the question (stemmed content words
+    less :data:`GENERIC`): a paper about speculative decoding counts for "how many papers are about
+    speculative decoding" wherever the ranking put it."""
     if not evidence:
         return []
     top = max(ev.best for ev in evidence)
-    return [ev for ev in evidence if ev.best >= top - margin]
+    words = set(topic) - GENERIC
+    out = []
+    for ev in evidence:
+        holds = bool(words) and words <= set(content_words(f"{ev.source.title} {ev.source.abstract}"))
+        if ev.best >= top - margin or holds:
+            out.append(ev)
+    return out
 
 
 def without_negated(evidence: list[Evidence], negated: tuple[str, ...]) -> list[Evidence]:
@@ -64,7 +79,8 @@ def without_negated(evidence: list[Evidence], negated: tuple[str, ...]) -> list[
 
 
 def paper_lines(evidence: list[Evidence], question: Query, scorer: SupportScorer) -> list[AnswerSentence]:
-    """One line per paper: "**Name** — the sentence that answers [n]." (cited and scored)."""
+    """One line per paper: "Name — the sentence that answers [n]." (cited and scored; ``lead`` holds
+    the name, which each medium renders its own way: bold in Markdown)."""
     lines = []
     for ev in evidence:
         text = best_sentence(ev, question)
@@ -73,7 +89,7 @@ def paper_lines(evidence: list[Evidence], question: Query, scorer: SupportScorer
         prose = third_person(clean(text))
         support = scorer.score(prose, [evidence_text(ev.source.title, ev.source.abstract)])
         name = short_name(ev.source.title) or display_title(ev.source.title, 120)
-        lines.append(AnswerSentence(prose, [ev.source.n], support, False, "extracted", lead=f"**{name}** — "))
+        lines.append(AnswerSentence(prose, [ev.source.n], support, False, "extracted", lead=name))
     return lines
 
 

@@ -87,6 +87,7 @@ class Retrieved:
             "note": self.note,
             "translation": self.translation,
             "intent": self.query.intent if self.query else None,
+            "preamble": "",
         }
 
 
@@ -109,6 +110,7 @@ class Answer:
     translation: str | None = None
     coverage: str = "answered"  # "answered" | "closest" | "none"
     intent: str = "topic"
+    preamble: str = ""  # shown before the sentences: "The closest papers:", "3 papers match …"
 
     @property
     def citations(self) -> list[dict[str, Any]]:
@@ -135,6 +137,7 @@ class Answer:
             "note": self.note,
             "translation": self.translation,
             "intent": self.intent,
+            "preamble": self.preamble,
         }
 
 
@@ -142,8 +145,9 @@ def render(sentence: AnswerSentence) -> str:
     """One checked sentence as text: its lead (a paper's name in a list), the text, its marks."""
     marks = "".join(f"[{n}]" for n in sentence.citations)
     text = sentence.text.rstrip()
+    lead = f"{sentence.lead} — " if sentence.lead else ""
     if not marks:
-        return sentence.lead + text
+        return lead + text
     end = text[-1] if text and text[-1] in ".!?" else "."
     body = text[:-1] if text and text[-1] in ".!?" else text
-    return f"{sentence.lead}{body} {marks}{end}"
+    return f"{lead}{body} {marks}{end}"

@@ -29,7 +29,7 @@ class AnswerSentence:
     support: float
     flagged: bool
     note: str = ""
-    lead: str = ""  # shown before the text, outside the check: a paper's name in a list ("**SpecTr** — ")
+    lead: str = ""  # shown before the text, outside the check: a paper's name in a list ("SpecTr")
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -3,7 +3,8 @@
 Everything that comes from papers, models or users is text. :func:`md_escape` makes it inert
 before it reaches a Markdown component: HTML-escaped with the standard library's ``html.escape``
 and its Markdown syntax neutralised, on top of Gradio's own sanitising. The plain-text answer of
-the ``/chat`` API and the JSON of ``POST /api/ask`` are built here too.
+the ``/chat`` API and the JSON of ``POST /api/ask`` are built here too. Titles are shown
+shortened (``assistant.display.short_title``: at most 300 characters); the index keeps them whole.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import html
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+from assistant.display import short_title
 
 if TYPE_CHECKING:
     from assistant.answer import Answer
@@ -97,7 +100,7 @@ def paper_list_md(sources: list[Source], evidence: dict[int, list[str]]) -> str:
     lines = []
     for s in sources:
         meta = " · ".join(x for x in [md_escape(s.date) if s.date else "", _link(s.url)] if x)
-        lines.append(f"- **\\[{s.n}\\]** {md_escape(s.title)}" + (f" · {meta}" if meta else ""))
+        lines.append(f"- **\\[{s.n}\\]** {md_escape(short_title(s.title))}" + (f" · {meta}" if meta else ""))
         for sentence in evidence.get(s.n, []):
             lines.append(f"  > {md_escape(sentence)}")
     return "\n".join(lines) if lines else "(none)"
@@ -115,17 +118,18 @@ def render_answer_md(answer: Answer, threshold: float, seconds: float | None = N
     note = f"_{md_escape(answer.note)}_\n\n" if answer.note else ""
     if answer.error:  # auto mode: the model failed, the answer is the cited evidence itself
         note += f"⚠ **The model could not answer** ({md_escape(answer.error)}): {FALLBACK_NOTE}\n\n"
-    if answer.abstained:
-        reason = answer.decision.reason if answer.decision is not None else ""
-        why = f"\n\n<sub>Why: {md_escape(reason)}</sub>" if reason else ""
+    reason = answer.decision.reason if answer.decision is not None else ""
+    why = f"\n\n<sub>Why: {md_escape(reason)}</sub>" if reason and answer.abstained else ""
+    if answer.coverage == "none" or (answer.abstained and not answer.sentences):
         return f"{note}**No answer.** {md_escape(answer.answer)}{why}"
     if not answer.sentences:
         return "**No answer.** No sentence of the model's answer survived the citation checks."
-    parts = []
+    parts = [f"**{md_escape(answer.preamble)}**"] if answer.preamble else []
     for s in answer.sentences:
         marks = _marks(s.citations)
-        parts.append(f"{md_escape(s.text)} {marks} <sub>{md_escape(support_label(s, threshold))}</sub>".strip())
-    body = note + "\n\n".join(parts)
+        lead = f"**{md_escape(s.lead)}** — " if s.lead else ""
+        parts.append(f"{lead}{md_escape(s.text)} {marks} <sub>{md_escape(support_label(s, threshold))}</sub>".strip())
+    body = note + "\n\n".join(parts) + why
     cited = {c["n"] for c in answer.citations}
     evidence = backing_evidence(answer)
     papers = [s for s in answer.sources if s.n in cited]
@@ -158,7 +162,7 @@ def render_sources_md(sources: list[Source], cited: set[int], abstained: bool = 
     for s in sources:
         mark = "✓ **cited**" if s.n in cited else "not cited"
         meta = " · ".join(x for x in [md_escape(s.date) if s.date else "", _link(s.url)] if x)
-        lines.append(f"- **\\[{s.n}\\]** {md_escape(s.title)}  ")
+        lines.append(f"- **\\[{s.n}\\]** {md_escape(short_title(s.title))}  ")
         lines.append(
             f"  {mark} · score {s.score:.4f} · similarity {s.similarity:.2f}" + (f" · {meta}" if meta else "") + "  "
         )
@@ -187,7 +191,7 @@ def render_condensed_md(history: list[dict[str, str]]) -> str:
 def render_failure_text(message: str, sources: list[Source]) -> str:
     """The plain-text reply when no answer was generated: the error, then the retrieved papers."""
     lines = [f"Error: {message}", "", "Retrieved papers (no answer was generated):"]
-    lines += [f"[{s.n}] {s.title}" + (f" ({s.date})" if s.date else "") for s in sources]
+    lines += [f"[{s.n}] {short_title(s.title)}" + (f" ({s.date})" if s.date else "") for s in sources]
     return "\n".join(lines)
 
 
@@ -195,7 +199,7 @@ def render_answer_text(answer: Answer, threshold: float) -> str:
     """The plain-text answer the /chat API returns (not Markdown; nothing escaped)."""
     if answer.error and not answer.sentences:
         return render_failure_text(answer.error, answer.sources)
-    if answer.abstained:
+    if answer.abstained:  # "none" or "closest": the answer text says which, and why
         reason = answer.decision.reason if answer.decision is not None else ""
         return "\n".join(x for x in (answer.note, answer.answer, f"Why: {reason}" if reason else "") if x)
     text = answer.answer or "No sentence of the model's answer survived the citation checks."
@@ -214,6 +218,6 @@ def render_answer_text(answer: Answer, threshold: float) -> str:
         for c in answer.citations:
             src = by_n[c["n"]]
             extra = ", ".join(x for x in [src.date, src.url] if x)
-            lines.append(f"[{c['n']}] {src.title}" + (f" ({extra})" if extra else ""))
+            lines.append(f"[{c['n']}] {short_title(src.title)}" + (f" ({extra})" if extra else ""))
             lines += [f'    evidence: "{ev}"' for ev in evidence.get(c["n"], [])]
     return "\n".join(lines)
