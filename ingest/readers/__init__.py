@@ -8,10 +8,12 @@ validates each record (:func:`validate`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from assistant.text import index_terms
+from ingest.paths import path_text
 from ingest.readers import arxiv_atom, daily_papers, hf_daily, jsonl, table
 from ingest.readers.common import read_text
 from ingest.records import Paper, Skipped
@@ -31,25 +33,68 @@ READERS: dict[str, Reader] = {
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files under ``paths`` in a stable order; hidden files and folders are passed over."""
+    """Files under ``paths`` in a stable order (see :func:`walk`), without its notices."""
+    for item in walk(paths):
+        if isinstance(item, Path):
+            yield item
+
+
+def walk(paths: Iterable[Path]) -> Iterator[Path | Skipped]:
+    """Files under ``paths`` in a stable order (each folder's entries sorted as full paths sort), and a
+    ``Skipped`` for each folder that is not read: one that cannot be listed, or a symbolic link to a
+    folder this walk has already read (a loop, or a second way to the same files). Folders reached
+    through symbolic links are followed after the real folders of the same path (so a link to one
+    of them is the one passed over); hidden files and folders are passed over."""
     for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path)
-                if not child.is_dir() and not any(part.startswith(".") for part in rel.parts):
-                    yield child  # a broken link or a pipe is reported by read_file, not passed over
-        else:
+        if not path.is_dir():
             yield path
+            continue
+        entered: dict[tuple[int, int], Path] = {}
+        links: list[Path] = []
+        yield from _walk_folder(path, entered, links)
+        while links:
+            yield from _walk_folder(links.pop(0), entered, links)
+
+
+def _walk_folder(folder: Path, entered: dict[tuple[int, int], Path], links: list[Path]) -> Iterator[Path | Skipped]:
+    """One folder and its real sub-folders; symbolic links to folders are appended to ``links``."""
+    try:
+        info = folder.stat()
+        key = (info.st_dev, info.st_ino)
+        if key in entered:
+            first = path_text(entered[key])
+            yield Skipped(path_text(folder), None, f"symbolic link to a folder already read ({first}): not read twice")
+            return
+        entered[key] = folder
+        with os.scandir(folder) as listing:
+            entries = [(entry.name, entry.is_dir(), entry.is_symlink()) for entry in listing]
+    except OSError as exc:
+        yield Skipped(path_text(folder), None, f"cannot read this folder: {exc.strerror or exc}")
+        return
+    # "a.jsonl" before "a/x.jsonl", as sorted full paths order them (the order records are kept in)
+    for name, is_dir, is_link in sorted(entries, key=lambda e: e[0] + ("/" if e[1] else "")):
+        if name.startswith("."):
+            continue
+        child = folder / name
+        if is_dir and is_link:
+            links.append(child)  # followed once the real folders are read (loops are stopped above)
+        elif is_dir:
+            yield from _walk_folder(child, entered, links)
+        else:
+            yield child  # a broken link or a pipe is reported by read_file, not passed over
 
 
 def read_paths(paths: Iterable[Path]) -> Iterator[Paper | Skipped]:
-    for file in iter_files(paths):
-        yield from read_file(file)
+    for item in walk(paths):
+        if isinstance(item, Skipped):
+            yield item
+        else:
+            yield from read_file(item)
 
 
 def read_file(file: Path) -> Iterator[Paper | Skipped]:
     file = file.absolute()  # a record's source names its file however the path was given
-    source = str(file)
+    source = path_text(file)  # valid UTF-8 whatever bytes the name holds (ingest.paths)
     if not file.exists():
         what = "a broken symbolic link" if file.is_symlink() else "no such file or directory"
         yield Skipped(source, None, what)

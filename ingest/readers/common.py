@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from ingest.paths import path_text
 from ingest.records import Paper, Skipped
 
 
@@ -18,7 +19,7 @@ def read_text(file: Path) -> tuple[str | None, list[Skipped]]:
     try:
         raw = file.read_bytes()
     except OSError as exc:
-        return None, [Skipped(str(file), None, f"cannot read: {exc.strerror or exc}")]
+        return None, [Skipped(path_text(file), None, f"cannot read: {exc.strerror or exc}")]
     try:
         text = raw.decode("utf-8-sig")
         if "\x00" not in text[:8192] or any(_is_text(line) for line in text[:65536].splitlines()):
@@ -30,13 +31,14 @@ def read_text(file: Path) -> tuple[str | None, list[Skipped]]:
         try:
             decoded = line.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
-            skipped.append(Skipped(str(file), number, f"not UTF-8 text (bad byte at column {exc.start + 1})"))
+            skipped.append(Skipped(path_text(file), number, f"not UTF-8 text (bad byte at column {exc.start + 1})"))
             lines.append("")
             continue
         readable = readable or _is_text(decoded)
         lines.append(decoded)
     if not readable and b"\x00" in raw[:8192]:
-        return None, [Skipped(str(file), None, "binary file: no line is UTF-8 text (or another encoding, e.g. UTF-16)")]
+        why = "binary file: no line is UTF-8 text (or another encoding, e.g. UTF-16)"
+        return None, [Skipped(path_text(file), None, why)]
     return "\n".join(lines), skipped
 
 
