@@ -6,12 +6,18 @@ form (``PaperEntry.day``): ``2024-09-03``, ``2024-09`` or, without a year, ``--0
 (ISO 8601:2000's reduced forms); an index built before that is parsed at query time.
 A wanted date matches exactly by day, or by month when it names no day; a wanted date without a
 year matches any year. Unparseable strings never match by prefix (``Sep 1`` is not ``Sep 12``).
+A wanted date from a user (``--date``, the UI's filter, the API's ``dates``) is checked first
+(:func:`check_date`): an impossible one (``Feb 30``), a relative one (``yesterday``) or one in no
+form above is a :class:`DateError` naming it, never a filter that silently matches nothing.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
+
+from assistant.errors import InputError
 
 _MONTHS = {
     m: i
@@ -100,8 +106,6 @@ def label(iso: str) -> str:
 
 def _build(month: int, day: int | None, year: int | None) -> Day | None:
     """A valid date only ("Feb 30" is none; Feb 29 is valid when no year says otherwise)."""
-    import calendar
-
     if not 1 <= month <= 12:
         return None
     if day is not None and not 1 <= day <= calendar.monthrange(year or 2024, month)[1]:
@@ -153,3 +157,57 @@ def dates_in(question: str) -> list[str]:
                 # an impossible date ("Sep 31") still takes its place: it must not become "in Sep"
                 spans.append((m.start(), m.end(), _from_match(m)))
     return list(dict.fromkeys(day.iso() for _, _, day in sorted(spans, key=lambda s: s[0]) if day is not None))
+
+
+class DateError(InputError):
+    """A wanted date that can match no paper: impossible, relative, or in no form we read."""
+
+
+MAX_DATES = 20  # dates one question may filter by (every door)
+_RELATIVE = re.compile(
+    r"\b(?:today|yesterday|tomorrow|tonight|now|recent|recently|latest|ago|last|this|next|past|previous|"
+    r"current|coming|week|weeks|weekend|fortnight|days|months|years|"
+    r"mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|(?:mon|tues|wednes|thurs|fri|satur|sun)day)\b",
+    re.I,
+)
+FORMS = "'Sep 3', '3 September 2024', '2024-09-03', '2024-09' or 'September'"
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:59] + "…")
+
+
+def check_date(text: str) -> str:
+    """``text`` if it is a date a paper can carry (a lower-case "may" made "May"); else DateError
+    saying why: an impossible day or month, a relative date, or a form we do not read."""
+    text = " ".join(text.split())
+    if parse_date(text) is not None:
+        return text
+    titled = re.sub(r"^may\b", "May", text)  # "may 3": the month (in a question, "may" is the verb)
+    if parse_date(titled) is not None:
+        return titled
+    for pattern in _PATTERNS:
+        m = pattern.match(titled)
+        if m:
+            g = m.groupdict()
+            month = int(g["mnum"]) if g.get("mnum") else _MONTHS[g["month"].lower().rstrip(".")]
+            if not 1 <= month <= 12:
+                raise DateError(f"{_shown(text)} is not a date: there is no month {month}")
+            year = int(g["year"]) if g.get("year") else None
+            days = calendar.monthrange(year or 2024, month)[1]
+            name = calendar.month_name[month] + (f" {year}" if year else "")
+            raise DateError(f"{_shown(text)} is not a date: {name} has {days} days")
+    if _RELATIVE.search(text):
+        raise DateError(
+            f"{_shown(text)} is a relative date; name the day itself, e.g. 'Sep 3' or '2024-09-03' "
+            "(papers carry calendar dates)"
+        )
+    raise DateError(f"{_shown(text)} is not a date the filter reads; use a form such as {FORMS}")
+
+
+def check_dates(dates: list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """Each non-blank date checked (:func:`check_date`), at most MAX_DATES; None when none is left."""
+    wanted = [d for d in (" ".join(x.split()) for x in dates or []) if d]
+    if len(wanted) > MAX_DATES:
+        raise DateError(f"at most {MAX_DATES} dates may be given, not {len(wanted)}")
+    return [check_date(d) for d in wanted] or None

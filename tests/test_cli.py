@@ -67,3 +67,33 @@ def test_a_closed_pipe_is_not_an_error_message(tmp_path: Path) -> None:
         f'{sys.executable} -c "{script}" | head -1', shell=True, capture_output=True, text=True, timeout=60
     )
     assert done.stdout == "line 0\n" and "error" not in done.stderr and "Broken pipe" not in done.stderr
+
+
+def test_an_impossible_or_relative_date_is_one_clear_usage_error() -> None:
+    """Checked before anything loads (no index is needed to say so), as the UI and the API check it."""
+    runner = CliRunner()
+    for value, message in (
+        ("Feb 30", "'Feb 30' is not a date: February has 29 days"),
+        ("2023-02-29", "'2023-02-29' is not a date: February 2023 has 28 days"),
+        ("Sep 31, 2024", "'Sep 31, 2024' is not a date: September 2024 has 30 days"),
+        ("yesterday", "'yesterday' is a relative date; name the day itself"),
+        ("next Monday", "'next Monday' is a relative date"),
+        ("the other day", "'the other day' is not a date the filter reads; use a form such as 'Sep 3'"),
+    ):
+        result = runner.invoke(papers, ["ask", "--date", "Sep 3", "--date", value, "What is RAG?"])
+        assert result.exit_code == 2, value
+        assert f"Error: Invalid value for '--date': {message}" in result.output and "Traceback" not in result.output
+    too_many = runner.invoke(papers, ["ask", *[a for _ in range(21) for a in ("--date", "Sep 3")], "What is RAG?"])
+    assert too_many.exit_code == 2 and "at most 20 dates may be given, not 21" in too_many.output
+
+
+def test_titles_are_shown_cut_to_300_characters() -> None:
+    from assistant.display import TITLE_LIMIT, short_title, shown_payload
+
+    long = "Glacier " * 7500
+    assert short_title("A short title") == "A short title" and short_title("x" * 300) == "x" * 300
+    assert short_title(long) == long[:299].rstrip() + "…" and len(short_title(long)) <= TITLE_LIMIT
+    payload = {"sources": [{"n": 1, "title": long}], "citations": [{"n": 1, "title": long}], "answer": long}
+    shown = shown_payload(payload)
+    assert shown["sources"][0]["title"] == shown["citations"][0]["title"] == short_title(long)
+    assert shown["answer"] == long  # only titles in paper lists are cut

@@ -7,9 +7,11 @@ the chat at ``/``, Gradio's ``/chat`` API, and two plain JSON routes passed in t
 - ``POST /api/ask`` takes ``{"question", "k", "mode", "model", "dates", "retrieve_only"}`` (all but
   ``question`` optional) and returns exactly the object ``ask --json`` prints for the same
   arguments. 422 with ``{"error": message}`` for a bad request (blank question, k outside 1-50,
-  unknown mode or field); 503 when the model failed (the body is still the ``ask --json`` object,
-  whose ``error`` says why, as ``ask`` exits 1 then); 503 or 400 with ``{"error": message}`` for
-  any other PapersError. At most ``settings.ui.concurrency`` answers run at once.
+  unknown mode or field, an impossible or relative date); 400 for a body that is not JSON or is
+  nested deeper than MAX_BODY_DEPTH, 413 for one over MAX_BODY_BYTES; 503 when the model failed
+  (the body is still the ``ask --json`` object, whose ``error`` says why, as ``ask`` exits 1 then;
+  an empty, reasoning-only or tool-call-only reply is such a failure); 503 or 400 with
+  ``{"error": message}`` for any other PapersError. At most ``settings.ui.concurrency`` answers run at once.
 - ``GET /api/health`` returns ``{"status": "ok", "papers": <indexed>, "model": <default model>}``.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -43,6 +46,10 @@ if TYPE_CHECKING:
 
 MODEL_CHOICES = ("embedded/qwen2.5-0.5b", "embedded/smollm2-135m", "openai/gpt-4o-mini", "ollama/llama3.2")
 MAX_BODY_BYTES = 1 << 20  # POST /api/ask: a question is at most a few kB; 1 MiB is generous
+MAX_BODY_DEPTH = 32  # nesting of arrays and objects in it: a valid body has 2 levels
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_OPENING = frozenset(b"[{")
 CONCURRENCY_ID = "answer"  # the UI's chat and the /chat API share one concurrency limit
 
 CSS = """
@@ -171,6 +178,30 @@ def http_status(exc: PapersError) -> int:
     return 400
 
 
+def too_deep(body: bytes, limit: int = MAX_BODY_DEPTH) -> bool:
+    """Are the arrays and objects of this JSON text nested deeper than ``limit``? (Strings are
+    skipped; the scan stops at the first level past the limit, so a deep body costs no recursion.)"""
+    depth = 0
+    for bracket in _JSON_STRING.sub(b'""', body).translate(None, _NOT_BRACKETS):
+        depth += 1 if bracket in _OPENING else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def read_json(body: bytes) -> object:
+    """The JSON value of a request body, or BadRequest (400) saying why it is not one: not JSON,
+    or nested deeper than MAX_BODY_DEPTH (which would exhaust the parser's recursion)."""
+    if too_deep(body):
+        raise BadRequest(f"the body must be a JSON object nested at most {MAX_BODY_DEPTH} levels deep")
+    try:
+        return json.loads(body)
+    except RecursionError:  # pragma: no cover - too_deep comes first
+        raise BadRequest(f"the body must be a JSON object nested at most {MAX_BODY_DEPTH} levels deep") from None
+    except ValueError as exc:  # not JSON, not UTF-8, a number of more than 4,300 digits
+        raise BadRequest(f"the body must be a JSON object ({' '.join(str(exc).split())[:200]})") from None
+
+
 def api_routes(settings: Settings, chain: AnswerChain) -> list[BaseRoute]:
     """``POST /api/ask`` and ``GET /api/health`` (see the module docstring), as Starlette routes."""
     from starlette.concurrency import run_in_threadpool
@@ -199,15 +230,19 @@ def api_routes(settings: Settings, chain: AnswerChain) -> list[BaseRoute]:
     async def ask(request: HTTPRequest) -> JSONResponse:
         if not authorized(request, credentials):
             return unauthorized()
+        too_large = JSONResponse({"error": f"the body is larger than {MAX_BODY_BYTES:,} bytes"}, status_code=413)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return too_large
         body = b""
         async for piece in request.stream():  # read at most MAX_BODY_BYTES, whatever Content-Length says
             body += piece
             if len(body) > MAX_BODY_BYTES:
-                return JSONResponse({"error": f"the body is larger than {MAX_BODY_BYTES:,} bytes"}, status_code=413)
+                return too_large
         try:
-            data = json.loads(body)
-        except ValueError:
-            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+            data = await run_in_threadpool(read_json, body)  # up to 1 MiB scanned: not on the event loop
+        except BadRequest as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         try:
             payload = await until_done(request, AskBody.parse(data))
         except PapersError as exc:

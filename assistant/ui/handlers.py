@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assistant.condense import Condensed, Turn, condense
+from assistant.display import shown_payload
 from assistant.errors import EmptyQuestion, PapersError, redact
 from assistant.settings import MAX_K
 from assistant.text import clean_question
@@ -84,10 +85,29 @@ def _plain(text: str | None) -> str:
         return ""
 
 
+def check_dates(dates: list[str] | None) -> list[str] | None:
+    """Each date checked (``assistant.dates.check_dates``): an impossible, relative or unreadable
+    date, or too many, is a BadRequest naming it."""
+    from assistant.dates import DateError
+    from assistant.dates import check_dates as check
+
+    try:
+        return check(dates)
+    except DateError as exc:
+        raise BadRequest(f"dates: {exc}") from None
+
+
 def parse_dates(text: str | None) -> list[str] | None:
-    """The date filter box: comma- or semicolon-separated prefixes ('Sep 3', '2024-09')."""
-    dates = [d.strip() for d in re.split(r"[,;]", text or "") if d.strip()]
-    return dates or None
+    """The date filter box: comma- or semicolon-separated dates ('Sep 3', '2024-09'), each checked.
+    A comma inside one date ('Sep 3, 2024') joins it to the year that follows."""
+    parts = [d.strip() for d in re.split(r"[,;]", text or "") if d.strip()]
+    dates: list[str] = []
+    for part in parts:
+        if dates and re.fullmatch(r"(?:19|20)\d\d", part):
+            dates[-1] = f"{dates[-1]}, {part}"
+        else:
+            dates.append(part)
+    return check_dates(dates)
 
 
 @dataclass
@@ -111,8 +131,12 @@ class Request:
         return {"model": self.model, "mode": self.mode, "k": self.k, "dates": self.dates}
 
 
+MAX_MODEL_CHARS = 200  # a litellm model string ("openai/gpt-4o-mini"); longer is not a model name
+
+
 class AskBody(BaseModel):
-    """The JSON body of ``POST /api/ask``: ``ask``'s arguments and options."""
+    """The JSON body of ``POST /api/ask``: ``ask``'s arguments and options (the question is cut by
+    the chain, with a note; at most MAX_DATES dates, a model string of at most MAX_MODEL_CHARS)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -129,13 +153,17 @@ class AskBody(BaseModel):
         try:
             body = cls.model_validate(data)
         except ValidationError as exc:
-            problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()]
-            raise BadRequest("; ".join(problems)) from None
+            errors = exc.errors(include_url=False, include_input=False, include_context=False)
+            problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in errors[:5]]
+            more = f"; and {len(errors) - 5:,} more" if len(errors) > 5 else ""
+            raise BadRequest("; ".join(problems) + more) from None
         check_question(body.question)
         body.mode = check_mode(_plain(body.mode))
         check_k(body.k)
         body.model = _plain(body.model) or None
-        body.dates = [d for d in (_plain(x) for x in body.dates or []) if d] or None
+        if body.model is not None and len(body.model) > MAX_MODEL_CHARS:
+            raise BadRequest(f"model: at most {MAX_MODEL_CHARS} characters, not {len(body.model):,}")
+        body.dates = check_dates([d for d in (_plain(x) for x in body.dates or []) if d])
         return body
 
 
@@ -149,14 +177,14 @@ def ask_payload(chain: AnswerChain, body: AskBody, cancel: threading.Event | Non
     not raise, it is the payload's ``error`` (``ask`` then exits 1). ``cancel`` set (the client
     disconnected) closes the chain's stream at its next token, which closes the LLM stream: Cancelled."""
     if body.retrieve_only:
-        return chain.retrieve(body.question, k=body.k, dates=body.dates).as_dict()
+        return shown_payload(chain.retrieve(body.question, k=body.k, dates=body.dates).as_dict())
     stream = chain.stream(body.question, k=body.k, mode=body.mode, model=body.model, dates=body.dates)
     with contextlib.closing(stream) as items:
         for item in items:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("the client disconnected; the answer was stopped")
             if not isinstance(item, str):
-                return item.as_dict()
+                return shown_payload(item.as_dict())
     raise AssertionError("AnswerChain.stream ended without an Answer")  # pragma: no cover
 
 
