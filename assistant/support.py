@@ -6,6 +6,9 @@ No NLI or cross-encoder model ships in any package we could find, so this combin
 - similarity: cosine between the sentence and its best-matching evidence sentence (or pair);
 - coverage: share of the sentence's content words (stemmed) found in the evidence;
 - numbers: every number in the sentence must occur in the evidence;
+- figures: a number with a unit ("40 mm per year", "12%", "3-fold") must be the evidence's figure for
+  that kind of quantity, units converted ("4 mm" for "0.4 cm"): "40 mm per year" or "0.4 cm per year"
+  against "0.4 mm per year" is a different figure even when "40" occurs elsewhere (``assistant.quantities``);
 - names: acronyms / capitalised names / CamelCase terms in the sentence must occur in the evidence;
 - negation: a negation present on one side only, around the matching sentence, is a contradiction;
 - overclaim: universal words ("all", "always", "state of the art", ...) absent from the evidence.
@@ -21,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from assistant.quantities import check_figures
 from assistant.text import STOPWORDS, content_words, split_sentences
 
 if TYPE_CHECKING:
@@ -127,9 +131,13 @@ class SupportScorer:
 
         reasons: list[str] = []
         penalty = 1.0
-        missing_numbers = numbers(sentence) - numbers(whole)
+        figures = check_figures(sentence, whole)
+        missing_numbers = numbers(sentence) - numbers(whole) - numbers(" ".join(figures.agreeing))
         if missing_numbers:
             reasons.append(f"numbers not in source: {sorted(missing_numbers)}")
+            penalty *= 0.3
+        if figures.conflicts:
+            reasons.extend(figures.conflicts)
             penalty *= 0.3
         flat_whole = _flat(whole)
         missing_names = {n for n in names(sentence) if _flat(n) not in flat_whole}
