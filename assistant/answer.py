@@ -19,18 +19,7 @@ from typing import TYPE_CHECKING
 
 from assistant.abbreviations import ABBREVIATIONS_FILE, Abbreviations
 from assistant.abstain import CALIBRATION_FILE, Calibration, Decision, decide, load_calibration, signals
-from assistant.compose import (
-    CLOSEST_LEAD,
-    GENERIC,
-    adds_nothing,
-    count_lead,
-    is_fragment,
-    paper_lines,
-    relevant,
-    superlative_note,
-    tidy,
-    without_negated,
-)
+from assistant.compose import adds_nothing, closest_answer, is_fragment, list_answer, tidy
 from assistant.dates import strip_dates
 from assistant.errors import InputError, PapersError, redact
 from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence, short_name
@@ -313,11 +302,11 @@ class AnswerChain:
         result.evidence = {ev.source.n: ev.sentences for ev in evidence}
         if result.coverage == "closest":
             result.abstained = True
-            yield self._closest(result, query, evidence)
+            yield closest_answer(result, query, evidence, self.scorer)
             yield result
             return
         if mode != "generate" and (query.has("list") or query.has("author") or query.has("negation")):
-            yield self._list(result, query, evidence)
+            yield list_answer(result, query, evidence, self.scorer)
             yield result
             return
         if mode != "extract":
@@ -338,51 +327,6 @@ class AnswerChain:
                 result.mode = "auto:extract"
         yield self._extract(result, query.english, evidence)
         yield result
-
-    def _closest(self, result: Answer, query: Query, evidence: list[Evidence]) -> str:
-        """Coverage uncertain: say so and show the 1–3 closest papers, each with its sentence most
-        relevant to the question (cited and checked like any answer sentence)."""
-        lines = paper_lines(relevant(evidence)[:3], query, self.scorer)
-        result.sentences, result.preamble = lines, CLOSEST_LEAD
-        result.answer = "\n".join([CLOSEST_LEAD, *(render(s) for s in lines)])
-        result.mode = "closest"
-        return result.answer
-
-    def _list(self, result: Answer, query: Query, evidence: list[Evidence]) -> str:
-        """ "Which papers …", "how many papers …", "papers by X", "… do NOT use …": one line per paper."""
-        head: list[str] = []
-        topic = query.topic_words
-        papers = evidence if query.authors else relevant(evidence, topic=topic)
-        if query.negated:
-            kept = without_negated(evidence, query.negated)
-            left = len([ev for ev in papers if ev not in kept])
-            terms = ", ".join(repr(t) for t in query.negated)
-            if not set(topic) - GENERIC:
-                head.append(
-                    f"A search cannot list papers by what they do not do ({terms}) without a topic to search: "
-                    "ask for a topic as well, for example \"Which diffusion papers do not use transformers?\""
-                )
-                result.coverage = "closest"
-                result.abstained = True
-            else:
-                head.append(
-                    f"Papers that mention {terms} were left out ({left} of the relevant ones), as the question asks:"
-                )
-            # the relevant papers that do not mention it (the rest of the collection is not about the topic)
-            papers = [ev for ev in papers if ev in kept] if set(topic) - GENERIC else []
-        if query.has("count"):
-            head.insert(0, count_lead(len(papers), query))
-        if query.has("superlative"):
-            head.append(superlative_note())
-        lines = paper_lines(papers, query, self.scorer)
-        result.sentences, result.preamble = lines, " ".join(head)
-        if not lines:
-            result.answer = " ".join([*head, "No retrieved paper fits."]).strip()
-        else:
-            result.answer = "\n".join([*head, *(render(s) for s in lines)])
-        if result.mode in ("auto", "extract"):
-            result.mode = "extract"
-        return result.answer
 
     # -- generating and extracting ---------------------------------------------------------------
 

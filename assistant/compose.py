@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 
 from assistant.evidence import short_name
 from assistant.extract import clean, cue, third_person
+from assistant.result import render
 from assistant.text import content_words
 from assistant.verify import AnswerSentence, evidence_text
 
 if TYPE_CHECKING:
     from assistant.evidence import Evidence
     from assistant.query import Query
+    from assistant.result import Answer
     from assistant.support import SupportScorer
 
 CLOSEST_LEAD = "The collection may not answer exactly this question. The closest papers:"
@@ -44,12 +46,12 @@ def best_sentence(ev: Evidence, question: Query) -> str:
 
 
 # words of a "which papers" question that say what is asked, not what about
-GENERIC = frozenset(content_words("use using used paper papers work works study studies propose method methods approach"))
+GENERIC = frozenset(
+    content_words("use using used paper papers work works study studies propose method methods approach")
+)
 
 
-def relevant(
-    evidence: list[Evidence], margin: float = RELEVANT_MARGIN, topic: tuple[str, ...] = ()
-) -> list[Evidence]:
+def relevant(evidence: list[Evidence], margin: float = RELEVANT_MARGIN, topic: tuple[str, ...] = ()) -> list[Evidence]:
     """The papers worth listing: those whose best sentence is within ``margin`` of the best paper's,
     and those whose title or abstract holds every topic word of the question (stemmed content words
     less :data:`GENERIC`): a paper about speculative decoding counts for "how many papers are about
@@ -149,14 +151,63 @@ def is_fragment(text: str) -> bool:
     return not _VERB_HINT.search(body)
 
 
+def closest_answer(result: Answer, query: Query, evidence: list[Evidence], scorer: SupportScorer) -> str:
+    """Coverage uncertain: say so and show the 1–3 closest papers, each with its sentence most
+    relevant to the question (cited and checked like any answer sentence)."""
+    lines = paper_lines(relevant(evidence)[:3], query, scorer)
+    result.sentences, result.preamble = lines, CLOSEST_LEAD
+    result.answer = "\n".join([CLOSEST_LEAD, *(render(s) for s in lines)])
+    result.mode = "closest"
+    return result.answer
+
+
+def list_answer(result: Answer, query: Query, evidence: list[Evidence], scorer: SupportScorer) -> str:
+    """ "Which papers …", "how many papers …", "papers by X", "… do NOT use …": one line per paper."""
+    head: list[str] = []
+    topic = query.topic_words
+    papers = evidence if query.authors else relevant(evidence, topic=topic)
+    if query.negated:
+        kept = without_negated(evidence, query.negated)
+        left = len([ev for ev in papers if ev not in kept])
+        terms = ", ".join(repr(t) for t in query.negated)
+        if not set(topic) - GENERIC:
+            head.append(
+                f"A search cannot list papers by what they do not do ({terms}) without a topic to search: "
+                'ask for a topic as well, for example "Which diffusion papers do not use transformers?"'
+            )
+            result.coverage = "closest"
+            result.abstained = True
+        else:
+            head.append(
+                f"Papers that mention {terms} were left out ({left} of the relevant ones), as the question asks:"
+            )
+        # the relevant papers that do not mention it (the rest of the collection is not about the topic)
+        papers = [ev for ev in papers if ev in kept] if set(topic) - GENERIC else []
+    if query.has("count"):
+        head.insert(0, count_lead(len(papers), query))
+    if query.has("superlative"):
+        head.append(superlative_note())
+    lines = paper_lines(papers, query, scorer)
+    result.sentences, result.preamble = lines, " ".join(head)
+    if not lines:
+        result.answer = " ".join([*head, "No retrieved paper fits."]).strip()
+    else:
+        result.answer = "\n".join([*head, *(render(s) for s in lines)])
+    if result.mode in ("auto", "extract"):
+        result.mode = "extract"
+    return result.answer
+
+
 __all__ = [
     "CLOSEST_LEAD",
     "DISPLAY_TITLE",
     "adds_nothing",
     "best_sentence",
+    "closest_answer",
     "count_lead",
     "display_title",
     "is_fragment",
+    "list_answer",
     "paper_lines",
     "relevant",
     "superlative_note",

@@ -81,8 +81,8 @@ _COMPARE = re.compile(
 )
 _YESNO = re.compile(r"^\s*(?:is|are|does|do|did|can|could|has|have|was|were|will|would|should)\b", re.I)
 _AUTHOR = [
-    re.compile(rf"\b{_PAPERS}\s+(?:written\s+|authored\s+|co-?authored\s+)?by\s+(?P<name>[^?.,;]+)", re.I),
-    re.compile(r"\b(?:written|authored|co-?authored|published)\s+by\s+(?P<name>[^?.,;]+)", re.I),
+    re.compile(rf"\b{_PAPERS}\s+(?:written\s+|authored\s+|co-?authored\s+)?by\s+(?P<name>[^?,;]+)", re.I),
+    re.compile(r"\b(?:written|authored|co-?authored|published)\s+by\s+(?P<name>[^?,;]+)", re.I),
     re.compile(
         r"\b(?:did|has|have)\s+(?P<name>[A-Z][\w.'\-]*(?:\s+[A-Z][\w.'\-]*){0,3})\s+(?:write|written|author|publish)",
         re.I,
@@ -125,6 +125,7 @@ def _authors(text: str) -> tuple[str, ...]:
     for pattern in _AUTHOR:
         for m in pattern.finditer(text):
             name = " ".join(m.group("name").split())
+            name = re.split(r"(?<=\w{2})\.\s+", name)[0].rstrip(". ")  # a sentence's end, not "A."
             name = re.split(r"\s+(?:on|about|in|from|during|since|that|which|and\s+what)\s+", name)[0]
             words = [w for w in name.split() if w.lower() not in _NAME_STOP]
             if words and any(w[:1].isupper() for w in words):
