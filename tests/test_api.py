@@ -423,3 +423,13 @@ def test_a_reply_cut_at_max_tokens_drops_its_unfinished_sentence_with_a_note(ser
 
     text = Client(server.url, verbose=False).predict(MOE_Q, model="openai/cut", mode="generate", api_name="/chat")
     assert text.startswith(note) and "also scales to" not in text
+
+
+def test_the_ui_date_filter_is_checked_the_same_way(server: Server) -> None:
+    from gradio_client import Client
+
+    client = Client(server.url, verbose=False)
+    with pytest.raises(Exception, match=r"dates: 'Feb 30' is not a date: February has 29 days"):
+        client.predict(MOE_Q, mode="extract", dates="Sep 3, Feb 30", api_name="/chat")
+    text = client.predict(MOE_Q, mode="extract", dates="Sep 3, 2024", api_name="/chat")  # one date, with its year
+    assert MOE_TITLE in text
