@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from assistant.errors import IndexError_
 
@@ -71,14 +72,7 @@ class Catalog:
             else:
                 if not path.is_file():
                     raise sqlite3.OperationalError("the file is missing")
-                # read-write where the folder allows it, but query_only: a writer killed inside its
-                # transaction leaves a hot journal that only a read-write connection rolls back
-                # (a read-only one reports the file unreadable); read-only media get mode=ro
-                writable_here = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-                target = f"file:{path}?mode={'rw' if writable_here else 'ro'}"
-                self.db = sqlite3.connect(target, uri=True, check_same_thread=False)
-                self.db.execute("PRAGMA query_only = ON")
-                self.db.execute("SELECT 1 FROM papers LIMIT 1").fetchall()
+                self.db = _open_reader(path)
         except sqlite3.Error as exc:
             raise IndexError_(
                 f"the paper catalog {path} is unreadable ({exc}): repair the index with `ingest --repair PATHS` "
@@ -166,6 +160,37 @@ class Catalog:
         """Delete rows no generation from ``generation`` on sees."""
         with self.db:
             self.db.execute("DELETE FROM papers WHERE removed IS NOT NULL AND removed <= ?", (generation,))
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    """A reader's connection, query_only whatever the mode.
+
+    Read-write where this process may write the file and its folder: a writer killed inside its
+    transaction leaves a hot journal that only a read-write connection rolls back (a read-only one
+    reports the file unreadable). Where it may not (a read-only mount, a folder of another user):
+    ``mode=ro``, and if SQLite cannot open even that way (no locking on the medium) and no journal
+    is left to roll back, ``immutable=1`` (nothing can change a file on a read-only medium)."""
+    writable_here = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    modes = ["mode=rw"] if writable_here else ["mode=ro", "mode=ro&immutable=1"]
+    journal = path.with_name(path.name + "-journal")
+    for number, mode in enumerate(modes):
+        uri = f"file:{quote(str(path))}?{mode}"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        try:
+            db.execute("PRAGMA query_only = ON")
+            db.execute("SELECT 1 FROM papers LIMIT 1").fetchall()
+            return db
+        except sqlite3.Error as exc:
+            db.close()
+            last = number == len(modes) - 1
+            if last or journal.exists():
+                if journal.exists() and not writable_here:
+                    raise sqlite3.OperationalError(
+                        f"{exc}; an interrupted write left {journal.name}, which only a writable open rolls back: "
+                        "open the index once where it is writable"
+                    ) from exc
+                raise
+    raise sqlite3.OperationalError("no mode opened it")  # pragma: no cover - the loop returns or raises
 
 
 class PaperTable(Mapping[str, "PaperEntry"]):

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from assistant import storage
 from assistant.catalog import CATALOG, Catalog, PaperTable
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.text import bm25_tokenize, index_terms, title_key
@@ -49,7 +50,7 @@ MANIFEST_VERSION = 2  # 1: paper records inline in manifest.json (read, and move
 class PaperEntry(BaseModel):
     title: str
     abstract: str
-    hash: str
+    hash: str  # of the record whose text was embedded: the chunk and sentence ids carry it
     chunk_ids: list[str]
     sentence_ids: list[str] = Field(default_factory=list)
     date: str | None = None  # as the source gave it ("Sep 3", "2024-09-03T10:00")
@@ -61,6 +62,8 @@ class PaperEntry(BaseModel):
     version: int | None = None  # the arXiv version stored, so an older one never replaces it
     arxiv_id: str | None = None  # strong ids the paper is known by (ingest.identity, rule 1)
     doi: str | None = None
+    # field name -> the source that gave it (ingest.merge); empty for papers stored before it was kept
+    origins: dict[str, str] = Field(default_factory=dict)
 
 
 class Manifest(BaseModel):
@@ -182,9 +185,11 @@ class PaperIndex:
         self._any_dated: bool | None = None
         self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
         self._clients: list[Any] = []
+        self._copies: dict[Path, Path] = {}  # read-only stores -> the private copies opened (assistant.storage)
         self.stamp: tuple[int, int, int] | None = None  # manifest.json as read (see changed())
         self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
         self.restored = ""  # open_for_write(repair=True): how an unreadable manifest was recovered
+        self.space_wanted = 0  # bytes a writer expects to add beyond the store's copy (checked before copying)
         self.committed_dir = manifest.chroma_dir  # what readers use: never reused, written or deleted here
         self._catalog: Catalog | None = None
         self._catalog_writable = False
@@ -300,6 +305,7 @@ class PaperIndex:
             with contextlib.suppress(Exception):
                 client.close()
         self._collection = self._sentences = None
+        storage.remove_copies(self._copies)
         if self._catalog is not None:
             with contextlib.suppress(Exception):
                 self._catalog.close()
@@ -480,11 +486,17 @@ class PaperIndex:
                 f"the vector store {path} is missing: if an ingest just replaced it, ask again; otherwise "
                 "repair the index with `ingest --repair` (starts from the newest store left, re-embeds the rest)"
             )
-        client = chroma_client(path)
-        self._clients.append(client)
-        return client.get_or_create_collection(
-            name=name + suffix, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-        )
+        reader = not self._catalog_writable
+
+        def connect(where: Path) -> Any:
+            client = chroma_client(where)
+            self._clients.append(client)
+            return client.get_or_create_collection(
+                name=name + suffix, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+
+        # read-only media, full disks and Chroma's own failures: one line, or a reader's private copy
+        return storage.open_store(path, connect, reader=reader, copies=self._copies)
 
     def sentence_vectors(self, paper_ids: list[str]) -> dict[str, tuple[list[str], np.ndarray]]:
         """Each paper's committed sentences, in abstract order, with their unit vectors."""
@@ -617,7 +629,7 @@ class PaperIndex:
             shutil.rmtree(staging, ignore_errors=True)
             committed = self.root / self.manifest.chroma_dir
             if committed.is_dir() and not self.fresh:
-                shutil.copytree(committed, staging)
+                _copy_store(committed, staging, extra=self.space_wanted)
             else:
                 staging.mkdir(parents=True)
             # named before it appears: a kill in between leaves no store that nothing names
@@ -625,6 +637,32 @@ class PaperIndex:
             os.replace(staging, work)
         self._chroma_dir = work.name
         self._collection = self._sentences = None
+
+    def abandon(self) -> None:
+        """After a failed write (a full disk): remove what this writer made beside the committed state,
+        its store copy, ``next-store.json``, the next generation's BM25 and temporary files, so its
+        space is free again. Never a store the manifest on disk names (it is re-read here)."""
+        import contextlib
+
+        clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._collection = self._sentences = None
+        try:
+            on_disk = read_manifest(self.root / "manifest.json")
+            keep, generation = {on_disk.chroma_dir, on_disk.previous_chroma_dir}, on_disk.generation
+        except IndexError_:
+            keep, generation = {self.committed_dir, self.manifest.previous_chroma_dir}, self.manifest.generation
+        if self.server is None and _is_store(self._chroma_dir) and self._chroma_dir not in keep:
+            shutil.rmtree(self.root / self._chroma_dir, ignore_errors=True)
+            (self.root / NEXT_STORE).unlink(missing_ok=True)
+        self._chroma_dir = self.committed_dir
+        shutil.rmtree(self.root / f"bm25-{generation + 1}", ignore_errors=True)
+        storage.clear_staging(self.root)
+        if self._catalog is not None and self._catalog_writable:
+            with contextlib.suppress(Exception):
+                self._catalog.discard_after(generation)
 
     def commit(self, manifest: Manifest, match_key: Callable[[str, PaperEntry], str] = default_match_key) -> None:
         """Sweep the writer's store, build BM25 for the new generation, write the staged paper
@@ -917,6 +955,24 @@ class PaperIndex:
             # memory-mapped: a reader's start pages in only what its queries touch
             self._bm25 = bm25s.BM25.load(str(folder), mmap=True) if self._bm25_ids else None
         return self._bm25, self._bm25_ids
+
+
+def _copy_store(committed: Path, staging: Path, extra: int = 0) -> None:
+    """Copy the committed store for a writer, when the copy (and ``extra`` bytes) fit; a copy that
+    fails part way is removed, and the failure is one line (``assistant.storage``)."""
+    needed = storage.folder_size(committed) + extra
+    storage.check_space(staging.parent, needed, "copying the vector store for this ingest")
+    try:
+        shutil.copytree(committed, staging)
+    except (OSError, shutil.Error) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if storage.is_disk_full(exc):
+            free = storage.free_space(staging.parent)
+            raise storage.DiskFullError(
+                storage.disk_full_message(staging.parent, needed + storage.MARGIN, free, "copying the vector store")
+            ) from exc
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise IndexError_(f"cannot copy the vector store {committed} to {staging.name} ({first})") from exc
 
 
 NEXT_STORE = "next-store.json"

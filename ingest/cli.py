@@ -11,6 +11,7 @@ import click
 
 from assistant.errors import handle_errors
 from assistant.settings import load_settings
+from ingest.paths import path_text
 
 
 @click.command()
@@ -18,7 +19,18 @@ from assistant.settings import load_settings
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help="Index directory (default .papers/).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the counts.")
 @click.option("--rebuild", is_flag=True, help="Start the index afresh (after a model or chunking change).")
-@click.option("--prune", is_flag=True, help="Also remove indexed papers that these paths no longer contain.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also remove indexed papers that came from these paths and that they no longer hold (papers from "
+    "other sources are never touched; removing more than 20% of the collection needs --yes).",
+)
+@click.option("--yes", is_flag=True, help="Confirm a --prune that removes more than 20% of the collection.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Report what this run would add, update and (with --prune) remove, and change nothing.",
+)
 @click.option(
     "--recalibrate", is_flag=True, help="Fit this collection's abstention decision again (assistant.calibrate)."
 )
@@ -41,22 +53,32 @@ def main(
     as_json: bool,
     rebuild: bool,
     prune: bool,
+    yes: bool,
+    dry_run: bool,
     recalibrate: bool,
     repair: bool,
     ray_address: str | None,
 ) -> None:
     """Read paper collections (Daily Papers dumps, JSONL, CSV, arXiv Atom, HF JSON) into the index."""
-    settings, report = _ingest(paths, index_dir, rebuild, prune, recalibrate, repair, ray_address, as_json=as_json)
+    if dry_run and (rebuild or repair or ray_address):
+        raise click.UsageError("--dry-run reports what a run would do: it combines with no --rebuild, --repair, --ray")
+    flags = {"rebuild": rebuild, "prune": prune, "yes": yes, "dry_run": dry_run, "recalibrate": recalibrate}
+    settings, report = _ingest(paths, index_dir, flags, repair, ray_address, as_json=as_json)
     if as_json:
         click.echo(json.dumps(report.as_dict()))
         return
     for skip in report.skipped:
         click.echo(f"skipped {skip.source}:{skip.line or '-'}: {skip.reason}", err=True)
+    if dry_run:
+        for paper in report.pruned:
+            click.echo(f"would remove {paper['id']}: {paper['title'][:100]} (from {', '.join(paper['sources'])})")
+    added, updated, removed = ("to add", "to update", "to remove") if dry_run else ("added", "updated", "removed")
     click.echo(
-        f"{report.papers} papers from {report.records} records ({report.duplicates} duplicates): "
-        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
-        + (f", {report.removed} removed" if report.removed else "")
-        + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {settings.index.path}"
+        ("dry run, nothing changed: " if dry_run else "")
+        + f"{report.papers} papers from {report.records} records ({report.duplicates} duplicates): "
+        f"{report.added} {added}, {report.updated} {updated}, {report.unchanged} unchanged"
+        + (f", {report.removed} {removed}" if report.removed or (dry_run and prune) else "")
+        + f", {len(report.skipped)} skipped, in {report.seconds:.1f}s → {path_text(settings.index.path)}"
     )
     if report.restored:
         how = {
@@ -90,9 +112,7 @@ def main(
 def _ingest(
     paths: tuple[Path, ...],
     index_dir: Path | None,
-    rebuild: bool,
-    prune: bool,
-    recalibrate: bool,
+    flags: dict[str, bool],
     repair: bool,
     ray_address: str | None,
     *,
@@ -106,9 +126,7 @@ def _ingest(
     return settings, run_ingest(
         targets,
         settings,
-        rebuild=rebuild,
-        prune=prune,
-        recalibrate=recalibrate,
+        **flags,
         repair=repair,
         progress=progress,
         ray_address=ray_address,

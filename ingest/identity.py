@@ -120,24 +120,26 @@ def same_paper(a: Paper, b: Paper) -> str:
 
 
 def combine(kept: Paper, other: Paper) -> Paper:
-    """The one record for two records of the same paper (rule 3)."""
+    """The one record for two records of the same paper (rule 3); ``origins`` records which source
+    gave each field that did not come from the kept record's own source."""
     if kept.arxiv_id and kept.arxiv_id == other.arxiv_id and kept.arxiv_version and other.arxiv_version:
-        newer = other if other.arxiv_version > kept.arxiv_version else kept
-        return replace(newer)
-    abstract = kept.abstract
-    if len(other.abstract) > len(abstract) and abstracts_agree(abstract, other.abstract):
-        abstract = other.abstract  # a feed that truncates loses to one that does not
-    return replace(
-        kept,
-        abstract=abstract,
-        arxiv_id=kept.arxiv_id or other.arxiv_id,
-        arxiv_version=kept.arxiv_version if kept.arxiv_id else other.arxiv_version,  # a version stays with its record
-        doi=kept.doi or other.doi,
-        date=kept.date or other.date,
-        url=kept.url or other.url,
-        authors=kept.authors or other.authors,
-        links=kept.links or other.links,
-    )
+        newer, older = (other, kept) if other.arxiv_version > kept.arxiv_version else (kept, other)
+        origins = dict(newer.origins)
+        for name in ("date", "doi"):  # a date is kept unless the newer version carries its own; ids are identity
+            if not getattr(newer, name) and getattr(older, name):
+                origins[name] = older.origins.get(name, older.source)
+        return replace(newer, date=newer.date or older.date, doi=newer.doi or older.doi, origins=origins)
+    merged: dict[str, Any] = {}
+    if len(other.abstract) > len(kept.abstract) and abstracts_agree(kept.abstract, other.abstract):
+        merged["abstract"] = other.abstract  # a feed that truncates loses to one that does not
+    for name in ("arxiv_id", "doi", "date", "url", "authors", "links"):
+        if not getattr(kept, name) and getattr(other, name):
+            merged[name] = getattr(other, name)
+    if "arxiv_id" in merged:
+        merged["arxiv_version"] = other.arxiv_version  # a version stays with its record
+    origins = dict(kept.origins)
+    origins.update({name: other.origins.get(name, other.source) for name in merged if name != "arxiv_version"})
+    return replace(kept, **merged, origins=origins)
 
 
 def deduplicate(papers: Sequence[Paper]) -> tuple[list[Paper], list[Merge]]:

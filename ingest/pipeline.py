@@ -9,22 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant import embedding
+from assistant import embedding, storage
 from assistant.dates import normalise_date
 from assistant.errors import IndexMissingError, InputError
 from assistant.settings import Settings
 from assistant.store import PaperEntry, PaperIndex
 from ingest.chunking import Chunk, chunk_paper, missing_units, sentence_units
-from ingest.identity import (
-    Merge,
-    abstracts_agree,
-    alternate_id,
-    deduplicate,
-    match_stored,
-    same_file,
-    stored_keys,
-)
+from ingest.identity import Merge, alternate_id, deduplicate, match_stored, stored_keys
 from ingest.lock import writer_lock
+from ingest.merge import ORIGIN_FIELDS, merge_stored
+from ingest.paths import path_text, safe_text
+from ingest.prune import check_share, plan_prune
 from ingest.readers import read_paths
 from ingest.records import Paper, Skipped
 
@@ -57,6 +52,7 @@ class IngestReport:
     unchanged: int = 0
     removed: int = 0
     kept_from_damaged: int = 0  # --prune kept these: their file could not be read whole this time
+    pruned: list[dict[str, Any]] = field(default_factory=list)  # what --prune removes (or would: --dry-run)
     embedded: int = 0  # chunk and sentence vectors computed this run (what was not in the store already)
     repaired: int = 0  # of which the index listed but its vector store had lost (re-embedded from the manifest)
     restored: str = ""  # how the index was recovered: "backup", "sources", "store" (a lost vector store), or ""
@@ -76,6 +72,7 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "kept_from_damaged": self.kept_from_damaged,
+            "pruned": self.pruned,
             "embedded": self.embedded,
             "repaired": self.repaired,
             "restored": self.restored,
@@ -97,14 +94,19 @@ def run_ingest(
     repair: bool = False,
     progress: Progress | None = None,
     ray_address: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
 ) -> IngestReport:
     """Ingest ``paths`` into ``settings.index.path`` (see the module docstring). ``repair``: also recover
     an unreadable manifest (from its backup, else from these sources, reusing every vector the
     store still holds); missing vectors and a missing BM25 folder are repaired by any run.
-    ``ray_address`` (``auto`` or HOST:PORT): encode on that Ray cluster (``ingest.distributed``)."""
+    ``ray_address`` (``auto`` or HOST:PORT): encode on that Ray cluster (``ingest.distributed``).
+    ``prune``: also remove papers these paths held and no longer hold (``ingest.prune``; more than
+    20% of the collection only with ``yes``). ``dry_run``: read, match and count, but write nothing
+    (no lock, no embedding; ``report.prune`` lists what a prune would remove)."""
     started = time.perf_counter()
     report = IngestReport()
-    if prune and (missing := [str(p) for p in paths if not p.exists()]):  # a typo must not delete papers
+    if prune and (missing := [path_text(p) for p in paths if not p.exists()]):  # a typo must not delete papers
         raise InputError(
             f"not pruning: {', '.join(missing)} does not exist (a path that cannot be read removes nothing)"
         )
@@ -121,16 +123,22 @@ def run_ingest(
     if repair and not paths and not (root / "manifest.json").exists() and not root.is_dir():
         raise IndexMissingError(f"no index at {settings.index.path} to repair: run `ingest PATHS` to build one")
     if not unique and not (repair and not paths):  # `ingest --repair` alone: from the index's own data
-        where = ", ".join(map(str, paths)) or "(no paths)"
+        where = ", ".join(map(path_text, paths)) or "(no paths)"
         reasons = "; ".join(f"{s.source}:{s.line or '-'}: {s.reason}" for s in report.skipped[:5])
         raise InputError(f"nothing to ingest in {where}" + (f" ({reasons})" if reasons else ""))
+    dimension = embedding.MODELS[settings.embedding.model].dimension
+    if dry_run:  # a reader's view of the committed index: no lock, nothing written
+        exists = (root / "manifest.json").is_file()
+        index = PaperIndex.open(settings) if exists else PaperIndex(root, PaperIndex._empty(settings, dimension))
+        _plan(index, unique, paths, settings, report, prune=prune, yes=True)
+        index.close()
+        report.seconds = time.perf_counter() - started
+        return report
 
     with writer_lock(settings.index.path):
-        model = None
+        storage.clear_staging(root)  # partial copies a killed or out-of-space run left: free their space first
         # a rebuild starts empty, but the committed index stays readable until the new one commits
-        index = PaperIndex.open_for_write(
-            settings, embedding.MODELS[settings.embedding.model].dimension, rebuild=rebuild, repair=repair
-        )
+        index = PaperIndex.open_for_write(settings, dimension, rebuild=rebuild, repair=repair)
         report.restored = index.restored
         if index.restored == "sources" and not paths:
             raise InputError(
@@ -138,123 +146,18 @@ def run_ingest(
                 "`ingest --repair PATHS` (only what the vector store lacks is embedded)"
             )
         in_store = index.stored_papers() if index.restored == "sources" else set()
-        old = index.manifest
-        new = old.staged()  # entries below are replaced, never mutated in place; commit writes only these
-        keys = stored_keys(old.papers)
-        pending: list[tuple[str, Paper, list[Chunk], list[Chunk]]] = []
-        want_sentences = settings.embedding.sentence_vectors
-        seen: set[str] = set()
-        changed_entries = False
-        matched: list[str | None] = []
-        taken: set[str] = set()
-        for paper in unique:  # one stored paper is matched by at most one record of this run
-            pid = match_stored(paper, old.papers, keys)
-            matched.append(pid if pid not in taken else None)
-            if pid:
-                taken.add(pid)
-        free = set(old.papers) - {pid for pid in matched if pid}  # for abstracts edited in place (rule 5)
-        for paper, pid in zip(unique, matched, strict=True):
-            if pid is None and (pid := match_stored(paper, old.papers, keys, edited_in=free)):
-                free.discard(pid)
-            if pid is None:
-                pid = paper.paper_id
-                if pid in old.papers or pid in seen:  # that id is another paper with the same title
-                    pid = alternate_id(paper)
-            seen.add(pid)
-            entry = old.papers.get(pid)
-            keep_stored = _keep_stored(entry, paper) if entry is not None else ""
-            if entry is not None and (entry.hash == paper.content_hash or keep_stored):
-                report.unchanged += 1
-                if keep_stored:
-                    report.merged.append(Merge(entry.title, paper.title, paper.source, paper.line, keep_stored))
-                update = _metadata_update(entry, paper)
-                if update:
-                    new.papers[pid] = new.papers[pid].model_copy(update=update)
-                    changed_entries = True
-                units = sentence_units(paper, pid) if want_sentences and not entry.sentence_ids else []
-                if units and entry.hash == paper.content_hash:  # stored before sentence vectors: add them
-                    pending.append((pid, paper, [], units))
-                continue
-            chunks = chunk_paper(paper, pid, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
-            pending.append((pid, paper, chunks, sentence_units(paper, pid) if want_sentences else []))
-            if entry is None:
-                report.added += 1
-            else:
-                report.updated += 1
-        if prune:
-            # a paper is removed only when the files it came from were read without a single loss:
-            # a missing, unreadable or damaged file (or record) must not delete what it held
-            damaged = [s.source for s in report.skipped]
-            for pid in sorted(set(old.papers) - seen):
-                if any(same_file(source, damaged) for source in old.papers[pid].sources):
-                    report.kept_from_damaged += 1
-                    continue
-                del new.papers[pid]
-                report.removed += 1
-
-        all_chunks = [("chunks", c) for *_, chunks, _ in pending for c in chunks]
-        all_chunks += [("sentences", s) for *_, sentences in pending for s in sentences]
-        # what the manifest lists but the vector store lacks (a damaged store): re-embedded from the
-        # manifest's own text, so a plain re-run repairs it and nothing else is embedded again
-        stored = _stored_ids(index)  # read once: what is missing (repaired here) and what is stale (swept)
-        repairs = _missing_units(new, stored, {pid for pid, _, chunks, _ in pending if chunks}, settings)
-        report.repaired = len(repairs)
-        all_chunks += repairs
-        if all_chunks:
-            index.begin()  # writes go to a copy of the committed vectors (crash safety: PaperIndex.begin)
-        # a crashed run may have stored some already (in the copy it left, when that copy is sound)
-        already = index.existing([(kind, c.id) for kind, c in all_chunks]) if all_chunks else set()
-        # Longest first across the whole run, as one encode call would order them: batches then hold
-        # texts of similar length, and little of the encoder's work goes on padding.
-        to_embed = sorted((kc for kc in all_chunks if kc[1].id not in already), key=lambda kc: -len(kc[1].text))
-        report.embedded = len(to_embed)
-        if to_embed:
-            meta = {pid: (paper.title, paper.date, paper.source) for pid, paper, *_ in pending}
-            repaired = new.papers.get_many(sorted({c.paper_id for _, c in to_embed} - set(meta)))
-            meta |= {pid: (e.title, e.date, e.sources[0] if e.sources else "") for pid, e in repaired.items()}
-            step = max(settings.embedding.batch_size * 16, 1024)  # per encode + store round (Chroma: big batches)
-            if ray_address:  # `ingest --ray`: only the encoding moves to a Ray cluster (ingest.distributed)
-                from ingest.distributed import RayEncoder
-
-                model = RayEncoder(settings, ray_address)
-            else:
-                model = embedding.DocumentEncoder(
-                    settings.embedding.model, settings.cache, settings.embedding.backend, settings.embedding.batch_size
-                )
-            try:
-                for start in range(0, len(to_embed), step):
-                    batch = to_embed[start : start + step]
-                    vectors = model.encode([c.text for _, c in batch])
-                    for kind in ("chunks", "sentences"):
-                        rows = [i for i, (k, _) in enumerate(batch) if k == kind]
-                        if rows:
-                            index.upsert(
-                                [batch[i][1].id for i in rows],
-                                vectors[rows],
-                                [batch[i][1].text for i in rows],
-                                [_chunk_metadata(batch[i][1], *meta[batch[i][1].paper_id]) for i in rows],
-                                kind,
-                            )
-                    if progress:
-                        progress(min(start + step, len(to_embed)), len(to_embed))
-            finally:
-                if ray_address:
-                    model.close()
-        for pid, paper, chunks, sentences in pending:
-            if chunks:
-                entry = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
-                if pid in old.papers:  # an update keeps where the paper was seen before
-                    entry.sources = sorted(set(old.papers[pid].sources) | set(entry.sources))
-                new.papers[pid] = entry
-            else:  # an unchanged paper that only gained its sentence vectors
-                new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
+        plan = _plan(index, unique, paths, settings, report, prune=prune, yes=yes)
+        try:
+            _write(index, plan, settings, report, repair=repair, progress=progress, ray_address=ray_address)
+        except Exception as exc:
+            if not storage.is_disk_full(exc):
+                raise
+            needed = plan.space_needed + storage.folder_size(root / index.committed_dir) + storage.MARGIN
+            index.abandon()  # this run's partial copy must not keep the disk full
+            free = storage.free_space(root)
+            raise storage.DiskFullError(storage.disk_full_message(root, needed, free, "this ingest")) from exc
         # recovered from the sources given: papers whose vectors are in the store but that no path held
-        report.unrecovered = sorted(in_store - set(new.papers))
-        committing = pending or report.removed or changed_entries or repairs or new.generation == 0 or repair
-        if committing or _needs_repair(index, stored):
-            index.commit(new)
-        else:
-            index.tidy()  # what a run killed before its commit left beside the committed state
+        report.unrecovered = sorted(in_store - set(plan.new.papers))
         if index.paper_count:  # from the manifest: no record is read
             from assistant.calibrate import refresh
 
@@ -265,28 +168,176 @@ def run_ingest(
     return report
 
 
-def _keep_stored(entry: PaperEntry, paper: Paper) -> str:
-    """Why the stored paper stays as it is although this record differs, or "" (then it is updated)."""
-    if (entry.version or 0) > (paper.arxiv_version or 0):
-        return f"an older version (v{paper.arxiv_version or '?'}) of the indexed v{entry.version}"
-    if len(paper.abstract) < len(entry.abstract) and abstracts_agree(paper.abstract, entry.abstract):
-        return "a truncated copy of the indexed abstract"
-    return ""
+@dataclass
+class _Plan:
+    """What a run will write: the staged manifest, the papers to (re-)embed, and whether anything changed."""
+
+    new: Any
+    pending: list[tuple[str, Paper, list[Chunk], list[Chunk]]]
+    changed_entries: bool
+    space_needed: int = 0
 
 
-def _metadata_update(entry: PaperEntry, paper: Paper) -> dict[str, Any]:
-    """What an unchanged paper learns from another record of it: its source, ids it lacked."""
-    update: dict[str, Any] = {}
-    sources = sorted(set(entry.sources) | {paper.source})
-    if sources != entry.sources:
-        update["sources"] = sources
-    if paper.arxiv_id and not entry.arxiv_id:
-        update["arxiv_id"] = paper.arxiv_id
-    if paper.doi and not entry.doi:
-        update["doi"] = paper.doi
-    if paper.arxiv_version and (entry.version or 0) < paper.arxiv_version:
-        update["version"] = paper.arxiv_version  # same text under a newer version: older ones never win
-    return update
+def _plan(
+    index: PaperIndex,
+    unique: list[Paper],
+    paths: Sequence[Path],
+    settings: Settings,
+    report: IngestReport,
+    *,
+    prune: bool,
+    yes: bool,
+) -> _Plan:
+    """Match this run's records to the stored papers, merge them field by field (``ingest.merge``) and
+    stage the result; with ``prune``, stage the removals (``ingest.prune``), refused before anything
+    is written when they exceed the share that needs ``yes``."""
+    old = index.manifest
+    new = old.staged()  # entries below are replaced, never mutated in place; commit writes only these
+    keys = stored_keys(old.papers)
+    pending: list[tuple[str, Paper, list[Chunk], list[Chunk]]] = []
+    want_sentences = settings.embedding.sentence_vectors
+    seen: set[str] = set()
+    changed_entries = False
+    matched: list[str | None] = []
+    taken: set[str] = set()
+    for paper in unique:  # one stored paper is matched by at most one record of this run
+        pid = match_stored(paper, old.papers, keys)
+        matched.append(pid if pid not in taken else None)
+        if pid:
+            taken.add(pid)
+    free = set(old.papers) - {pid for pid in matched if pid}  # for abstracts edited in place (rule 5)
+    for paper, pid in zip(unique, matched, strict=True):
+        if pid is None and (pid := match_stored(paper, old.papers, keys, edited_in=free)):
+            free.discard(pid)
+        if pid is None:
+            pid = paper.paper_id
+            if pid in old.papers or pid in seen:  # that id is another paper with the same title
+                pid = alternate_id(paper)
+        seen.add(pid)
+        entry = old.papers.get(pid)
+        if entry is not None:
+            merged = merge_stored(entry, paper)
+            paper = merged.paper
+            if merged.kept or merged.filled:
+                why = merged.kept or "fills " + ", ".join(merged.filled) + " of the indexed paper"
+                report.merged.append(Merge(entry.title, paper.title, paper.source, paper.line, why))
+            if not merged.text_changed:  # unchanged: nothing embedded again, no recalibration
+                report.unchanged += 1
+                if merged.update:
+                    new.papers[pid] = new.papers[pid].model_copy(update=merged.update)
+                    changed_entries = True
+                if want_sentences and not entry.sentence_ids:  # stored before sentence vectors: add them
+                    pending.append((pid, paper, [], sentence_units(paper, pid)))
+                continue
+        chunks = chunk_paper(paper, pid, settings.chunking.chunk_size, settings.chunking.chunk_overlap)
+        pending.append((pid, paper, chunks, sentence_units(paper, pid) if want_sentences else []))
+        if entry is None:
+            report.added += 1
+        else:
+            report.updated += 1
+    if prune:
+        plan = plan_prune(old.papers, seen, paths, [s.source for s in report.skipped])
+        check_share(plan, index.paper_count, paths, confirmed=yes)
+        report.kept_from_damaged = plan.kept_from_damaged
+        report.removed = len(plan.remove)
+        report.pruned = plan.listing()
+        for pid in plan.remove:
+            del new.papers[pid]
+        for pid, sources in plan.trim.items():
+            new.papers[pid] = new.papers[pid].model_copy(update={"sources": sources})
+            changed_entries = True
+    return _Plan(new, pending, changed_entries)
+
+
+def _write(
+    index: PaperIndex,
+    plan: _Plan,
+    settings: Settings,
+    report: IngestReport,
+    *,
+    repair: bool,
+    progress: Progress | None,
+    ray_address: str | None,
+) -> None:
+    """Embed what the plan needs and commit it (or tidy, when nothing changed)."""
+    new, pending = plan.new, plan.pending
+    all_chunks = [("chunks", c) for *_, chunks, _ in pending for c in chunks]
+    all_chunks += [("sentences", s) for *_, sentences in pending for s in sentences]
+    # what the manifest lists but the vector store lacks (a damaged store): re-embedded from the
+    # manifest's own text, so a plain re-run repairs it and nothing else is embedded again
+    stored = _stored_ids(index)  # read once: what is missing (repaired here) and what is stale (swept)
+    repairs = _missing_units(new, stored, {pid for pid, _, chunks, _ in pending if chunks}, settings)
+    report.repaired = len(repairs)
+    all_chunks += repairs
+    dimension = embedding.MODELS[settings.embedding.model].dimension
+    # about what the new vectors take on disk (HNSW, Chroma's SQLite, its log), checked before copying
+    index.space_wanted = plan.space_needed = sum(dimension * 12 + 3 * len(c.text) + 1024 for _, c in all_chunks)
+    if all_chunks:
+        index.begin()  # writes go to a copy of the committed vectors (crash safety: PaperIndex.begin)
+    # a crashed run may have stored some already (in the copy it left, when that copy is sound)
+    already = index.existing([(kind, c.id) for kind, c in all_chunks]) if all_chunks else set()
+    # Longest first across the whole run, as one encode call would order them: batches then hold
+    # texts of similar length, and little of the encoder's work goes on padding.
+    to_embed = sorted((kc for kc in all_chunks if kc[1].id not in already), key=lambda kc: -len(kc[1].text))
+    report.embedded = len(to_embed)
+    if to_embed:
+        meta = {pid: (paper.title, paper.date, paper.source) for pid, paper, *_ in pending}
+        repaired = new.papers.get_many(sorted({c.paper_id for _, c in to_embed} - set(meta)))
+        meta |= {pid: (e.title, e.date, e.sources[0] if e.sources else "") for pid, e in repaired.items()}
+        _embed(index, to_embed, meta, settings, progress, ray_address)
+    for pid, paper, chunks, sentences in pending:
+        if chunks:
+            entry = _entry(paper, [c.id for c in chunks], [s.id for s in sentences])
+            if pid in index.manifest.papers:  # an update keeps where the paper was seen before
+                entry.sources = sorted(set(index.manifest.papers[pid].sources) | set(entry.sources))
+            new.papers[pid] = entry
+        else:  # an unchanged paper that only gained its sentence vectors
+            new.papers[pid] = new.papers[pid].model_copy(update={"sentence_ids": [s.id for s in sentences]})
+    committing = pending or report.removed or plan.changed_entries or repairs or new.generation == 0 or repair
+    if committing or _needs_repair(index, stored):
+        index.commit(new)
+    else:
+        index.tidy()  # what a run killed before its commit left beside the committed state
+
+
+def _embed(
+    index: PaperIndex,
+    to_embed: list[tuple[str, Chunk]],
+    meta: dict[str, tuple[str, str | None, str]],
+    settings: Settings,
+    progress: Progress | None,
+    ray_address: str | None,
+) -> None:
+    """Encode ``to_embed`` in rounds and upsert each round into the writer's store."""
+    step = max(settings.embedding.batch_size * 16, 1024)  # per encode + store round (Chroma: big batches)
+    model: Any
+    if ray_address:  # `ingest --ray`: only the encoding moves to a Ray cluster (ingest.distributed)
+        from ingest.distributed import RayEncoder
+
+        model = RayEncoder(settings, ray_address)
+    else:
+        model = embedding.DocumentEncoder(
+            settings.embedding.model, settings.cache, settings.embedding.backend, settings.embedding.batch_size
+        )
+    try:
+        for start in range(0, len(to_embed), step):
+            batch = to_embed[start : start + step]
+            vectors = model.encode([c.text for _, c in batch])
+            for kind in ("chunks", "sentences"):
+                rows = [i for i, (k, _) in enumerate(batch) if k == kind]
+                if rows:
+                    index.upsert(
+                        [batch[i][1].id for i in rows],
+                        vectors[rows],
+                        [batch[i][1].text for i in rows],
+                        [_chunk_metadata(batch[i][1], *meta[batch[i][1].paper_id]) for i in rows],
+                        kind,
+                    )
+            if progress:
+                progress(min(start + step, len(to_embed)), len(to_embed))
+    finally:
+        if ray_address:
+            model.close()
 
 
 def _stored_ids(index: PaperIndex) -> tuple[set[str], set[str]] | None:
@@ -310,8 +361,11 @@ def _needs_repair(index: PaperIndex, stored: tuple[set[str], set[str]] | None) -
 
 
 def _chunk_metadata(chunk: Chunk, title: str, date: str | None, source: str) -> dict[str, Any]:
+    """Chroma's metadata of one chunk: every value a str (or the int position) Chroma accepts, whatever
+    bytes a file name or a record held (``ingest.paths.safe_text``)."""
     position = int(chunk.id.rsplit(":", 1)[1].lstrip("s"))
-    return {"paper_id": chunk.paper_id, "title": title, "date": date or "", "source": source, "position": position}
+    texts = {"paper_id": chunk.paper_id, "title": title, "date": date or "", "source": source}
+    return {key: safe_text(value) for key, value in texts.items()} | {"position": position}
 
 
 def _missing_units(
@@ -350,4 +404,9 @@ def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> Paper
         version=paper.arxiv_version,
         arxiv_id=paper.arxiv_id,
         doi=paper.doi,
+        origins={
+            name.replace("arxiv_version", "version"): paper.origins.get(name, paper.source)
+            for name in ORIGIN_FIELDS
+            if getattr(paper, name)
+        },
     )

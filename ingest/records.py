@@ -45,6 +45,8 @@ class Paper:
     links: list[str] = field(default_factory=list)
     doi: str | None = None
     arxiv_version: int | None = None
+    # field -> the source that gave it, for fields another record of this paper filled (ingest.identity.combine)
+    origins: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.title = clean_text(self.title)

@@ -108,7 +108,7 @@ def test_the_latest_version_wins_whole() -> None:
         assert (kept.title, kept.abstract, kept.date, kept.arxiv_version) == (
             "New Title",
             "A longer v2 abstract with more.",
-            None,
+            "d1",  # v2 carries no date: the one v1 gave is kept (dates are never erased)
             2,
         )
         assert merges[0].dropped == "Old Title" and merges[0].reason == "same arxiv id 2401.01234"
@@ -435,7 +435,9 @@ def test_no_stored_paper_is_duplicated_merged_or_shrunk_across_runs(tmp_path: Pa
         [{"title": "Routers, Revised", "abstract": "We route tokens better.", "id": "2405.00001v2"}],
     )
     report = run_ingest([v2], settings)
-    assert (report.updated, report.added) == (1, 0)  # found by the id it learnt, not split in two
+    # found by the id it learnt, not split in two; the stored paper has no version to be older than
+    # v2, so the first record stays and v2 only fills what it lacks (README rule 3)
+    assert (report.unchanged, report.updated, report.added) == (1, 0, 0)
 
     full = " ".join(f"word{i}" for i in range(40))
     write_jsonl(tmp_path / "full.jsonl", [{"title": "Long One", "abstract": full}])
@@ -445,7 +447,7 @@ def test_no_stored_paper_is_duplicated_merged_or_shrunk_across_runs(tmp_path: Pa
     assert report.unchanged == 1 and report.merged[0].reason == "a truncated copy of the indexed abstract"
     papers = PaperIndex.open(settings).manifest.papers.values()
     assert next(e for e in papers if e.title == "Long One").abstract == full
-    assert sorted(e.title for e in papers) == ["Long One", "Routers", "Routers, Revised", "∑", "∑"]
+    assert sorted(e.title for e in papers) == ["Long One", "Routers", "Routers", "∑", "∑"]
 
 
 def test_an_edit_in_place_is_found_however_the_path_is_spelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,7 @@ REPORT_KEYS = {
     "unchanged",
     "removed",
     "kept_from_damaged",
+    "pruned",
     "embedded",
     "repaired",
     "restored",
@@ -203,7 +204,9 @@ def test_prune_removes_papers_the_paths_no_longer_hold(tmp_path: Path, monkeypat
     kept = run_ingest([src], settings)  # without --prune, paper C stays
     assert (kept.unchanged, kept.removed) == (2, 0) and len(read_manifest(settings.index.path).papers) == 3
     embedded = spy_on_encode(monkeypatch)
-    report = run_ingest([src], settings, prune=True)
+    with pytest.raises(InputError, match=r"remove 1 of 3 indexed papers \(33%, more than 20%\).*--yes"):
+        run_ingest([src], settings, prune=True)  # a third of the collection: only when confirmed
+    report = run_ingest([src], settings, prune=True, yes=True)
     assert (report.added, report.unchanged, report.removed) == (0, 2, 1)
     assert embedded == []
     titles = {e.title for e in read_manifest(settings.index.path).papers.values()}
