@@ -47,6 +47,11 @@ ABSTAIN_TEXT = (
 
 
 OnText = Callable[[str], None]
+EXPAND_PROMPT = (
+    "You help search a collection of research paper abstracts. For the user's question, write the technical "
+    "terms, method names and task names that an abstract answering it would use: one line, comma-separated, "
+    "at most 10 terms, no explanation."
+)
 
 
 @dataclass
@@ -165,6 +170,7 @@ class AnswerChain:
         evidence: bool = True,
         exclude: Collection[str] = (),
         model: str | None = None,
+        expansion: str | None = None,
     ) -> Retrieved:
         """Search, select evidence and decide abstention; ``evidence=False`` stops after ranking.
         ``exclude``: papers treated as absent (leave-out benchmarks: a question about a missing paper).
@@ -172,7 +178,7 @@ class AnswerChain:
         for attempt in (1, 2):
             with self._using() as generation:
                 try:
-                    return self._retrieve(generation, question, k, dates, evidence, exclude, model)
+                    return self._retrieve(generation, question, k, dates, evidence, exclude, model, expansion)
                 except Exception:
                     # files of a generation two commits old are gone: retry once on the newest
                     if attempt == 2 or not generation.retriever.index.changed():
@@ -189,8 +195,10 @@ class AnswerChain:
         evidence: bool,
         exclude: Collection[str],
         model: str | None,
+        expansion: str | None = None,
     ) -> Retrieved:
-        """read → search → evidence → decide, one stage after another."""
+        """read → search → evidence → decide, one stage after another (``expansion``: terms added to
+        the search, not to what the coverage signals read)."""
         started = time.perf_counter()
         retriever = generation.retriever
         index = retriever.index
@@ -198,6 +206,10 @@ class AnswerChain:
             raise InputError(f"k (papers to retrieve) must be between 1 and {MAX_K}, not {k}")
         k = k or self.settings.retrieval.k
         query = self.read(generation, question, dates, model)
+        if expansion:
+            # searched with the terms, but the coverage signals still read the question's own words:
+            # the model's terms would otherwise lend a near miss the words of the paper it lacks
+            query = replace(query, search=f"{query.search} {expansion}")
         only = authored(index, query.authors, generation.authors) if query.authors else None
         if only is not None and not only:
             query = replace(
@@ -286,6 +298,8 @@ class AnswerChain:
         mode = mode or self.settings.answer.mode
         model = model or self.settings.llm.model
         retrieved = self.retrieve(question, k=k, dates=dates, model=model)
+        if retrieved.coverage == "closest" and mode != "extract" and self.settings.retrieval.expand:
+            retrieved = self._expanded(retrieved, question, k, dates, model)
         query = retrieved.query
         assert query is not None and retrieved.decision is not None
         result = Answer(query.asked, "", retrieved.sources, [], False, mode, model, dict(retrieved.timings))
@@ -327,6 +341,31 @@ class AnswerChain:
                 result.mode = "auto:extract"
         yield self._extract(result, query.english, evidence)
         yield result
+
+    def _expanded(
+        self, first: Retrieved, question: str, k: int | None, dates: list[str] | None, model: str
+    ) -> Retrieved:
+        """Query expansion when coverage is uncertain: the model writes the terms an answering abstract
+        would use (in the manner of HyDE, Gao et al. 2023, as keywords), and the search runs again with
+        them. The second retrieval is kept when its decision is no less sure; a model failure keeps the
+        first (it is noted in ``timings['expand_ms']`` only)."""
+        started = time.perf_counter()
+        messages = [
+            {"role": "system", "content": EXPAND_PROMPT},
+            {"role": "user", "content": first.query.english if first.query else question},
+        ]
+        try:
+            terms = get_model(model, self.settings).complete(messages, max_tokens=self.settings.retrieval.expand_tokens)
+        except PapersError:
+            return first
+        terms = " ".join(re.sub(r"[^\w\s,\-]", " ", terms).split())[:300]
+        if not terms:
+            return first
+        second = self.retrieve(question, k=k, dates=dates, model=model, expansion=terms)
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        better = second if second.relevance >= first.relevance else first
+        better.timings["expand_ms"] = elapsed
+        return better
 
     # -- generating and extracting ---------------------------------------------------------------
 

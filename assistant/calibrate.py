@@ -29,6 +29,7 @@ from assistant.text import content_words, split_sentences
 if TYPE_CHECKING:
     from assistant.retrieve import Retriever
     from assistant.settings import Settings
+    from assistant.store import PaperIndex
 
 MIN_PAPERS = 30  # below this a per-collection fit is noise: the default decision applies
 MIN_QUESTIONS = 30  # pseudo-questions needed to fit (titles under 3 words and short sentences give none)
@@ -221,6 +222,16 @@ def save_calibration(settings: Settings, calibration: Calibration) -> None:
     write_atomic(settings.index.path / CALIBRATION_FILE, json.dumps(calibration.as_dict(), indent=1))
 
 
+def save_abbreviations(settings: Settings, index: PaperIndex) -> None:
+    """This generation's abbreviation table (``assistant.abbreviations``) beside its manifest, so a
+    reader does not read every abstract to build it."""
+    from assistant.abbreviations import ABBREVIATIONS_FILE, Abbreviations
+
+    generation = index.manifest.generation
+    table = Abbreviations.build((e.abstract for e in index.manifest.papers.values()), generation)
+    table.save(settings.index.path / ABBREVIATIONS_FILE)
+
+
 def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[str, Any]:
     """After a commit: refit this collection's calibration when there is none, when ``force``, or
     when ``changed`` papers (with those changed since the fit) reach ``abstention.refit_change`` of
@@ -233,9 +244,10 @@ def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[st
 
     cfg = settings.abstention
     path = settings.index.path / CALIBRATION_FILE
+    index = PaperIndex.open(settings)
+    save_abbreviations(settings, index)
     if not cfg.calibrate:
         return {"status": "off"}
-    index = PaperIndex.open(settings)
     papers = index.paper_count
     if papers < MIN_PAPERS:  # also when pruning shrank a calibrated collection
         path.unlink(missing_ok=True)

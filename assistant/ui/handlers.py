@@ -306,7 +306,8 @@ class Handlers:
         elapsed = time.perf_counter() - started
         chat[-1] = {"role": "assistant", "content": render_answer_md(answer, self.threshold, elapsed)}
         cited = {c["n"] for c in answer.citations}
-        yield "", chat, shown, render_sources_md(answer.sources, cited, answer.abstained), render_condensed_md(shown)
+        sources_md = render_sources_md(answer.sources, cited, answer.coverage == "none")
+        yield "", chat, shown, sources_md, render_condensed_md(shown)
 
     def chat_api(self, message: str, model: str = "", mode: str = "", k: int = 0, dates: str = "") -> Iterator[str]:
         """Answer one question from the indexed papers (stateless: no follow-up condensation).
