@@ -193,7 +193,8 @@ def test_calibrated_decision_on_named_and_off_topic_questions(corpus_index, ques
     assert retrieved.as_dict()["coverage"] == coverage and payload["coverage"] == coverage
     assert set(payload["signals"]) == {"dense", "sentence", "lexical", "bm25", "agree"}
     assert payload["threshold"] == pytest.approx(retrieved.decision.threshold, abs=1e-4)
-    assert payload["floor"] == pytest.approx(retrieved.decision.floor, abs=1e-4) and payload["floor"] < payload["threshold"]
+    assert payload["floor"] == pytest.approx(retrieved.decision.floor, abs=1e-4)
+    assert payload["floor"] < payload["threshold"]
     if coverage == "none":
         assert f"below the floor {retrieved.decision.floor:.2f}" in payload["reason"]
 

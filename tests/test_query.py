@@ -73,7 +73,9 @@ def test_negated_terms_are_read_and_left_out_of_the_search() -> None:
 
 
 def test_code_does_not_sink_the_search() -> None:
-    question = "Why is my BM25 ranking slow?\n```python\nimport bm25s\nretriever = bm25s.BM25()\nretriever.index(tokens)\n```"
+    question = (
+        "Why is my BM25 ranking slow?\n```python\nimport bm25s\nretriever = bm25s.BM25()\nretriever.index(tokens)\n```"
+    )
     q = read_question(question)
     assert q.code_removed and "import" not in q.search and "retriever" not in q.search
     assert "BM25" in q.search and "slow" in q.search
