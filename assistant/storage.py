@@ -113,6 +113,23 @@ def disk_full_message(folder: Path, needed: int, free: int, what: str) -> str:
     )
 
 
+def copy_store(committed: Path, staging: Path, extra: int = 0) -> None:
+    """Copy the committed vector store for a writer when the copy (and ``extra`` bytes the run will
+    add) fit; a copy that fails part way is removed, and the failure is one line."""
+    needed = folder_size(committed) + extra
+    check_space(staging.parent, needed, "copying the vector store for this ingest")
+    try:
+        shutil.copytree(committed, staging)
+    except (OSError, shutil.Error) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if is_disk_full(exc):
+            free = free_space(staging.parent)
+            message = disk_full_message(staging.parent, needed + MARGIN, free, "copying the vector store")
+            raise DiskFullError(message) from exc
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise IndexError_(f"cannot copy the vector store {committed} to {staging.name} ({first})") from exc
+
+
 def clear_staging(root: Path) -> list[str]:
     """Remove the partial copies a writer makes before renaming them into place (``chroma-*.tmp``,
     ``bm25-*.tmp`` folders, ``*.json.tmp`` files): never read by anyone, and left only by a run
@@ -142,12 +159,25 @@ def writable(path: Path) -> bool:
         return False
 
 
+def check_text_path(path: Path) -> None:
+    """Raise IndexError_ when ``path`` is not valid UTF-8 text: Chroma cannot open a store there."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise IndexError_(
+            f"the index path {shown} is not UTF-8 text, and Chroma opens only UTF-8 paths: choose an --index "
+            "whose name is UTF-8 (rename the folder)"
+        ) from None
+
+
 def open_store(path: Path, connect: Callable[[Path], Any], *, reader: bool, copies: dict[Path, Path]) -> Any:
     """``connect(path)``, Chroma's client of the store at ``path``, with its failures as one line.
 
     A ``reader`` opens a store it cannot write (a read-only mount, a folder not its own) or one on
     a full disk from a private copy (:func:`private_copy`; ``copies`` maps stores to their copies,
     to be removed by :func:`remove_copies`), since Chroma writes when it opens a store."""
+    check_text_path(path)
     target = copies.get(path)
     if target is None and reader and not writable(path):
         target = copies[path] = private_copy(path)

@@ -629,7 +629,7 @@ class PaperIndex:
             shutil.rmtree(staging, ignore_errors=True)
             committed = self.root / self.manifest.chroma_dir
             if committed.is_dir() and not self.fresh:
-                _copy_store(committed, staging, extra=self.space_wanted)
+                storage.copy_store(committed, staging, extra=self.space_wanted)
             else:
                 staging.mkdir(parents=True)
             # named before it appears: a kill in between leaves no store that nothing names
@@ -955,24 +955,6 @@ class PaperIndex:
             # memory-mapped: a reader's start pages in only what its queries touch
             self._bm25 = bm25s.BM25.load(str(folder), mmap=True) if self._bm25_ids else None
         return self._bm25, self._bm25_ids
-
-
-def _copy_store(committed: Path, staging: Path, extra: int = 0) -> None:
-    """Copy the committed store for a writer, when the copy (and ``extra`` bytes) fit; a copy that
-    fails part way is removed, and the failure is one line (``assistant.storage``)."""
-    needed = storage.folder_size(committed) + extra
-    storage.check_space(staging.parent, needed, "copying the vector store for this ingest")
-    try:
-        shutil.copytree(committed, staging)
-    except (OSError, shutil.Error) as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        if storage.is_disk_full(exc):
-            free = storage.free_space(staging.parent)
-            raise storage.DiskFullError(
-                storage.disk_full_message(staging.parent, needed + storage.MARGIN, free, "copying the vector store")
-            ) from exc
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
-        raise IndexError_(f"cannot copy the vector store {committed} to {staging.name} ({first})") from exc
 
 
 NEXT_STORE = "next-store.json"

@@ -254,11 +254,13 @@ def same_file(source: str, sources: Iterable[str]) -> bool:
     """``source`` names one of ``sources``' files, however the path was spelled (``file#item3`` is ``file``)."""
     from pathlib import Path
 
-    def file_of(text: str) -> Path:
-        return Path(text.split("#", 1)[0]).resolve()
+    from ingest.paths import file_of
 
-    mine = file_of(source)
-    return any(file_of(other) == mine for other in sources)
+    def resolved(text: str) -> Path:
+        return Path(file_of(text)).resolve()
+
+    mine = resolved(source)
+    return any(resolved(other) == mine for other in sources)
 
 
 def _arxiv_of(pid: str) -> str | None:

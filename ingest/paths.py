@@ -11,8 +11,11 @@ readable and the same in every run, so a stored source still matches its file on
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
+
+_ENTRY = re.compile(r"#entry\d+$")  # how ingest.readers.arxiv_atom names one entry of a feed
 
 
 def path_text(path: Path | str) -> str:
@@ -43,8 +46,9 @@ def _escape(text: str) -> str:
 
 
 def file_of(source: str) -> str:
-    """The file a record's source names (``file#entry3`` is ``file``)."""
-    return source.split("#", 1)[0]
+    """The file a record's source names: an Atom entry's ``file#entry3`` is ``file`` (a ``#`` that is
+    part of a file name stays)."""
+    return _ENTRY.sub("", source)
 
 
 def _forms(text: str) -> set[str]:

@@ -106,6 +106,7 @@ def run_ingest(
     (no lock, no embedding; ``report.prune`` lists what a prune would remove)."""
     started = time.perf_counter()
     report = IngestReport()
+    storage.check_text_path(settings.index.path)  # before anything is read or written
     if prune and (missing := [path_text(p) for p in paths if not p.exists()]):  # a typo must not delete papers
         raise InputError(
             f"not pruning: {', '.join(missing)} does not exist (a path that cannot be read removes nothing)"
@@ -132,6 +133,7 @@ def run_ingest(
         index = PaperIndex.open(settings) if exists else PaperIndex(root, PaperIndex._empty(settings, dimension))
         _plan(index, unique, paths, settings, report, prune=prune, yes=True)
         index.close()
+        report.duplicates = len(report.merged)
         report.seconds = time.perf_counter() - started
         return report
 

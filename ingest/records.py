@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from assistant.text import SEGMENTER
+from ingest.paths import safe_text
 
 _URL = re.compile(r"https?://[^\s)\]>,;}\"']+")
 # New-style (2401.01234v2) and old-style (hep-th/9901001) arXiv ids, not digits inside a longer number.
@@ -51,8 +52,9 @@ class Paper:
     def __post_init__(self) -> None:
         self.title = clean_text(self.title)
         self.abstract = clean_text(self.abstract)
+        self.source = safe_text(self.source)  # a path or label: valid UTF-8 however it was built (ingest.paths)
         if self.arxiv_id:
-            raw = str(self.arxiv_id)
+            raw = clean_text(self.arxiv_id)
             doi = normalise_doi(raw)
             if doi and not doi.startswith(ARXIV_DOI_PREFIX):  # an id field holding a DOI
                 self.arxiv_id, self.doi = None, self.doi or doi
@@ -60,7 +62,7 @@ class Paper:
                 self.arxiv_id = normalise_arxiv_id(raw)
                 self.arxiv_version = self.arxiv_version or arxiv_version(raw)
         if self.doi:
-            self.doi = normalise_doi(self.doi)
+            self.doi = normalise_doi(clean_text(self.doi))  # ids are stored and looked up: no lone surrogate
             if self.doi and self.doi.startswith(ARXIV_DOI_PREFIX) and not self.arxiv_id:
                 self.arxiv_id = normalise_arxiv_id(self.doi)  # arXiv's own DOIs (10.48550/arXiv.X)
         self.date = clean_text(self.date) or None if self.date else None

@@ -117,3 +117,43 @@ def test_ingest_reads_a_linked_folder_and_reports_the_loop(tmp_path: Path) -> No
     (root / "loop").symlink_to(root, target_is_directory=True)
     report = run_ingest([root], _settings(tmp_path / "index"))
     assert (report.added, [Path(s.source).name for s in report.skipped]) == (2, ["loop"])
+
+
+def test_lone_surrogates_inside_records_cost_nothing(tmp_path: Path) -> None:
+    """JSON escapes make lone surrogates (``"\\udce9"``) in any field: ids are stored and looked up in
+    SQLite and Chroma, so they too must come out as valid text (found by this issue's review)."""
+    odd = {
+        "title": "Surrogate fields paper \udce9",
+        "abstract": "We test every field with a lone surrogate \ud800 inside it.",
+        "doi": "10.1234/ab\udce9cd",
+        "id": "2401.01234\udce9",
+        "date": "Sep \udce9 3",
+        "authors": ["A. \udce9uthor"],
+        "url": "https://example.org/\udce9",
+    }
+    source = tmp_path / "odd.jsonl"
+    source.write_text(json.dumps(odd) + "\n" + json.dumps(WOMBAT) + "\n", encoding="utf-8")  # ensure_ascii escapes
+    settings = _settings(tmp_path / "index")
+    report = run_ingest([source], settings)
+    assert (report.added, report.skipped) == (2, [])
+    entry = next(e for e in load_manifest(settings.index.path).papers.values() if e.title.startswith("Surrogate"))
+    assert (entry.title, entry.doi, entry.arxiv_id, entry.date) == (
+        "Surrogate fields paper",
+        "10.1234/abcd",
+        "2401.01234",
+        "Sep 3",
+    )
+    assert run_ingest([source], settings).unchanged == 2  # found again by those ids
+
+
+def test_an_index_path_that_is_not_utf8_is_one_line(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    isolate_settings_env(monkeypatch)
+    source = write_jsonl(tmp_path / "a.jsonl", [WOMBAT])
+    index = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9-index"))
+    result = CliRunner().invoke(ingest_main, [str(source), "--index", str(index)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (
+        f"error: the index path {path_text(index)} is not UTF-8 text, and Chroma opens only UTF-8 paths: choose an "
+        "--index whose name is UTF-8 (rename the folder)"
+    )
+    assert not index.exists()  # refused before anything was written

@@ -165,18 +165,25 @@ def _read_as_nobody(small_index: Path, tmp_path: Path) -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"dense": pid, "sparse": pid, "title": entry.title}
 
 
-def test_the_catalog_opens_read_only_where_it_cannot_be_written(small_index: Path, tmp_path: Path) -> None:
-    """mode=ro (immutable as a last resort) where the file is not writable; query_only everywhere."""
+def test_the_catalog_opens_read_only_where_it_cannot_be_written(
+    small_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the file may not be written (as a non-root user sees a chmod'ed copy) the catalog opens
+    mode=ro; where it may, read-write (to roll back a killed writer's journal); query_only in both."""
     import sqlite3
 
+    from assistant import catalog as catalog_module
     from assistant.catalog import CATALOG, Catalog
 
     copy = shutil.copytree(small_index, tmp_path / "index")
-    catalog = Catalog(copy / CATALOG)
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        catalog.db.execute("DELETE FROM papers")
-    assert len(catalog.ids(load_manifest(copy).generation)) == 20
-    catalog.close()
+    generation = load_manifest(copy).generation
+    for may_write in (True, False):
+        monkeypatch.setattr(catalog_module.os, "access", lambda *args, may=may_write, **kwargs: may)
+        catalog = Catalog(copy / CATALOG)
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            catalog.db.execute("DELETE FROM papers")
+        assert len(catalog.ids(generation)) == 20
+        catalog.close()
 
 
 # -- item 5: a disk that fills during ingest -----------------------------------------------------
