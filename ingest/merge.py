@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 # fields of a record, by their name on Paper; PaperEntry stores ``arxiv_version`` as ``version``
 FIELDS = ("title", "abstract", "date", "url", "authors", "links", "arxiv_id", "doi")
 TEXT = ("title", "abstract")
-ORIGIN_FIELDS = (*FIELDS, "arxiv_version")  # what PaperEntry.origins records (arxiv_version as "version")
+# Paper attribute -> its key in PaperEntry.origins (and Paper.origins)
+ORIGIN_KEYS = {**{name: name for name in FIELDS}, "arxiv_version": "version"}
 
 
 @dataclass
@@ -56,17 +57,18 @@ class Merged:
 
 
 def origins_of(entry: PaperEntry) -> dict[str, list[str]]:
-    """Which sources gave each field of a stored paper (all its sources when it predates origins)."""
-    if entry.origins:
-        return {name: [source] for name, source in entry.origins.items()}
-    return {name: list(entry.sources) for name in (*FIELDS, "version")}
+    """Which sources may have given each field of a stored paper: the one recorded, else (a paper
+    stored before origins were kept) any of its sources."""
+    return {name: [entry.origins[name]] if entry.origins.get(name) else list(entry.sources) for name in FIELDS}
 
 
 def merge_stored(entry: PaperEntry, paper: Paper) -> Merged:
     """The stored paper ``entry`` after another record of it, ``paper`` (see the module docstring)."""
     stored = _stored_values(entry)
     mine = {name: getattr(paper, name) for name in FIELDS}
-    origins = dict(entry.origins) or {n: entry.sources[0] for n in FIELDS if stored[n] and entry.sources}
+    # what is known of where the stored fields came from: recorded, or the only source of an older entry
+    known = entry.sources[0] if len(entry.sources) == 1 else ""  # "": not known (recorded as such)
+    origins = {n: entry.origins.get(n, known) for n in FIELDS if stored[n]} | dict(entry.origins)
     merged, filled, kept = dict(stored), [], ""
     version = entry.version
     newer = bool(paper.arxiv_version and entry.version and paper.arxiv_version > entry.version)
@@ -103,13 +105,9 @@ def merge_stored(entry: PaperEntry, paper: Paper) -> Merged:
             version = paper.arxiv_version  # the same text, now known under a version
     if version != entry.version:
         origins["version"] = paper.source
-    result = replace(
-        paper,
-        **{name: merged[name] for name in FIELDS},
-        arxiv_version=version,
-        source=paper.source,
-        origins=origins,
-    )
+    if version and "version" not in origins:
+        origins["version"] = known
+    result = replace(paper, **{name: merged[name] for name in FIELDS}, arxiv_version=version, origins=origins)
     text_changed = any(merged[n] != stored[n] for n in TEXT)
     update: dict[str, Any] = {}
     if not text_changed:

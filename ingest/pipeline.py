@@ -17,7 +17,7 @@ from assistant.store import PaperEntry, PaperIndex
 from ingest.chunking import Chunk, chunk_paper, missing_units, sentence_units
 from ingest.identity import Merge, alternate_id, deduplicate, match_stored, stored_keys
 from ingest.lock import writer_lock
-from ingest.merge import ORIGIN_FIELDS, merge_stored
+from ingest.merge import ORIGIN_KEYS, merge_stored
 from ingest.paths import path_text, safe_text
 from ingest.prune import check_share, plan_prune
 from ingest.readers import read_paths
@@ -164,7 +164,15 @@ def run_ingest(
             from assistant.calibrate import refresh
 
             changed = report.added + report.updated + report.removed
-            report.calibration = refresh(settings, changed, force=recalibrate or rebuild)
+            try:
+                report.calibration = refresh(settings, changed, force=recalibrate or rebuild)
+            except Exception as exc:
+                if not storage.is_disk_full(exc):
+                    raise
+                raise storage.DiskFullError(
+                    f"the ingest was committed, but the abstention calibration could not be written: {root} is full "
+                    f"({storage.human(storage.free_space(root))} free); free some space and run `ingest --recalibrate`"
+                ) from exc
     report.duplicates = len(report.merged)  # within the run and against the index
     report.seconds = time.perf_counter() - started
     return report
@@ -406,9 +414,7 @@ def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> Paper
         version=paper.arxiv_version,
         arxiv_id=paper.arxiv_id,
         doi=paper.doi,
-        origins={
-            name.replace("arxiv_version", "version"): paper.origins.get(name, paper.source)
-            for name in ORIGIN_FIELDS
-            if getattr(paper, name)
+        origins={  # which source gave each field ("" where an older index did not record it)
+            key: paper.origins.get(key, paper.source) for attr, key in ORIGIN_KEYS.items() if getattr(paper, attr)
         },
     )
