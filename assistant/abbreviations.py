@@ -85,7 +85,9 @@ class Abbreviations:
                 key = _singular(long)
                 counts.setdefault(short, Counter())[key] += 1
         expand = {
-            short: [long for long, n in c.most_common(MAX_LONG_FORMS) if n >= MIN_COUNT] for short, c in counts.items()
+            short: [long for long, _ in c.most_common(MAX_LONG_FORMS)]
+            for short, c in counts.items()
+            if sum(c.values()) >= MIN_COUNT
         }
         return cls({k: v for k, v in expand.items() if v}, generation)
 

@@ -204,6 +204,7 @@ class AnswerChain:
         index = retriever.index
         if k is not None and not 1 <= k <= MAX_K:
             raise InputError(f"k (papers to retrieve) must be between 1 and {MAX_K}, not {k}")
+        explicit = k is not None
         k = k or self.settings.retrieval.k
         query = self.read(generation, question, dates, model)
         if expansion:
@@ -216,7 +217,8 @@ class AnswerChain:
                 query, notes=(*query.notes, f"No indexed paper lists {' or '.join(query.authors)} as an author.")
             )
         # the coverage signals read the top 3 papers whatever k is shown; a list reads more, a count more still
-        wanted = max(k, 3, 20 if query.has("count") else 10 if query.has("list") else 0)
+        # (a k the caller gave is what is shown, list or not)
+        wanted = max(k, 3, 0 if explicit else 20 if query.has("count") else 10 if query.has("list") else 0)
         retrieval = retriever.search(query.search, k=wanted, dates=query.dates, exclude=exclude, only=only)
         if query.recency == "newest" and retrieval.sources:
             retrieval.sources = _newest_first(retrieval.sources)
@@ -228,7 +230,7 @@ class AnswerChain:
             retrieval.sources = retrieval.sources[:k]
             return Retrieved(retrieval, [], None, query)
         found = signals(query.core, retrieval, index, exclude=exclude) if retrieval.sources else None
-        retrieval.sources = retrieval.sources[: max(k, wanted) if query.has("list") else k]
+        retrieval.sources = retrieval.sources[: max(k, wanted) if query.has("list") and not explicit else k]
         chosen: list[Evidence] = []
         if retrieval.sources:
             stored = index.sentence_vectors([s.paper_id for s in retrieval.sources])
@@ -397,14 +399,14 @@ class AnswerChain:
                 checked = check(buffer, texts, self.scorer, self.scorer.threshold, titles).sentences
                 for sentence in checked[emitted : max(len(checked) - 1, 0)]:  # the last may be unfinished
                     emitted += 1
-                    if self._supported(sentence, keep_flagged, question, named):
+                    if self._supported(sentence, keep_flagged, question, named, texts):
                         accepted.append(sentence)
                         yield render(sentence) + " "
         buffer = deltas.settle(buffer)  # a reply cut at max_tokens loses its unfinished last sentence
         result.note = " ".join(x for x in (result.note, *deltas.notes) if x)
         final = check(buffer, texts, self.scorer, self.scorer.threshold, titles)
         for sentence in final.sentences[emitted:]:
-            if self._supported(sentence, keep_flagged, question, named):
+            if self._supported(sentence, keep_flagged, question, named, texts):
                 accepted.append(sentence)
                 yield render(sentence) + " "
         result.removed_citations = sorted(set(final.removed_citations))
@@ -414,7 +416,12 @@ class AnswerChain:
         result.timings["raw_answer_chars"] = float(len(buffer))
 
     def _supported(
-        self, sentence: AnswerSentence, keep_flagged: bool, question: str = "", titles: dict[int, str] | None = None
+        self,
+        sentence: AnswerSentence,
+        keep_flagged: bool,
+        question: str = "",
+        titles: dict[int, str] | None = None,
+        texts: dict[int, str] | None = None,
     ) -> bool:
         """Shown when it is a sentence that answers (markup and glued titles removed; not a fragment,
         not a restatement of the question) and cites a paper that backs it; ``generate`` mode also
@@ -422,7 +429,8 @@ class AnswerChain:
         titles = titles or {}
         sentence.text = tidy(sentence.text, list(titles.values()))
         cited = " ".join(titles.get(n, "") for n in sentence.citations)
-        if is_fragment(sentence.text) or (question and adds_nothing(sentence.text, question, cited)):
+        evidence = " ".join(texts.get(n, "") for n in sentence.citations) if texts else ""
+        if is_fragment(sentence.text) or (question and adds_nothing(sentence.text, question, evidence, cited)):
             return False
         return keep_flagged or (bool(sentence.citations) and sentence.support >= self.scorer.threshold)
 

@@ -134,13 +134,17 @@ def tidy(text: str, titles: list[str]) -> str:
     return out
 
 
-def adds_nothing(text: str, question: str, title: str = "") -> bool:
-    """A sentence that only restates the question (and the cited title): it adds no content word
-    beyond theirs ("In speculative decoding, several draft candidates are proposed [3]" to a
-    question about drafts in speculative decoding)."""
+def adds_nothing(text: str, question: str, evidence: str = "", title: str = "") -> bool:
+    """A sentence that only restates the question: no content word of the cited evidence beyond the
+    question's and the cited title's ("In speculative decoding, draft candidates are proposed [3]" to
+    a question about draft candidates in speculative decoding). A figure from the evidence counts: "It
+    reduces blade loads by 12% [1]" answers "How does gust estimation reduce turbine load?". Without
+    ``evidence`` any new content word counts."""
     own = set(content_words(text))
-    given = set(content_words(question)) | set(content_words(title))
-    return len(own - given) < 2
+    new = own - set(content_words(question)) - set(content_words(title))
+    if evidence:
+        new &= set(content_words(evidence))
+    return not new
 
 
 def is_fragment(text: str) -> bool:

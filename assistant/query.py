@@ -101,7 +101,8 @@ _RELATIVE = re.compile(
     re.I,
 )
 _NEGATION = re.compile(
-    r"\b(?:do|does|did|are|is)\s*(?:not|n't)\s+(?P<verb>use|using|rely|relying|involve|require|need|include|apply|employ)"
+    r"\b(?:do|does|did|are|is)\s*(?:not|n't)\s+(?P<verb>use|using|rely|relying|involve|require|need|include|apply|employ"
+    r"|mention|discuss|address|consider|study|focus|evaluate|build|train)"
     r"\w*\s+(?:on\s+)?(?P<what>[^?.,;]+)"
     r"|\b(?:without|excluding|except(?:\s+for)?|other\s+than|not\s+based\s+on)\s+(?P<what2>[^?.,;]+)",
     re.I,
@@ -112,10 +113,12 @@ _CODE_LINE = re.compile(
     r"[\w.]+\([^)]*\)\s*;?\s*$|\}|\{|>>>)"
 )
 _INLINE_CODE = re.compile(r"`[^`]+`")
+# the words that say "list papers", not what about: removed from the search, the topic words kept
 _FILLER = re.compile(
-    rf"^\s*(?:(?:please\s+)?(?:list|name|show|find|give\s+me)\s+(?:all\s+|the\s+|any\s+)?{_PAPERS}\s*(?:on|about|that|which|in)?\b"
-    rf"|(?:which|what)\s+(?:\w+[\s-]+){{0,2}}?{_PAPERS}\s+(?:are\s+about|discuss|address|study|propose|are\s+there\s+on)?"
-    rf"|how\s+many\s+{_PAPERS}\s+(?:are\s+there\s+)?(?:on|about|in\s+the\s+collection\s+on)?)",
+    rf"^\s*(?:please\s+)?(?:list|name|show|find|give\s+me)\s+(?:all\s+|the\s+|any\s+)?(?:{_PAPERS}\s+)?"
+    rf"(?:on|about|that|which|in)?\b"
+    rf"|^\s*(?:which|what)\b|\b{_PAPERS}\s+(?:are\s+about|discuss|address|study|are\s+there\s+on)\b"
+    rf"|^\s*how\s+many\s+(?:\w+[\s-]+){{0,3}}?{_PAPERS}\s+(?:are\s+there\s+)?(?:on|about|in\s+the\s+collection\s+on)?",
     re.I,
 )
 
@@ -187,7 +190,8 @@ def read_question(
     if authors:
         flags.append("author")
     negated: list[str] = []
-    for m in _NEGATION.finditer(text):
+    # only a list of papers is filtered by what they lack; "… without explicit queries?" is a topic
+    for m in _NEGATION.finditer(text) if "list" in flags else ():
         what = (m.group("what") or m.group("what2") or "").strip()
         if what:
             negated.append(" ".join(what.split()[:4]))
@@ -219,8 +223,8 @@ def read_question(
         search = re.sub(re.escape(name), " ", search)
     if authors:
         search = re.sub(r"\b(?:written|authored|co-?authored|published|did|write|by)\b", " ", search, flags=re.I)
-    for what in negated:
-        search = search.replace(what, " ")
+    if negated:
+        search = _NEGATION.sub(" ", search)
     stripped = _FILLER.sub(" ", search)
     if content_words(stripped):
         search = stripped

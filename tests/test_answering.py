@@ -156,11 +156,17 @@ def test_prose_filters() -> None:
     )
     assert is_fragment("cites for a detailed explanation of [2].")
     assert not is_fragment("SpecTr achieves a 2.13x speedup over autoregressive decoding [1].")
+    evidence = "SpecTr selects among several drafts by optimal transport; it reaches a 2.13x speedup."
     assert adds_nothing(
-        "In speculative decoding, several draft candidates are proposed at each step.",
-        "How are several draft candidates proposed at each step of speculative decoding?",
+        "In speculative decoding, several drafts are selected.",
+        "How are several drafts selected in speculative decoding?",
+        evidence,
     )
     assert not adds_nothing(
         "SpecTr selects drafts by optimal transport and reaches a 2.13x speedup.",
         "How does speculative decoding use several drafts?",
+        evidence,
     )
+    assert adds_nothing("It does so by providing a better way to decode.", "How does SpecTr decode?", evidence)
+    gust = "How does gust estimation reduce turbine load?"
+    assert not adds_nothing("Gust estimation reduces blade loads by 12%.", gust)
