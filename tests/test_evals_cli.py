@@ -195,7 +195,7 @@ def test_realistic_dev_split_reports_coverage_per_style_and_each_threshold(tiny_
         ("rx4", "short"),
     ]
     assert report["config"]["split"] == "dev" and report["questions"] == 4
-    assert list(report["by_style"]) == ["paraphrase", "list", "off-topic", "short"]
+    assert list(report["by_style"]) == ["paraphrase", "short", "list", "off-topic"]  # grouped by kind
     cov = report["coverage"]
     assert (cov["answerable"], cov["unanswerable"], cov["off_topic"]) == (3, 1, 1)
     assert cov["cites_gold_from"] == "top-3 sources" and cov["decided_by"] == "retrieval"
