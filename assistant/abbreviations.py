@@ -26,7 +26,9 @@ from assistant.text import content_words
 
 ABBREVIATIONS_FILE = "abbreviations.json"
 MAX_LONG_FORMS = 2
-MIN_COUNT = 1  # a definition read once is enough: abstracts define each abbreviation once
+# a short form is expanded when at least this many abstracts define it: a field's shared term ("LLM",
+# "RL", "GNN"), not one paper's method name ("SOAP" would send "cold-process SOAP" to an optimiser)
+MIN_COUNT = 2
 
 _PAREN = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9\-]{1,9}?)(s?)\s*\)")
 _WORD = re.compile(r"[\w\-]+")
@@ -81,7 +83,7 @@ class Abbreviations:
     def build(cls, abstracts: Iterable[str], generation: int | None = None) -> Abbreviations:
         counts: dict[str, Counter[str]] = {}
         for text in abstracts:
-            for short, long in find_pairs(text):
+            for short, long in dict.fromkeys(find_pairs(text)):  # an abstract counts once per definition
                 key = _singular(long)
                 counts.setdefault(short, Counter())[key] += 1
         expand = {
