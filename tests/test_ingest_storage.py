@@ -63,6 +63,7 @@ def small_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("storage")
     run_ingest([write_jsonl(base / "papers.jsonl", synthetic_papers(20, seed=3))], _settings(base / "index"))
     write_jsonl(base / "more.jsonl", synthetic_papers(40, seed=4))
+    write_jsonl(base / "many.jsonl", synthetic_papers(300, seed=5))  # more vectors than a nearly full disk holds
     return base / "index"
 
 
@@ -190,13 +191,21 @@ def test_the_catalog_opens_read_only_where_it_cannot_be_written(
 
 
 def _full_disk_script(
-    index: Path, mount: Path, out: Path, *, leave_kb: int, precheck: bool, leftover_kb: int, repair_first: bool = False
+    index: Path,
+    mount: Path,
+    out: Path,
+    *,
+    leave_kb: int,
+    precheck: bool,
+    leftover_kb: int,
+    repair_first: bool = False,
+    source: str = "more.jsonl",
 ) -> str:
     """Shell: a tmpfs at ``mount`` holding a copy of ``index`` and a filler leaving ``leave_kb`` free
     (and a killed run's partial copy of ``leftover_kb``); then ask, ingest (real ENOSPC from the copy
     when ``precheck`` is off), ask, and ``--repair`` (before the ingest with ``repair_first``).
     Results (exit codes, outputs, free KB) are written to ``out``."""
-    ingest = f"{VENV}/ingest {index.parent}/more.jsonl --index {mount}/index"
+    ingest = f"{VENV}/ingest {index.parent}/{source} --index {mount}/index"
     if not precheck:  # the check before copying skipped: the copy itself runs out of space
         code = textwrap.dedent("""
             import sys
@@ -207,7 +216,7 @@ def _full_disk_script(
             main()
         """)
         (out / "nocheck.py").write_text(code)
-        ingest = f"{sys.executable} {out}/nocheck.py {index.parent}/more.jsonl --index {mount}/index"
+        ingest = f"{sys.executable} {out}/nocheck.py {index.parent}/{source} --index {mount}/index"
     leftover = ""
     if leftover_kb:  # what a killed run left: a partial copy that fills the disk
         leftover = (
@@ -236,20 +245,29 @@ def _full_disk_script(
 
 
 @needs_mounts
-@pytest.mark.parametrize("precheck", [True, False], ids=["checked-before-copying", "real-enospc-while-copying"])
-def test_a_full_disk_costs_one_line_and_no_leftovers(small_index: Path, tmp_path: Path, precheck: bool) -> None:
+@pytest.mark.parametrize(
+    ("precheck", "leave_kb", "source"),
+    [(True, 300, "more.jsonl"), (False, 300, "more.jsonl"), (False, 900, "many.jsonl")],
+    ids=["checked-before-copying", "real-enospc-while-copying", "real-enospc-while-writing-vectors"],
+)
+def test_a_full_disk_costs_one_line_and_no_leftovers(
+    small_index: Path, tmp_path: Path, precheck: bool, leave_kb: int, source: str
+) -> None:
     mount, out = tmp_path / "disk", tmp_path / "out"
     mount.mkdir()
     out.mkdir()
     manifest_before = (small_index / "manifest.json").read_text()
-    done = _in_namespace(_full_disk_script(small_index, mount, out, leave_kb=300, precheck=precheck, leftover_kb=0))
+    script = _full_disk_script(
+        small_index, mount, out, leave_kb=leave_kb, precheck=precheck, leftover_kb=0, source=source
+    )
+    done = _in_namespace(script)
     assert done.returncode == 0, done.stderr
     assert (out / "ask1.rc").read_text().strip() == "0", (out / "ask1.err").read_text()[-2000:]
     assert (out / "ingest.rc").read_text().strip() == "1", (out / "ingest.out").read_text()
     line = _one_line_error((out / "ingest.err").read_text())
     assert line.startswith(f"error: not enough space in {mount}/index: ") and "needs about" in line and "free" in line
     needed = float(line.split("needs about ")[1].split(" MB")[0])
-    assert needed > 0.3  # the space a copy of the store needs, more than the 300 KB left
+    assert needed * 1000 > leave_kb  # the space a copy of the store (and its new vectors) needs, more than is left
     # nothing of the failed run is left, and the committed index still answers
     names = set((out / "after.ls").read_text().split())
     assert not {n for n in names if n.endswith(".tmp")} and "next-store.json" not in names
