@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 FEATURES = ("dense", "sentence", "lexical", "bm25", "agree")
 CALIBRATION_FILE = "calibration.json"
-DEFAULT_TARGET_NONE = 0.005  # chosen on realistic dev: no answerable question below it, every off-topic one
+DEFAULT_TARGET_NONE = 0.01  # chosen on realistic dev and the old dev split: no answerable question below it
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,8 @@ class Calibration:
     fitted_on: dict[str, Any] = field(default_factory=dict)
     estimates: dict[str, float] = field(default_factory=dict)
     scores: list[float] = field(default_factory=list)  # answerable pseudo-questions' scores, sorted
+    floor: float | None = None  # the fitted floor: the ``target_none`` quantile of all their scores
+    target_none: float = DEFAULT_TARGET_NONE
 
     def score(self, s: Signals) -> float:
         z = self.intercept
@@ -133,6 +135,8 @@ class Calibration:
         answerable pseudo-questions' scores (:data:`DEFAULT_TARGET_NONE` when None)."""
         import numpy as np
 
+        if self.floor is not None and (target_none is None or target_none == self.target_none):
+            return self.floor
         if not self.scores:
             return 0.0
         return float(np.quantile(self.scores, DEFAULT_TARGET_NONE if target_none is None else target_none))
@@ -142,23 +146,25 @@ class Calibration:
 
 
 # Fitted by ``assistant.calibrate`` on the bundled corpus with the default settings (502 papers,
-# 300 sampled, seed 0, target_refused 0.06; pseudo-questions in five forms) and no labels:
+# 300 sampled, seed 0, target_refused 0.08, target_none 0.01; pseudo-questions in five forms) and no labels:
 # `ingest data --recalibrate`, then .papers/calibration.json. Used only for an index without a
 # calibration of its own (fewer than 30 papers, or calibration off). ``scores`` keeps every 5th
 # percentile of the answerable pseudo-questions' scores, so ``abstention.target_refused`` and
 # ``target_none`` still move the threshold and the floor.
 DEFAULT_CALIBRATION = Calibration(
-    mean=[0.4784, 0.5966, 0.6417, 0.3805, 0.2875],
-    scale=[0.1167, 0.1178, 0.2664, 0.1651, 0.4526],
-    coef=[-0.1762, 0.4782, 1.5735, 0.1023, 0.6183],
-    intercept=0.0324,
-    threshold=0.268,
-    target_refused=0.06,
+    mean=[0.488, 0.0, 0.6238, 0.0, 0.27],
+    scale=[0.1146, 1.0, 0.2688, 1.0, 0.444],
+    coef=[-0.0393, 0.0, 1.6185, 0.0, 0.6275],
+    intercept=0.0193,
+    threshold=0.2732,
+    target_refused=0.08,
     fitted_on={"collection": "bundled corpus (data/)", "papers": 502, "pseudo_questions": 600},
-    estimates={"refused_answerable": 0.06, "answered_near_miss": 0.3217},
+    estimates={"refused_answerable": 0.0833, "answered_near_miss": 0.3433},
+    floor=0.089,
+    target_none=0.01,
     scores=[
-        *(0.038, 0.2434, 0.3377, 0.4322, 0.5363, 0.616, 0.6921, 0.7474, 0.7855, 0.8248, 0.8498),
-        *(0.8717, 0.8904, 0.9065, 0.9214, 0.9375, 0.9505, 0.9595, 0.9685, 0.9776, 0.9908),
+        *(0.017, 0.1941, 0.3207, 0.4189, 0.5223, 0.6021, 0.651, 0.6972, 0.7567, 0.7969, 0.836),
+        *(0.8659, 0.8698, 0.8726, 0.8766, 0.8935, 0.9244, 0.9411, 0.9613, 0.9642, 0.9667),
     ],
 )
 
@@ -177,7 +183,8 @@ def load_calibration(index_dir: Path) -> Calibration | None:
             raise ValueError("fitted_on and estimates must be objects")
         vectors = (calibration.mean, calibration.scale, calibration.coef)
         numbers = [*calibration.mean, *calibration.scale, *calibration.coef, calibration.intercept]
-        numbers += [calibration.threshold, *calibration.scores]
+        numbers += [calibration.threshold, *calibration.scores, calibration.target_none]
+        numbers += [calibration.floor] if calibration.floor is not None else []
         if any(len(v) != len(FEATURES) for v in vectors) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in numbers
         ):
@@ -247,7 +254,9 @@ def decide(
         why.append("no indexed paper contains " + ", ".join(repr(t) for t in s.rare_terms_missing[:3]))
     whose = "this collection's threshold" if calibrated else "the default threshold"
     coverage = "closest" if score >= floor else "none"
-    bound = f"below {whose} {threshold:.2f}" if coverage == "closest" else f"below the floor {floor:.2f}"
+    bound = f"below {whose} {threshold:.2f}"
+    if coverage == "none":
+        bound = f"below the floor {floor:.2f} under {whose} {threshold:.2f}"
     reason = f"coverage score {score:.2f} is {bound} ({'; '.join(why)})"
     if not calibrated:
         reason += "; no calibration of this collection is in use"

@@ -399,14 +399,14 @@ class AnswerChain:
                 checked = check(buffer, texts, self.scorer, self.scorer.threshold, titles).sentences
                 for sentence in checked[emitted : max(len(checked) - 1, 0)]:  # the last may be unfinished
                     emitted += 1
-                    if self._supported(sentence, keep_flagged, question, named, texts):
+                    if self._supported(sentence, keep_flagged, question, named):
                         accepted.append(sentence)
                         yield render(sentence) + " "
         buffer = deltas.settle(buffer)  # a reply cut at max_tokens loses its unfinished last sentence
         result.note = " ".join(x for x in (result.note, *deltas.notes) if x)
         final = check(buffer, texts, self.scorer, self.scorer.threshold, titles)
         for sentence in final.sentences[emitted:]:
-            if self._supported(sentence, keep_flagged, question, named, texts):
+            if self._supported(sentence, keep_flagged, question, named):
                 accepted.append(sentence)
                 yield render(sentence) + " "
         result.removed_citations = sorted(set(final.removed_citations))
@@ -421,7 +421,6 @@ class AnswerChain:
         keep_flagged: bool,
         question: str = "",
         titles: dict[int, str] | None = None,
-        texts: dict[int, str] | None = None,
     ) -> bool:
         """Shown when it is a sentence that answers (markup and glued titles removed; not a fragment,
         not a restatement of the question) and cites a paper that backs it; ``generate`` mode also
@@ -429,8 +428,7 @@ class AnswerChain:
         titles = titles or {}
         sentence.text = tidy(sentence.text, list(titles.values()))
         cited = " ".join(titles.get(n, "") for n in sentence.citations)
-        evidence = " ".join(texts.get(n, "") for n in sentence.citations) if texts else ""
-        if is_fragment(sentence.text) or (question and adds_nothing(sentence.text, question, evidence, cited)):
+        if is_fragment(sentence.text) or (question and adds_nothing(sentence.text, question, cited)):
             return False
         return keep_flagged or (bool(sentence.citations) and sentence.support >= self.scorer.threshold)
 

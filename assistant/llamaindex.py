@@ -133,9 +133,10 @@ class PapersQueryEngine(CustomQueryEngine):
                       note that llama-index's ``str(response)`` renders "" as "None")
     ``source_nodes``  the retrieved papers, exactly as ``PapersRetriever`` returns them (also when the
                       answer abstained: then nothing cites them)
-    ``metadata``      {"sentences": [{"text", "citations", "support", "flagged", "note"}, ...]  the
+    ``metadata``      {"sentences": [{"lead", "text", "citations", "support", "flagged", "note"}, ...]  the
                        answer's checked sentences (``AnswerSentence.as_dict``), "citations": [{"n",
                        "title", "paper_id"}, ...]  the sources the answer cites, "abstained": bool,
+                       "coverage": "answered" | "closest" | "none",
                        "mode": the mode that produced the answer ("generate", "extract", "auto:extract"
                        ...), "model": the LLM asked (named even in extract mode, where none runs),
                        "error": str | None  the provider or model failure, if any}
@@ -174,6 +175,7 @@ def to_response(answer: Answer) -> Response:
             "sentences": [s.as_dict() for s in answer.sentences],
             "citations": answer.citations,
             "abstained": answer.abstained,
+            "coverage": answer.coverage,
             "mode": answer.mode,
             "model": answer.model,
             "error": answer.error,

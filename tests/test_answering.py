@@ -64,6 +64,15 @@ def test_a_near_miss_gets_the_closest_papers_marked_as_such(chain) -> None:  # t
     assert answer.sentences[0].lead.startswith("Lion Secretly Solves")
     payload = answer.as_dict()
     assert payload["coverage"] == "closest" and payload["abstained"] is True and payload["citations"]
+    # every door shows it the same way: the lead, the papers with their sentences, the reason
+    from assistant.ui.render import md_escape, render_answer_md, render_answer_text
+
+    threshold = chain.scorer.threshold
+    markdown, plain = render_answer_md(answer, threshold), render_answer_text(answer, threshold)
+    assert markdown.startswith(f"**{md_escape(CLOSEST_LEAD)}**") and "No answer" not in markdown
+    assert plain.startswith(CLOSEST_LEAD) and "Why: coverage score" in plain
+    for sentence in answer.sentences:
+        assert md_escape(sentence.lead) in markdown and sentence.lead in plain
 
 
 def test_off_topic_is_not_covered(chain) -> None:  # type: ignore[no-untyped-def]
@@ -156,17 +165,15 @@ def test_prose_filters() -> None:
     )
     assert is_fragment("cites for a detailed explanation of [2].")
     assert not is_fragment("SpecTr achieves a 2.13x speedup over autoregressive decoding [1].")
-    evidence = "SpecTr selects among several drafts by optimal transport; it reaches a 2.13x speedup."
     assert adds_nothing(
         "In speculative decoding, several drafts are selected.",
         "How are several drafts selected in speculative decoding?",
-        evidence,
     )
     assert not adds_nothing(
         "SpecTr selects drafts by optimal transport and reaches a 2.13x speedup.",
         "How does speculative decoding use several drafts?",
-        evidence,
     )
-    assert adds_nothing("It does so by providing a better way to decode.", "How does SpecTr decode?", evidence)
+    assert adds_nothing("It generates code by providing a more accurate and efficient way.", "How to generate code?")
+    assert not adds_nothing("It bakes sourdough bread in 12 minutes.", "How does it work?")  # false: support's job
     gust = "How does gust estimation reduce turbine load?"
     assert not adds_nothing("Gust estimation reduces blade loads by 12%.", gust)

@@ -138,13 +138,13 @@ def test_query_engine_extract_answer_is_checked_and_cited(chain: AnswerChain) ->
 
     meta = response.metadata
     assert meta is not None
-    assert set(meta) == {"sentences", "citations", "abstained", "mode", "model", "error"}
+    assert set(meta) == {"sentences", "citations", "abstained", "coverage", "mode", "model", "error"}
     assert meta["abstained"] is False and meta["mode"] == "extract" and meta["error"] is None
     assert meta["model"] == chain.settings.llm.model
     numbers = {n.node.metadata["n"] for n in response.source_nodes}
     assert meta["sentences"], "an on-topic question must get an extractive answer"
     for sentence in meta["sentences"]:
-        assert set(sentence) == {"text", "citations", "support", "flagged", "note"}
+        assert set(sentence) == {"lead", "text", "citations", "support", "flagged", "note"}
         assert sentence["citations"] and set(sentence["citations"]) <= numbers
         assert f"[{sentence['citations'][0]}]" in response.response
     assert meta["sentences"] == [s.as_dict() for s in expected.sentences]
