@@ -7,7 +7,8 @@
   questions and recall@10 of multi ones, both ways. Only aggregates are printed and written.
 
 Also the cost: milliseconds to score the top N pairs (median and p95 over the questions). The
-cross-encoder alone orders the top N; papers below N keep fusion's order.
+cross-encoder alone orders the top N (``reranked``), or its rank and fusion's are fused again by
+reciprocal rank, k = 60 (``rrf_fused_and_reranked``); papers below N keep fusion's order.
 
     .venv/bin/python benchmarks/rerank.py --questions ../shared/benchmarks/scifact --split test \
         --out /tmp/ce/scifact-test
@@ -26,6 +27,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
+
+RRF_K = 60
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,7 +61,7 @@ def main() -> None:
     if args.max_length:
         model.tokenizer.enable_truncation(args.max_length, strategy="longest_first")
     papers = chain.retriever.index.manifest.papers
-    fused_rows, reranked_rows, kinds, costs = [], [], [], []
+    fused_rows, reranked_rows, mixed_rows, kinds, costs = [], [], [], [], []
     for q in prepared.questions:
         gold = prepared.gold_of(q)
         retrieval = chain.retrieve(q.question, k=max(args.top, 10), evidence=False)
@@ -70,8 +73,11 @@ def main() -> None:
         costs.append((time.perf_counter() - started) * 1000)
         order = sorted(range(len(pairs)), key=lambda i: -float(probs[i]))
         reranked = [ids[i] for i in order] + ids[args.top :]
+        ce_rank = {i: r for r, i in enumerate(order)}
+        mixed = sorted(range(len(pairs)), key=lambda i: -(1 / (RRF_K + i + 1) + 1 / (RRF_K + ce_rank[i] + 1)))
         fused_rows.append(metrics.retrieval_scores(ids, gold))
         reranked_rows.append(metrics.retrieval_scores(reranked, gold))
+        mixed_rows.append(metrics.retrieval_scores([ids[i] for i in mixed] + ids[args.top :], gold))
         kinds.append(q.kind)
     report: dict[str, object] = {
         "questions": str(args.questions),
@@ -82,6 +88,7 @@ def main() -> None:
         "model_sha256": model.spec.sha256[:12],
         "fused": metrics.mean_scores(fused_rows),
         "reranked": metrics.mean_scores(reranked_rows),
+        "rrf_fused_and_reranked": metrics.mean_scores(mixed_rows),
         "cost_ms_per_question": {
             "pairs": args.top,
             "p50": round(statistics.median(costs), 1),
@@ -95,6 +102,7 @@ def main() -> None:
             "n": len(idx),
             "fused": metrics.mean_scores([fused_rows[i] for i in idx]),
             "reranked": metrics.mean_scores([reranked_rows[i] for i in idx]),
+            "rrf_fused_and_reranked": metrics.mean_scores([mixed_rows[i] for i in idx]),
         }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rerank.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

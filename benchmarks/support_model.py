@@ -1,0 +1,97 @@
+"""Score a support cross-encoder (claim, evidence window -> supported) on the two external checks.
+
+- ``evals/support_pairs.jsonl`` (read-only, never trained on): each sentence against the windows of
+  three sentences of its source paper's abstract (bundled corpus, matched by title); the best window
+  counts. Accuracy overall and by kind at ``--threshold``.
+- SciFact claims train (``claims_train.csv``): each claim with a SUPPORT or CONTRADICT label against
+  the windows of the abstract it cites; passed rates at the threshold and AUC SUPPORT vs CONTRADICT.
+  ``--groups held.json`` restricts it to claim ids a model was not trained on.
+
+    .venv/bin/python benchmarks/support_model.py --models /tmp/ce/support-onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def windows(title: str, sentences: list[str]) -> list[str]:
+    """Title plus each run of up to three consecutive sentences (the support model's evidence)."""
+    head = f"{title.rstrip('.')}. "
+    if len(sentences) <= 3:
+        return [head + " ".join(sentences)]
+    return [head + " ".join(sentences[i : i + 3]) for i in range(len(sentences) - 2)]
+
+
+def best(model: object, claim: str, evidence: list[str]) -> float:
+    return float(model.score([(claim, w) for w in evidence]).max())  # type: ignore[attr-defined]
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", type=Path, default=None, help="folder of the model files (default: shipped)")
+    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--claims", type=Path, default=ROOT.parent / "shared/benchmarks/scifact-claims")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    from assistant.crossencoder import CrossEncoder
+    from assistant.text import split_sentences
+    from ingest.readers import read_paths
+    from ingest.records import Paper
+
+    model = CrossEncoder.load("support", args.models, threads=2)
+    papers = {p.title: p for p in read_paths([ROOT / "data"]) if isinstance(p, Paper)}
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for line in (ROOT / "evals/support_pairs.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        paper = papers.get(row["source_title"])
+        if paper is None:
+            continue
+        score = best(model, row["sentence"], windows(paper.title, split_sentences(paper.abstract)))
+        by_kind[row["kind"]].append(int((score >= args.threshold) == (row["label"] == "supported")))
+    total = [x for v in by_kind.values() for x in v]
+    report: dict[str, object] = {
+        "threshold": args.threshold,
+        "support_pairs": {"n": len(total), "accuracy": round(sum(total) / len(total), 3)}
+        | {k: round(sum(v) / len(v), 3) for k, v in sorted(by_kind.items())},
+    }
+    sentences = json.loads((args.claims / "corpus_sentences.json").read_text(encoding="utf-8"))
+    scores: dict[str, list[float]] = {"SUPPORT": [], "CONTRADICT": []}
+    with (args.claims / "claims_train.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            doc = sentences.get(row["evidence_doc_id"])
+            if row["evidence_label"] in scores and doc is not None:
+                scores[row["evidence_label"]].append(best(model, row["claim"], windows(doc["title"], doc["sentences"])))
+    report["scifact_claims_train"] = {
+        "n": {k: len(v) for k, v in scores.items()},
+        "passed": {k: round(sum(s >= args.threshold for s in v) / len(v), 3) for k, v in scores.items()},
+        "auc_support_vs_contradict": round(auc(scores["SUPPORT"], scores["CONTRADICT"]), 3),
+    }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
