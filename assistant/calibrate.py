@@ -131,7 +131,7 @@ def labelled_signals(retriever: Retriever, questions: list[PseudoQuestion]) -> t
 
 
 def fit(
-    xs: list[Signals], ys: list[int], target_refused: float, folds: int = 5, seed: int = 0, target_none: float = 0.01
+    xs: list[Signals], ys: list[int], target_refused: float, folds: int = 5, seed: int = 0, target_none: float = 0.02
 ) -> Calibration:
     """Fit the decision and estimate its error rates by ``folds``-fold cross-validation (grouped
     so a pseudo-question's present and masked copies stay in one fold)."""
@@ -173,7 +173,7 @@ def _signals(row: Any) -> Signals:
 FIT_FEATURES = ("dense", "lexical", "agree")
 
 
-def _fit_one(x: Any, y: Any, target_refused: float, target_none: float = 0.01) -> Calibration:
+def _fit_one(x: Any, y: Any, target_refused: float, target_none: float = 0.02) -> Calibration:
     """Logistic regression (L2, C=1, balanced classes) on the standardised :data:`FIT_FEATURES`; the
     threshold is the ``target_refused`` quantile of the answerable examples' scores, the floor the
     ``target_none`` quantile."""

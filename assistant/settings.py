@@ -108,7 +108,7 @@ class AbstentionSettings(_Section):
         "and 0.99 of their answerable questions; the rest go to 'closest', not 'none'.",
     )
     target_none: float = Field(
-        0.01,
+        0.02,
         gt=0.0,
         lt=1.0,
         description="Share of answerable questions the decision may call not covered at all (below this the "
