@@ -449,7 +449,15 @@ def _overrule(decision: Decision, query: Query, evidence: list[Evidence], author
     """Cases where the question itself says the collection answers it, whatever the scores: a
     question that asks only for a date that matched, one naming retrieved papers by their short name,
     one asking for papers by an author the collection lists."""
-    if not decision.abstain or not evidence:
+    if not evidence:
+        return decision
+    if not decision.abstain:
+        # the reverse: a paper matched by its name alone ("cold-process SOAP" and the optimiser SOAP)
+        named = named_papers(query.english, evidence)
+        if named and evidence[0] in named and not _about(query.english, evidence[0], named):
+            name = short_name(evidence[0].source.title)
+            why = f"the question names {name!r}, but its other words are not about that paper"
+            return replace(decision, coverage="closest", reason=why)
         return decision
     if authored:
         names = " or ".join(query.authors)

@@ -30,8 +30,10 @@ _DOMAIN_STOPWORDS = frozenset(
     then there here which who whom whose what when where why how while both each either other another
     some more most much many very so too just only even via using use used based new paper work study
     show shows shown propose proposes proposed present presents introduce introduces approach method
-    methods results result model models""".split()  # noqa: SIM905
-)
+    methods results result model models
+    make made makes making get gets got getting way ways anyone someone something thing things know
+    want wants need needs really actually possible whether kind sort lot lots help helps""".split()  # noqa: SIM905
+)  # the last two lines: the filler of questions as people type them ("how can X be made faster?")
 
 
 @lru_cache(maxsize=1)
