@@ -174,7 +174,7 @@ def _open_reader(path: Path) -> sqlite3.Connection:
     modes = ["mode=rw"] if writable_here else ["mode=ro", "mode=ro&immutable=1"]
     journal = path.with_name(path.name + "-journal")
     for number, mode in enumerate(modes):
-        uri = f"file:{quote(str(path))}?{mode}"
+        uri = f"file:{quote(os.fsencode(path))}?{mode}"  # any bytes a name holds, percent-encoded
         db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         try:
             db.execute("PRAGMA query_only = ON")

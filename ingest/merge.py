@@ -118,11 +118,11 @@ def merge_stored(entry: PaperEntry, paper: Paper) -> Merged:
             update["day"] = normalise_date(merged["date"])
         if version != entry.version:
             update["version"] = version
+        if update:  # origins are rewritten with a field they describe, never on their own
+            update["origins"] = origins
         sources = sorted({*entry.sources, paper.source})
         if sources != entry.sources:
             update["sources"] = sources
-        if origins != entry.origins:
-            update["origins"] = origins
     return Merged(result, text_changed, update, filled, kept)
 
 

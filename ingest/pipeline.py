@@ -399,7 +399,7 @@ def _missing_units(
 
 
 def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> PaperEntry:
-    return PaperEntry(
+    entry = PaperEntry(
         title=paper.title,
         abstract=paper.abstract,
         hash=paper.content_hash,
@@ -414,7 +414,7 @@ def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> Paper
         version=paper.arxiv_version,
         arxiv_id=paper.arxiv_id,
         doi=paper.doi,
-        origins={  # which source gave each field ("" where an older index did not record it)
-            key: paper.origins.get(key, paper.source) for attr, key in ORIGIN_KEYS.items() if getattr(paper, attr)
-        },
     )
+    # which source gave each field the entry holds ("" where an older index did not record it)
+    entry.origins = {key: paper.origins.get(key, paper.source) for key in ORIGIN_KEYS.values() if getattr(entry, key)}
+    return entry
