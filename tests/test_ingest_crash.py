@@ -67,7 +67,9 @@ def test_index_over_1000_chunks_reopens_in_a_new_process(tmp_path: Path, model) 
     expected = [by_title[p["title"]] for p in picked]
     assert out["count"] == 1200
     assert [hits[0][0] for hits in out["dense"]] == expected
-    assert all(hits[0][1] > 0.99 for hits in out["dense"])  # the query is the chunk's own text
+    # the query is the chunk's own text, encoded by torch (fp32) against vectors stored by the int8 ONNX
+    # encoder: their cosine is >= 0.97 by test_embedding's bound (0.9896 was seen here), not 1
+    assert all(hits[0][1] > 0.97 for hits in out["dense"])
     assert [hits[0] for hits in out["sparse"]] == expected
 
 
