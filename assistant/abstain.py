@@ -24,15 +24,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.dates import strip_dates
 from assistant.errors import IndexError_
+from assistant.evidence import named_papers, short_name
 from assistant.text import content_words, stemmer, words
 
 if TYPE_CHECKING:
+    from assistant.evidence import Evidence
+    from assistant.query import Query
     from assistant.retrieve import Retrieval
     from assistant.store import PaperIndex
 
@@ -262,3 +267,67 @@ def decide(
     if not calibrated:
         reason += "; no calibration of this collection is in use"
     return Decision(coverage, score, threshold, reason, s.as_dict(), calibrated, floor)
+
+
+# -- the question's own word on coverage ------------------------------------------------------
+
+
+def overrule(decision: Decision, query: Query, evidence: list[Evidence], authored: set[str] | None) -> Decision:
+    """Cases where the question itself says the collection answers it, whatever the scores: a
+    question that asks only for a date that matched, one naming retrieved papers by their short name,
+    one asking for papers by an author the collection lists."""
+    if not evidence:
+        return decision
+    if not decision.abstain:
+        # the reverse: a paper matched by its name alone ("cold-process SOAP" and the optimiser SOAP)
+        named = named_papers(query.english, evidence)
+        if named and evidence[0] in named and not _about(query.english, evidence[0], named):
+            name = short_name(evidence[0].source.title)
+            why = f"the question names {name!r}, but its other words are not about that paper"
+            return replace(decision, coverage="closest", reason=why)
+        return decision
+    if authored:
+        names = " or ".join(query.authors)
+        return replace(decision, coverage="answered", reason=f"papers by {names} are indexed")
+    if query.dates and not _topic_beyond_date(query.english):
+        # "Which papers were published on Sep 3?": the date is the whole question, and it matched
+        return replace(decision, coverage="answered", reason="the question asks only for a date, which matched")
+    if named := _named_about(query.english, evidence):
+        # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
+        names = ", ".join(repr(short_name(ev.source.title)) for ev in named)
+        return replace(decision, coverage="answered", reason=f"the question names indexed papers: {names}")
+    return decision
+
+
+def _named_about(question: str, evidence: list[Evidence]) -> list[Evidence]:
+    named = named_papers(question, evidence)
+    return [ev for ev in named if _about(question, ev, named)]
+
+
+_COMPARING = frozenset(
+    content_words("compare comparison better worse differ difference common similar versus vs relate")
+)
+
+
+def _about(question: str, ev: Evidence, named: list[Evidence]) -> bool:
+    """Is a question that names this paper about it? Without the names of every paper it names
+    and the words of a comparison, its content words are none ("What is Mirostat?", "Compare Happy
+    and ProtoGCD") or at least half of them are in the paper's title or abstract ("… how does each
+    handle bias?"); "Happy birthday: which song …?" is not about "Happy: …"."""
+    rest = question
+    for other in named:
+        rest = re.sub(re.escape(short_name(other.source.title) or ""), " ", rest, flags=re.I)
+    words = set(content_words(rest)) - _COMPARING
+    if not words:
+        return True
+    found = words & set(content_words(f"{ev.source.title} {ev.source.abstract}"))
+    return 2 * len(found) >= len(words)
+
+
+_DATE_WORDS = frozenset(["publish", "appear", "releas", "date", "day", "month", "dated", "paper"])
+
+
+def _topic_beyond_date(question: str) -> bool:
+    """Does the question ask about a topic, beyond naming a date? (stemmed content words)"""
+    without = strip_dates(question)
+    return any(w not in _DATE_WORDS and not w.isdigit() for w in content_words(without))

@@ -18,22 +18,21 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from assistant.abbreviations import ABBREVIATIONS_FILE, Abbreviations
-from assistant.abstain import CALIBRATION_FILE, Calibration, Decision, decide, load_calibration, signals
+from assistant.abstain import CALIBRATION_FILE, Calibration, decide, load_calibration, overrule, signals
 from assistant.compose import adds_nothing, closest_answer, is_fragment, list_answer, tidy
-from assistant.dates import strip_dates
 from assistant.errors import InputError, PapersError, redact
-from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence, short_name
+from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence
 from assistant.extract import extract
 from assistant.language import to_english
 from assistant.llm import get_model
 from assistant.prompt import build_messages
-from assistant.query import Query, authored, read_question, with_date_note
+from assistant.query import Query, authored, newest_first, read_question, with_date_note
 from assistant.result import Answer, Retrieved, render
-from assistant.retrieve import Retriever, Source
+from assistant.retrieve import Retriever
 from assistant.settings import MAX_K
 from assistant.store import PaperIndex, file_stamp
 from assistant.support import SupportScorer
-from assistant.text import clean_question, content_words
+from assistant.text import clean_question
 from assistant.verify import AnswerSentence, check, evidence_text, split_answer
 
 __all__ = ["ABSTAIN_TEXT", "Answer", "AnswerChain", "AnswerSentence", "Retrieved", "render"]
@@ -221,7 +220,7 @@ class AnswerChain:
         wanted = max(k, 3, 0 if explicit else 20 if query.has("count") else 10 if query.has("list") else 0)
         retrieval = retriever.search(query.search, k=wanted, dates=query.dates, exclude=exclude, only=only)
         if query.recency == "newest" and retrieval.sources:
-            retrieval.sources = _newest_first(retrieval.sources)
+            retrieval.sources = newest_first(retrieval.sources)
             newest = next((s.date for s in retrieval.sources if s.date), None)
             shown = f" (the newest is dated {newest})" if newest else " (no retrieved paper carries a date)"
             note = f'"Latest" was read as: the relevant papers, newest first{shown}.'
@@ -244,7 +243,7 @@ class AnswerChain:
             )
         cfg = self.settings.abstention
         decision = decide(found, generation.calibration, cfg.target_refused, cfg.target_none)
-        decision = _overrule(decision, query, chosen, only)
+        decision = overrule(decision, query, chosen, only)
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return Retrieved(retrieval, chosen, decision, query)
 
@@ -443,75 +442,3 @@ class AnswerChain:
         if result.mode == "auto":
             result.mode = "extract"
         return result.answer
-
-
-def _overrule(decision: Decision, query: Query, evidence: list[Evidence], authored: set[str] | None) -> Decision:
-    """Cases where the question itself says the collection answers it, whatever the scores: a
-    question that asks only for a date that matched, one naming retrieved papers by their short name,
-    one asking for papers by an author the collection lists."""
-    if not evidence:
-        return decision
-    if not decision.abstain:
-        # the reverse: a paper matched by its name alone ("cold-process SOAP" and the optimiser SOAP)
-        named = named_papers(query.english, evidence)
-        if named and evidence[0] in named and not _about(query.english, evidence[0], named):
-            name = short_name(evidence[0].source.title)
-            why = f"the question names {name!r}, but its other words are not about that paper"
-            return replace(decision, coverage="closest", reason=why)
-        return decision
-    if authored:
-        names = " or ".join(query.authors)
-        return replace(decision, coverage="answered", reason=f"papers by {names} are indexed")
-    if query.dates and not _topic_beyond_date(query.english):
-        # "Which papers were published on Sep 3?": the date is the whole question, and it matched
-        return replace(decision, coverage="answered", reason="the question asks only for a date, which matched")
-    if named := _named_about(query.english, evidence):
-        # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
-        names = ", ".join(repr(short_name(ev.source.title)) for ev in named)
-        return replace(decision, coverage="answered", reason=f"the question names indexed papers: {names}")
-    return decision
-
-
-def _newest_first(sources: list[Source]) -> list[Source]:
-    """Sources reordered newest first ("the latest papers on …"), renumbered from 1."""
-    from assistant.dates import normalise_date
-
-    def key(s: Source) -> str:
-        return normalise_date(s.date) or "" if s.date else ""
-
-    ordered = sorted(sources, key=key, reverse=True)
-    return [replace(s, n=i) for i, s in enumerate(ordered, start=1)]
-
-
-def _named_about(question: str, evidence: list[Evidence]) -> list[Evidence]:
-    named = named_papers(question, evidence)
-    return [ev for ev in named if _about(question, ev, named)]
-
-
-_COMPARING = frozenset(
-    content_words("compare comparison better worse differ difference common similar versus vs relate")
-)
-
-
-def _about(question: str, ev: Evidence, named: list[Evidence]) -> bool:
-    """Is a question that names this paper about it? Without the names of every paper it names
-    and the words of a comparison, its content words are none ("What is Mirostat?", "Compare Happy
-    and ProtoGCD") or at least half of them are in the paper's title or abstract ("… how does each
-    handle bias?"); "Happy birthday: which song …?" is not about "Happy: …"."""
-    rest = question
-    for other in named:
-        rest = re.sub(re.escape(short_name(other.source.title) or ""), " ", rest, flags=re.I)
-    words = set(content_words(rest)) - _COMPARING
-    if not words:
-        return True
-    found = words & set(content_words(f"{ev.source.title} {ev.source.abstract}"))
-    return 2 * len(found) >= len(words)
-
-
-_DATE_WORDS = frozenset(["publish", "appear", "releas", "date", "day", "month", "dated", "paper"])
-
-
-def _topic_beyond_date(question: str) -> bool:
-    """Does the question ask about a topic, beyond naming a date? (stemmed content words)"""
-    without = strip_dates(question)
-    return any(w not in _DATE_WORDS and not w.isdigit() for w in content_words(without))

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from assistant.dates import dates_in, label, parse_date, strip_dates
+from assistant.dates import dates_in, label, strip_dates
 from assistant.text import clean_question, content_words
 
 if TYPE_CHECKING:
     from assistant.abbreviations import Abbreviations
+    from assistant.retrieve import Source
     from assistant.store import PaperIndex
 
 INTENTS = ("topic", "list", "count", "superlative", "comparison", "yesno", "author", "recency", "negation")
@@ -304,18 +305,17 @@ def _newest_year(days: list[str]) -> int:
     return max(years, default=0)
 
 
-def newest_first(days: dict[str, str | None]) -> list[str]:
-    """Paper ids ordered newest first by their ISO day (undated last)."""
+def newest_first(sources: list[Source]) -> list[Source]:
+    """Sources reordered newest first ("the latest papers on …"), renumbered from 1."""
+    from dataclasses import replace
 
-    def key(pid: str) -> tuple[int, str]:
-        iso = days.get(pid)
-        day = parse_date(iso) if iso else None
-        if day is None:
-            return (1, "")
-        return (0, iso or "")
+    from assistant.dates import normalise_date
 
-    dated = sorted((p for p in days if key(p)[0] == 0), key=lambda p: days[p] or "", reverse=True)
-    return dated + [p for p in days if key(p)[0] == 1]
+    def key(s: Source) -> str:
+        return normalise_date(s.date) or "" if s.date else ""
+
+    ordered = sorted(sources, key=key, reverse=True)
+    return [replace(s, n=i) for i, s in enumerate(ordered, start=1)]
 
 
 def with_date_note(query: Query, index: PaperIndex) -> Query:
