@@ -44,7 +44,7 @@ MODELS = {
     "relevance": ModelFile(
         "relevance",
         "relevance-minilm-l6-int8.onnx",
-        "0000000000000000000000000000000000000000000000000000000000000000",
+        "447aefc04f54893208a3b285f5efd0db4835ea287128089acfdab182d5ece341",
         160,
     ),
 }
