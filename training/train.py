@@ -95,6 +95,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             schedule.step()
             optim.zero_grad()
             seen += len(rows)
+            if args.stop_after and seen >= args.stop_after:
+                print(f"stopping after {seen} pairs (--stop-after)", flush=True)
+                break
             if args.max_minutes and time.perf_counter() - started > args.max_minutes * 60:
                 print(f"stopping at the time limit after {seen} pairs", flush=True)
                 break
@@ -148,6 +151,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=160)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--holdout", type=float, default=0.03)
+    parser.add_argument(
+        "--stop-after", type=int, default=0, help="stop after this many pairs; the schedule still spans them all"
+    )
     parser.add_argument("--max-minutes", type=float, default=0, help="stop training after this long (0: never)")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs (0: all)")
     train(parser.parse_args())
