@@ -25,7 +25,7 @@ from pathlib import Path
 from assistant.text import content_words
 
 ABBREVIATIONS_FILE = "abbreviations.json"
-MAX_LONG_FORMS = 2
+MAX_LONG_FORMS = 1  # the most frequent long form: a second one ("meta-reinforcement learning") adds noise
 # a short form is expanded when at least this many abstracts define it: a field's shared term ("LLM",
 # "RL", "GNN"), not one paper's method name ("SOAP" would send "cold-process SOAP" to an optimiser)
 MIN_COUNT = 2

@@ -14,21 +14,21 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from assistant.abbreviations import ABBREVIATIONS_FILE, Abbreviations
 from assistant.abstain import CALIBRATION_FILE, Calibration, decide, load_calibration, overrule, signals
-from assistant.compose import adds_nothing, closest_answer, is_fragment, list_answer, tidy
+from assistant.compose import GENERIC, adds_nothing, closest_answer, is_fragment, list_answer, tidy
 from assistant.errors import InputError, PapersError, redact
 from assistant.evidence import Evidence, answer_papers, lists_papers, named_papers, select_evidence
 from assistant.extract import extract
+from assistant.generation import Generation
 from assistant.language import to_english
 from assistant.llm import get_model
 from assistant.prompt import build_messages
 from assistant.query import Query, authored, newest_first, read_question, with_date_note
 from assistant.result import Answer, Retrieved, render
-from assistant.retrieve import Retriever
+from assistant.retrieve import Retriever, Source
 from assistant.settings import MAX_K
 from assistant.store import PaperIndex, file_stamp
 from assistant.support import SupportScorer
@@ -53,44 +53,6 @@ EXPAND_PROMPT = (
 )
 
 
-@dataclass
-class _Generation:
-    """One committed state of the index as a reader holds it: the open index (in its retriever), the
-    calibration stored with it, and how many questions are using it right now."""
-
-    retriever: Retriever
-    calibration: Calibration | None
-    calibration_stamp: tuple[int, int, int] | None
-    users: int = 0
-    retired: bool = False
-
-    _abbreviations: Abbreviations | None = None
-    _days: list[str] | None = None
-    authors: dict[str, set[str]] = field(default_factory=dict)  # author name -> papers (cache)
-
-    def release(self) -> None:
-        """Close the index once it is retired and no question uses it (its Chroma clients and memory)."""
-        if self.retired and self.users == 0:
-            self.retriever.index.close()
-
-    def abbreviations(self) -> Abbreviations:
-        """This generation's abbreviation table: stored beside the manifest, else built once here."""
-        if self._abbreviations is None:
-            index = self.retriever.index
-            stored = Abbreviations.load(index.root / ABBREVIATIONS_FILE)
-            generation = index.manifest.generation
-            if stored is None or stored.generation != generation:
-                stored = Abbreviations.build((e.abstract for e in index.manifest.papers.values()), generation)
-            self._abbreviations = stored
-        return self._abbreviations
-
-    def days(self) -> list[str]:
-        """The ISO days this generation's papers carry (relative dates count back from the newest)."""
-        if self._days is None:
-            self._days = sorted({day for _, day, _ in self.retriever.index.manifest.papers.dates() if day})
-        return self._days
-
-
 class AnswerChain:
     """Build once per process (it holds the index, encoder and scorer) and call ``answer``.
 
@@ -108,12 +70,12 @@ class AnswerChain:
         self._lock = threading.Lock()
         self._generation = self._load(first)
 
-    def _load(self, retriever: Retriever) -> _Generation:
+    def _load(self, retriever: Retriever) -> Generation:
         root = retriever.index.root
         stamp = file_stamp(root / CALIBRATION_FILE)
         # calibration off: the built-in default decision, whatever an earlier ingest stored
         calibration = load_calibration(root) if self.settings.abstention.calibrate else None
-        return _Generation(retriever, calibration, stamp)
+        return Generation(retriever, calibration, stamp)
 
     def refresh(self, *, force: bool = False) -> bool:
         """Move to the newest committed generation (and calibration) if an ingest wrote one since
@@ -135,7 +97,7 @@ class AnswerChain:
             return True
 
     @contextlib.contextmanager
-    def _using(self) -> Iterator[_Generation]:
+    def _using(self) -> Iterator[Generation]:
         """The current generation, held for one question (it is not closed while in use)."""
         self.refresh()
         with self._lock:
@@ -187,7 +149,7 @@ class AnswerChain:
 
     def _retrieve(
         self,
-        generation: _Generation,
+        generation: Generation,
         question: str,
         k: int | None,
         dates: list[str] | None,
@@ -210,16 +172,28 @@ class AnswerChain:
             # searched with the terms, but the coverage signals still read the question's own words:
             # the model's terms would otherwise lend a near miss the words of the paper it lacks
             query = replace(query, search=f"{query.search} {expansion}")
-        only = authored(index, query.authors, generation.authors) if query.authors else None
-        if only is not None and not only:
-            query = replace(
-                query, notes=(*query.notes, f"No indexed paper lists {' or '.join(query.authors)} as an author.")
-            )
+        only = None
+        no_authors = bool(query.authors) and not generation.has_authors()
+        if no_authors:
+            note = "This collection carries no author information: the question was searched by its topic alone."
+            query = replace(query, authors=(), notes=(*query.notes, note))
+        elif query.authors:
+            only = authored(index, query.authors, generation.authors)
+            if not only:
+                note = f"No indexed paper lists {' or '.join(query.authors)} as an author."
+                query = replace(query, notes=(*query.notes, note))
         # the coverage signals read the top 3 papers whatever k is shown; a list reads more, a count more still
         # (a k the caller gave is what is shown, list or not)
         wanted = max(k, 3, 0 if explicit else 20 if query.has("count") else 10 if query.has("list") else 0)
         retrieval = retriever.search(query.search, k=wanted, dates=query.dates, exclude=exclude, only=only)
-        if query.recency == "newest" and retrieval.sources:
+        named = [pid for name in query.names for pid in generation.names().get(name, ())]
+        if named and only is None:
+            # a paper the question names by its short name ("PaSS") comes first, whatever a word
+            # sharing its letters ("pass rate") does to the ranking
+            first = retriever.search(query.search, k=len(named), dates=query.dates, exclude=exclude, only=named)
+            retrieval.sources = _renumber(first.sources + [s for s in retrieval.sources if s.paper_id not in named])
+        found = signals(query.core, retrieval, index, exclude=exclude) if retrieval.sources else None
+        if query.recency == "newest" and retrieval.sources:  # after the signals: they read the best matches
             retrieval.sources = newest_first(retrieval.sources)
             newest = next((s.date for s in retrieval.sources if s.date), None)
             shown = f" (the newest is dated {newest})" if newest else " (no retrieved paper carries a date)"
@@ -228,7 +202,6 @@ class AnswerChain:
         if not evidence:
             retrieval.sources = retrieval.sources[:k]
             return Retrieved(retrieval, [], None, query)
-        found = signals(query.core, retrieval, index, exclude=exclude) if retrieval.sources else None
         retrieval.sources = retrieval.sources[: max(k, wanted) if query.has("list") and not explicit else k]
         chosen: list[Evidence] = []
         if retrieval.sources:
@@ -244,10 +217,14 @@ class AnswerChain:
         cfg = self.settings.abstention
         decision = decide(found, generation.calibration, cfg.target_refused, cfg.target_none)
         decision = overrule(decision, query, chosen, only)
+        if no_authors and not set(query.topic_words) - GENERIC:  # "papers by X", and no paper has authors
+            reason = "the question asks for an author's papers, and this collection carries no author information"
+            decision = replace(decision, coverage="none", reason=reason)
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return Retrieved(retrieval, chosen, decision, query)
+        matching = _holding(index, query) if query.has("count") else None
+        return Retrieved(retrieval, chosen, decision, query, matching)
 
-    def read(self, generation: _Generation, question: str, dates: list[str] | None, model: str | None) -> Query:
+    def read(self, generation: Generation, question: str, dates: list[str] | None, model: str | None) -> Query:
         """The question read once (``assistant.query``): cleaned, translated when not English, its
         dates resolved against this collection, its abbreviations expanded with this collection's."""
         asked, _ = clean_question(question)  # EmptyQuestion when nothing is left
@@ -321,7 +298,7 @@ class AnswerChain:
             yield result
             return
         if mode != "generate" and (query.has("list") or query.has("author") or query.has("negation")):
-            yield list_answer(result, query, evidence, self.scorer)
+            yield list_answer(result, query, evidence, self.scorer, retrieved.matching)
             yield result
             return
         if mode != "extract":
@@ -442,3 +419,25 @@ class AnswerChain:
         if result.mode == "auto":
             result.mode = "extract"
         return result.answer
+
+
+def _renumber(sources: list[Source]) -> list[Source]:
+    return [replace(s, n=i) for i, s in enumerate(sources, start=1)]
+
+
+def _holding(index: PaperIndex, query: Query) -> int | None:
+    """How many papers of the collection (within the date filter) hold every topic word of a "how many
+    papers" question in their title or abstract: the count, not how many were retrieved. None when the
+    question has no topic word beyond the generic ones."""
+    from assistant.compose import GENERIC
+    from assistant.text import content_words
+
+    words = set(query.topic_words) - GENERIC
+    if not words:
+        return None
+    allowed = index.papers_dated(query.dates) if query.dates else None
+    return sum(
+        1
+        for pid, entry in index.manifest.papers.items()
+        if (allowed is None or pid in allowed) and words <= set(content_words(f"{entry.title} {entry.abstract}"))
+    )

@@ -70,12 +70,12 @@ def relevant(evidence: list[Evidence], margin: float = RELEVANT_MARGIN, topic: t
 
 def without_negated(evidence: list[Evidence], negated: tuple[str, ...]) -> list[Evidence]:
     """Papers whose title and abstract mention none of the negated terms ("do NOT use transformers")."""
-    stems = [set(content_words(term)) for term in negated]
-    stems = [s for s in stems if s]
+    # by prefix on the lower-cased text: "Lean" excludes "LEAN4", "Lean4" and "LeanDojo" too
+    terms = [" ".join(t.lower().split()) for t in negated if t.strip()]
     out = []
     for ev in evidence:
-        words = set(content_words(f"{ev.source.title} {ev.source.abstract}"))
-        if not any(s <= words for s in stems):
+        text = " ".join(f"{ev.source.title} {ev.source.abstract}".lower().split())
+        if not any(re.search(rf"(?<!\w){re.escape(term.rstrip('s'))}", text) for term in terms):
             out.append(ev)
     return out
 
@@ -95,10 +95,18 @@ def paper_lines(evidence: list[Evidence], question: Query, scorer: SupportScorer
     return lines
 
 
-def count_lead(n: int, query: Query) -> str:
-    """ "3 papers in the collection match: …" for a "how many papers" question."""
+def count_lead(n: int, query: Query, matching: int | None = None) -> str:
+    """The count for a "how many papers" question: the papers of the whole collection holding every
+    topic word (``matching``) when known, and how many of the most relevant are listed."""
     noun = "paper" if n == 1 else "papers"
-    return f"{n} {noun} in the collection match this question (those retrieved whose evidence is relevant):"
+    if matching is None:
+        return f"{n} retrieved {noun} match this question (those whose evidence is relevant; more may exist):"
+    words = ", ".join(repr(w) for w in sorted(set(query.topic_words) - GENERIC))
+    many = "paper" if matching == 1 else "papers"
+    return (
+        f"{matching} {many} in the collection mention {words} in the title or abstract; "
+        f"the {n} most relevant to the question:"
+    )
 
 
 def superlative_note() -> str:
@@ -173,7 +181,9 @@ def closest_answer(result: Answer, query: Query, evidence: list[Evidence], score
     return result.answer
 
 
-def list_answer(result: Answer, query: Query, evidence: list[Evidence], scorer: SupportScorer) -> str:
+def list_answer(
+    result: Answer, query: Query, evidence: list[Evidence], scorer: SupportScorer, matching: int | None = None
+) -> str:
     """ "Which papers …", "how many papers …", "papers by X", "… do NOT use …": one line per paper."""
     head: list[str] = []
     topic = query.topic_words
@@ -196,7 +206,7 @@ def list_answer(result: Answer, query: Query, evidence: list[Evidence], scorer: 
         # the relevant papers that do not mention it (the rest of the collection is not about the topic)
         papers = [ev for ev in papers if ev in kept] if set(topic) - GENERIC else []
     if query.has("count"):
-        head.insert(0, count_lead(len(papers), query))
+        head.insert(0, count_lead(len(papers), query, matching))
     if query.has("superlative"):
         head.append(superlative_note())
     lines = paper_lines(papers, query, scorer)

@@ -168,6 +168,10 @@ def read_question(
     ``collection_days``: the ISO days the collection's papers carry, newest resolving relative dates).
     Raises EmptyQuestion when nothing is left after cleaning."""
     asked, cut = clean_question(raw)  # EmptyQuestion when nothing is left
+    if not re.search(r"\w", asked):
+        from assistant.errors import EmptyQuestion
+
+        raise EmptyQuestion("the question has no words: ask something about the indexed papers")
     notes: list[str] = [cut] if cut else []
     text = english or asked
     # code is found on the raw lines (cleaning joins them into one)
@@ -194,6 +198,7 @@ def read_question(
     # only a list of papers is filtered by what they lack; "… without explicit queries?" is a topic
     for m in _NEGATION.finditer(text) if "list" in flags else ():
         what = (m.group("what") or m.group("what2") or "").strip()
+        what = re.split(r"\s+(?:for|in|on|to|with|when|while|as|at|by|from|or|and)\s+", what)[0]
         if what:
             negated.append(" ".join(what.split()[:4]))
     if negated:
@@ -224,8 +229,14 @@ def read_question(
         search = re.sub(re.escape(name), " ", search)
     if authors:
         search = re.sub(r"\b(?:written|authored|co-?authored|published|did|write|by)\b", " ", search, flags=re.I)
-    if negated:
-        search = _NEGATION.sub(" ", search)
+    for what in negated:  # the negated term leaves the search; the rest of the phrase ("for theorem proving") stays
+        search = re.sub(
+            rf"\b(?:(?:do|does|did|are|is)\s*(?:not|n't)\s+\w+\s+(?:on\s+)?|without\s+|excluding\s+|except(?:\s+for)?\s+"
+            rf"|other\s+than\s+|not\s+based\s+on\s+){re.escape(what)}",
+            " ",
+            search,
+            flags=re.I,
+        )
     stripped = _FILLER.sub(" ", search)
     if content_words(stripped):
         search = stripped

@@ -29,6 +29,7 @@ class Retrieved:
     evidence: list[Evidence]
     decision: Decision | None
     query: Query | None = None
+    matching: int | None = None  # "how many papers": the papers holding every topic word, collection-wide
 
     @property
     def sources(self) -> list[Source]:

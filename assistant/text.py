@@ -32,7 +32,8 @@ _DOMAIN_STOPWORDS = frozenset(
     show shows shown propose proposes proposed present presents introduce introduces approach method
     methods results result model models
     make made makes making get gets got getting way ways anyone someone something thing things know
-    want wants need needs really actually possible whether kind sort lot lots help helps""".split()  # noqa: SIM905
+    want wants need needs really actually possible whether kind sort lot lots help helps anything everything
+    publish published""".split()  # noqa: SIM905
 )  # the last two lines: the filler of questions as people type them ("how can X be made faster?")
 
 
