@@ -233,7 +233,7 @@ class AnswerChain:
             question,
             english=english,
             dates=dates,
-            abbreviations=generation.abbreviations(),
+            abbreviations=generation.abbreviations() if self.settings.retrieval.abbreviations else None,
             collection_days=generation.days(),
         )
         if english:
