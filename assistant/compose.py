@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from assistant.evidence import short_name
 from assistant.extract import clean, cue, third_person
 from assistant.result import render
-from assistant.text import content_words
+from assistant.text import content_words, words
 from assistant.verify import AnswerSentence, evidence_text
 
 if TYPE_CHECKING:
@@ -101,10 +101,12 @@ def count_lead(n: int, query: Query, matching: int | None = None) -> str:
     noun = "paper" if n == 1 else "papers"
     if matching is None:
         return f"{n} retrieved {noun} match this question (those whose evidence is relevant; more may exist):"
-    words = ", ".join(repr(w) for w in sorted(set(query.topic_words) - GENERIC))
+    stems = set(query.topic_words) - GENERIC
+    shown = [w for w in dict.fromkeys(words(query.core)) if content_words(w) and content_words(w)[0] in stems]
+    said = ", ".join(repr(w) for w in shown) or ", ".join(repr(w) for w in sorted(stems))
     many = "paper" if matching == 1 else "papers"
     return (
-        f"{matching} {many} in the collection mention {words} in the title or abstract; "
+        f"{matching} {many} in the collection mention {said} in the title or abstract; "
         f"the {n} most relevant to the question:"
     )
 
