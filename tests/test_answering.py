@@ -43,7 +43,8 @@ def test_how_many_papers_counts_and_lists_them(chain) -> None:  # type: ignore[n
     answer = chain.answer("How many papers are about speculative decoding?", mode="extract")
     assert answer.coverage == "answered" and answer.intent == "count"
     n = len(answer.sentences)
-    m = re.match(r"(\d+) papers in the collection mention 'speculative', 'decoding' in the title or abstract", answer.preamble)
+    said = r"(\d+) papers in the collection mention 'speculative', 'decoding' in the title or abstract"
+    m = re.match(said, answer.preamble)
     assert m and int(m.group(1)) >= n >= 4, answer.preamble
     assert answer.preamble.endswith(f"the {n} most relevant to the question:")
     leads = [s.lead for s in answer.sentences]
