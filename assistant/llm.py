@@ -183,8 +183,8 @@ class Reply:
 
     @property
     def cut(self) -> bool:
-        """Did the provider stop the reply at ``max_tokens``?"""
-        return self.finish_reason == "length"
+        """Did the provider stop the reply before its end: at ``max_tokens``, or by its content filter?"""
+        return self.finish_reason in ("length", "content_filter")
 
     def __iter__(self) -> Iterator[str]:
         try:
@@ -238,20 +238,22 @@ class Reply:
     def _judge(self) -> None:
         """Raise ``ProviderEmptyReply`` for a reply without answer text; else note what was odd."""
         reasoning = self._reasoning_chars + self._filter.reasoning_chars
-        limit = f"llm.max_tokens ({self._max_tokens} tokens)"
+        limit = f"at llm.max_tokens ({self._max_tokens} tokens)"
+        if self.finish_reason == "content_filter":
+            limit = "by the provider's content filter (finish_reason content_filter)"
         if not self._filter.answered:
             if self.tool_calls:
                 said = f"asked to call a tool ({', '.join(self.tool_calls)}) instead of answering"
             elif reasoning:
                 said = f"wrote only its reasoning ({reasoning:,} characters), no answer"
-                said += f", until it was cut at {limit}" if self.cut else ""
+                said += f", until it was cut {limit}" if self.cut else ""
             elif self.cut:
-                said = f"was cut at {limit} before writing anything"
+                said = f"was cut {limit} before writing anything"
             else:
                 said = "sent an empty reply"
             raise ProviderEmptyReply(f"{self.model} {said}; nothing was generated")
         if self.cut:
-            self.notes.append(f"The model's reply was cut at {limit}; an unfinished last sentence was left out.")
+            self.notes.append(f"The model's reply was cut {limit}; an unfinished last sentence was left out.")
         if self._filter.unclosed:
             self.notes.append("The model's reasoning after its answer (never closed) was left out.")
         if self._filter.unopened:

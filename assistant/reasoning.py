@@ -2,7 +2,9 @@
 
 Reasoning models served by OpenAI-compatible servers (llama.cpp, vLLM, LM Studio, Ollama) write
 their reasoning either in a separate ``reasoning_content`` field (never read as the answer) or in
-the content itself, inside ``<think>…</think>`` (also ``<thinking>``, ``<reasoning>``). Some chat
+the content itself, inside ``<think>…</think>`` (also ``<thinking>``, ``<reasoning>``, ``<seed:think>``,
+an opening tag with attributes, Magistral's ``[THINK]…[/THINK]``, Kimi's ``◁think▷…◁/think▷`` and gpt-oss's
+raw harmony analysis channel, ``<|channel|>analysis<|message|>…<|end|>``). Some chat
 templates open the block in the prompt, so the reply holds only its end: text, ``</think>``, the
 answer. :class:`ThinkFilter` removes all of these from a stream of deltas, whichever delta a tag
 is split across, and says when text it already passed on turns out to have been reasoning (a
@@ -14,19 +16,49 @@ from __future__ import annotations
 import re
 
 _TAGS = ("think", "thinking", "reasoning")
-_OPEN = re.compile(r"<\s*(?:" + "|".join(_TAGS) + r")\s*>", re.I)
-_CLOSE = re.compile(r"<\s*/\s*(?:" + "|".join(_TAGS) + r")\s*>", re.I)
-_LONGEST_TAG = max(len(f"</{t}>") for t in _TAGS) + 4  # a little room for spaces inside the tag
-_PARTIAL = re.compile(r"<\s*/?\s*[a-z]*\s*$", re.I)  # the start of a tag, cut at the end of a delta
+_NAMES = r"(?:seed:)?(?:" + "|".join(_TAGS) + r")"  # ByteDance Seed-OSS writes <seed:think>
+# a reasoning block opens with <think> (attributes allowed: <think type="deep">), [THINK] (Mistral's
+# Magistral), ◁think▷ (Kimi) or gpt-oss's raw harmony analysis channel; it closes with the matching end
+_OPEN = re.compile(
+    r"<\s*" + _NAMES + r"(?:\s[^<>]{0,80})?\s*>|\[\s*think(?:ing)?\s*\]|◁\s*think\s*▷"
+    r"|<\|channel\|>\s*(?:analysis|commentary)\b[^<]{0,80}<\|message\|>",
+    re.I,
+)
+_CLOSE = re.compile(r"<\s*/\s*" + _NAMES + r"\s*>|\[\s*/\s*think(?:ing)?\s*\]|◁\s*/\s*think\s*▷|<\|end\|>", re.I)
+# harmony's other control tokens carry no text: the start of the final answer, the end of the reply
+_MARK = re.compile(
+    r"(?:<\|start\|>\s*assistant\s*)?<\|channel\|>\s*final\s*<\|message\|>|<\|start\|>\s*assistant|<\|return\|>", re.I
+)
+# every tag written out whole (no spaces, lower case): a delta ending in the start of one is held back
+_WHOLE = (
+    *(f"<{p}{t}>" for t in _TAGS for p in ("", "/", "seed:", "/seed:")),
+    "[think]",
+    "[/think]",
+    "[thinking]",
+    "[/thinking]",
+    "◁think▷",
+    "◁/think▷",
+    "<|channel|>analysis<|message|>",
+    "<|channel|>commentary<|message|>",
+    "<|channel|>final<|message|>",
+    "<|start|>assistant<|channel|>final<|message|>",
+    "<|end|>",
+    "<|return|>",
+)
+_LONGEST_TAG = max(map(len, _WHOLE)) + 100  # room for spaces, attributes, a channel's name
+_ATTRIBUTES = re.compile(r"<\s*" + _NAMES + r"\s[^<>]{0,80}$", re.I)  # <think type="deep" still open
 
 
 def _held_from(text: str) -> int:
     """Where a tag may begin at the end of ``text`` (that tail waits for the next delta)."""
-    start = text.rfind("<", max(0, len(text) - _LONGEST_TAG))
-    if start < 0 or not _PARTIAL.match(text, start):
-        return len(text)
-    word = re.sub(r"[<\s/]", "", text[start:]).lower()
-    return start if any(t.startswith(word) for t in _TAGS) else len(text)
+    for start in range(max(0, len(text) - _LONGEST_TAG), len(text)):
+        if text[start] not in "<[◁":
+            continue
+        tail = text[start:]
+        bare = re.sub(r"\s", "", tail).lower()
+        if any(tag.startswith(bare) and tag != bare for tag in _WHOLE) or _ATTRIBUTES.match(tail):
+            return start
+    return len(text)
 
 
 class ThinkFilter:
@@ -63,6 +95,11 @@ class ThinkFilter:
                 self._inside = False
                 continue
             opened, closed = _OPEN.search(self._pending), _CLOSE.search(self._pending)
+            mark = _MARK.search(self._pending)
+            if mark is not None and all(m is None or mark.start() < m.start() for m in (opened, closed)):
+                out.append(self._pending[: mark.start()])
+                self._pending = self._pending[mark.end() :]
+                continue
             if closed is not None and (opened is None or closed.start() < opened.start()):
                 # no block was open: all the text so far was reasoning
                 self.reasoning_chars += self._passed + sum(map(len, out)) + closed.start()

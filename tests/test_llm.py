@@ -287,3 +287,51 @@ def test_a_reply_cut_at_max_tokens_loses_its_unfinished_sentence_with_a_note() -
 def test_complete_keeps_only_the_answer() -> None:
     with FakeOpenAIServer(deltas=[{"content": "Reasoning.</think>"}, {"content": ANSWER}]) as server:
         assert get_model("openai/fake", settings_for(server.api_base)).complete(HI) == ANSWER
+
+
+# -- reasoning in the formats other servers write raw (fresh-helper review of issue 21, item 7) ------
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        # Mistral's Magistral, written raw by a server without a reasoning parser
+        [{"content": "[THINK]The user wants [1]. Maybe latency doubles.[/THINK]"}, {"content": ANSWER}],
+        # ByteDance Seed-OSS, split inside both tags
+        [{"content": piece} for piece in ("<seed:th", "ink>Maybe [1] says latency doubles.</seed:", "think>", ANSWER)],
+        # Kimi
+        [{"content": "◁think▷Maybe [1] says latency doubles.◁/think▷"}, {"content": ANSWER}],
+        # an opening tag with attributes
+        [{"content": '<think type="deep">Maybe [1] says latency doubles.</think>'}, {"content": ANSWER}],
+        # gpt-oss's harmony format, not parsed by the server, its tokens split across deltas
+        [
+            {"content": piece}
+            for piece in (
+                "<|channel|>analy",
+                "sis<|mess",
+                "age|>Maybe [1] says latency doubles.<|e",
+                "nd|><|start|>assistant<|channel|>final<|message|>",
+                ANSWER,
+                "<|return|>",
+            )
+        ],
+    ],
+)
+def test_reasoning_in_other_servers_formats_never_reaches_the_answer_text(deltas: list[dict]) -> None:
+    text, reply = reply_of(deltas)
+    assert text == ANSWER
+    assert not any("never opened" in note for note in reply.notes)
+
+
+def test_text_that_only_looks_like_a_tag_start_is_kept() -> None:
+    text, _ = reply_of([{"content": "Latency falls when k [1"}, {"content": "] < 3 and <b> is small [1]."}])
+    assert text == "Latency falls when k [1] < 3 and <b> is small [1]."
+
+
+def test_a_reply_stopped_by_the_content_filter_loses_its_unfinished_sentence_with_a_note() -> None:
+    text, reply = reply_of([{"content": ANSWER + " Dense models are"}], finish="content_filter")
+    assert reply.cut and reply.settle(text) == ANSWER
+    assert reply.notes == [
+        "The model's reply was cut by the provider's content filter (finish_reason content_filter); "
+        "an unfinished last sentence was left out."
+    ]
