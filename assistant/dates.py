@@ -194,6 +194,9 @@ def check_date(text: str) -> str:
             if not 1 <= month <= 12:
                 raise DateError(f"{_shown(text)} is not a date: there is no month {month}")
             year = int(g["year"]) if g.get("year") else None
+            day_text = g.get("dnum") or g.get("day")
+            if day_text and int(day_text) == 0:
+                raise DateError(f"{_shown(text)} is not a date: there is no day 0")
             days = calendar.monthrange(year or 2024, month)[1]
             name = calendar.month_name[month] + (f" {year}" if year else "")
             raise DateError(f"{_shown(text)} is not a date: {name} has {days} days")

@@ -97,3 +97,15 @@ def test_titles_are_shown_cut_to_300_characters() -> None:
     shown = shown_payload(payload)
     assert shown["sources"][0]["title"] == shown["citations"][0]["title"] == short_title(long)
     assert shown["answer"] == long  # only titles in paper lists are cut
+
+
+def test_a_day_zero_is_named_as_such_not_blamed_on_the_month_length() -> None:
+    runner = CliRunner()
+    for value, message in (
+        ("Oct 0", "'Oct 0' is not a date: there is no day 0"),
+        ("2024-06-00", "'2024-06-00' is not a date: there is no day 0"),
+        ("0 March 2024", "'0 March 2024' is not a date: there is no day 0"),
+    ):
+        result = runner.invoke(papers, ["ask", "--date", value, "What is RAG?"])
+        assert result.exit_code == 2, value
+        assert f"Error: Invalid value for '--date': {message}" in result.output, result.output
