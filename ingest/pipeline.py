@@ -229,7 +229,7 @@ def _plan(
             merged = merge_stored(entry, paper)
             paper = merged.paper
             if merged.kept or merged.filled:
-                why = merged.kept or "fills " + ", ".join(merged.filled) + " of the indexed paper"
+                why = merged.kept or _merge_reason(entry, merged.filled)
                 report.merged.append(Merge(entry.title, paper.title, paper.source, paper.line, why))
             if not merged.text_changed:  # unchanged: nothing embedded again, no recalibration
                 report.unchanged += 1
@@ -418,3 +418,17 @@ def _entry(paper: Paper, chunk_ids: list[str], sentence_ids: list[str]) -> Paper
     # which source gave each field the entry holds ("" where an older index did not record it)
     entry.origins = {key: paper.origins.get(key, paper.source) for key in ORIGIN_KEYS.values() if getattr(entry, key)}
     return entry
+
+
+def _merge_reason(entry: PaperEntry, given: list[str]) -> str:
+    """What a record gave the stored paper ``entry``: the fields it lacked ("fills") and those it had
+    and a newer version (or an edit of their own file) replaced (a replaced date shown as it was)."""
+    replaced = [name for name in given if getattr(entry, name)]
+    filled = [name for name in given if name not in replaced]
+    parts = (
+        ["replaces " + ", ".join(f"date (was {entry.date})" if n == "date" else n for n in replaced)]
+        if replaced
+        else []
+    )
+    parts += ["fills " + ", ".join(filled)] if filled else []
+    return " and ".join(parts) + " of the indexed paper"

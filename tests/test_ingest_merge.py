@@ -175,3 +175,14 @@ def test_an_edit_in_the_file_a_field_came_from_updates_it(tmp_path: Path) -> Non
     write_jsonl(source, [{"title": TITLE, "abstract": other, "id": "2409.01234"}])
     report = run_ingest([source], settings)
     assert (report.updated, report.unchanged) == (1, 0) and _only(settings.index.path).abstract == other
+
+
+def test_a_date_a_newer_version_replaces_is_reported_as_replaced_not_filled(tmp_path: Path) -> None:
+    """Fresh review of issue 21: a same-text v3 with its own date replaced the page date 'Sep 12' and
+    the merge report said it 'fills date' (a field the paper did not lack)."""
+    settings = _settings(tmp_path / "index")
+    run_ingest([_daily(tmp_path / "daily.txt"), _atom(tmp_path / "v1.xml")], settings)
+    report = run_ingest([_atom(tmp_path / "v3.xml", version=3, published="2024-10-01T00:00:00Z")], settings)
+    assert _only(settings.index.path).date == "2024-10-01T00:00:00Z"
+    (merge,) = report.merged
+    assert merge.reason.startswith("replaces date (was Sep 12)") and "fills date" not in merge.reason
