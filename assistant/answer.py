@@ -311,6 +311,10 @@ class AnswerChain:
                     return
                 # auto still answers (extractively) but the error is kept: the CLI exits non-zero
                 result.sentences, result.mode = [], "auto:extract"
+            if not result.sentences and not result.error:  # never a silent empty answer
+                dropped = "No sentence of the model's answer survived the citation and support checks"
+                tail = "." if mode != "auto" else "; the answer is the cited evidence itself."
+                result.note = " ".join(x for x in (result.note, dropped + tail) if x)
             if result.mode != "auto:extract" and (mode != "auto" or result.sentences):
                 yield result
                 return

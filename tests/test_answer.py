@@ -303,3 +303,14 @@ def test_a_refused_key_never_reaches_the_output_or_the_json(corpus_index, monkey
             assert canary not in result.stdout + result.stderr and "***" in result.stdout + result.stderr
             assert "authentication failed" in result.stdout + result.stderr
         assert len(server.requests) == 2  # one per run: a refused key is not retried
+
+
+def test_a_model_answer_with_no_surviving_sentence_is_never_silent(chain: AnswerChain, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Fake provider output (named as such): a reply whose only sentence is no answer ("APPROVED [1].")."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    with FakeOpenAIServer("APPROVED [1].") as server:
+        fake_chain = AnswerChain(_fake_settings(chain.settings, server.api_base), chain.retriever)
+        generate = fake_chain.answer("How can retrieval work with implicit queries?", mode="generate")
+        auto = fake_chain.answer("How can retrieval work with implicit queries?", mode="auto")
+    assert not generate.sentences and "No sentence of the model's answer survived" in generate.note
+    assert auto.sentences and auto.mode == "auto:extract" and "the answer is the cited evidence itself" in auto.note
