@@ -17,6 +17,11 @@ sentence figure's words ("energy use fell 12%" against "loads fell by 12% and en
 5%"), that is a conflict too. A bare number (no unit) is left to the scorer's number check, and a
 number right after a label ("Round 1", "Table 2") is a name, not a quantity.
 
+Numbers in words ("ten thousand", "two hundred and fifty", "ninety-nine", "a dozen") are read as their
+digits (:func:`spelled_numbers`), so "five percent" is a figure; a spelled number without a unit is held
+to the scorer's rule for digits: it must be a number of the evidence ("ten thousand adolescents" against
+"100 adolescents" is "number differs"), and digits the evidence spells out agree (issue 21 review C).
+
 Units recognised: percent ("%", "percent", "per cent"), percentage points ("pp", "points"),
 factors ("3x", "3×", "3-fold", "threefold", "3 times"), counts ("7B", "1.5M", "10k", "million",
 "billion"), and SI-prefixed metres, grams, seconds (plus minutes, hours, days, weeks, months,
@@ -70,6 +75,30 @@ _SCALE = {"k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "bn": 1e9, "T": 1e12}  # attac
 _SPELLED = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
             "twenty": 20, "fifty": 50, "hundred": 100, "thousand": 1000}  # fmt: skip
 
+# Numbers written in words (issue 21 review C): "ten thousand", "two hundred and fifty", "ninety-nine",
+# "a dozen". English cardinal words as in the Chicago Manual of Style, ch. 9 "Numbers" (hyphenated
+# compounds "twenty-one", "and" after "hundred"), on the short scale (billion = 10^9).
+_ONES = {
+    w: i
+    for i, w in enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+    )
+}  # fmt: skip
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_MULTIPLIERS = {"hundred": 100.0, "dozen": 12.0, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_MULTIPLIER = r"(?:" + "|".join(_MULTIPLIERS) + r")\b"
+_NUMBER_WORD = (
+    r"(?:(?:" + "|".join(_TENS) + r")(?:[- ](?:" + "|".join(list(_ONES)[1:10]) + r"))?|"
+    + "|".join(sorted(_ONES, key=len, reverse=True)) + r"|" + _MULTIPLIER + r")"
+)  # fmt: skip
+# A run starts with a number word, or "a" before a multiplier ("a dozen"); a bare multiplier belongs to
+# digits ("1.5 million", read as a figure) or to nothing.
+_SPELLED_NUMBER = re.compile(
+    r"(?<![\w-])(?:a\s+(?=" + _MULTIPLIER + r")|(?!" + _MULTIPLIER + r"))"
+    + _NUMBER_WORD + r"(?:(?:\s+and\s+|\s+|-)" + _NUMBER_WORD + r")*(?![\w])",
+    re.I,
+)  # fmt: skip
 _NUM = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
 _UNIT = (
     r"(?P<unit>"
@@ -87,6 +116,85 @@ _FIGURE = re.compile(
 )
 _UNIT_WORDS = frozenset(w for name in [*_WORDS, *_SYMBOLS] for w in name.lower().split()) | {"per"}
 _SPELLED_FOLD = re.compile(r"\b(" + "|".join(_SPELLED) + r")[- ]?(fold|times)\b", re.I)
+
+
+@dataclass(frozen=True)
+class SpelledNumber:
+    """A number written in words: its value, the words, and where they are in the text."""
+
+    value: float
+    text: str
+    start: int
+    end: int
+
+
+def _kind(token: str) -> str:
+    if token in _TENS:
+        return "ten"
+    if token in _ONES:
+        return "teen" if _ONES[token] >= 10 else "one"
+    return "a" if token == "a" else "and" if token == "and" else "hundred" if token in {"hundred", "dozen"} else "scale"
+
+
+def _groups(run: re.Match[str]) -> list[list[re.Match[str]]]:
+    """The words of a run of number words, one list per number: a word that cannot continue the
+    number starts the next ("two three", "twenty thirty"), and "and" only joins after "hundred" or a
+    scale word ("two hundred and fifty", but "two and three")."""
+    groups: list[list[re.Match[str]]] = [[]]
+    last = ""
+    for word in re.finditer(r"[a-z]+", run.group(0), re.I):
+        kind = _kind(word.group(0).lower())
+        if kind == "and":
+            if last not in {"hundred", "scale"}:
+                groups.append([])
+            continue
+        if (kind in {"one", "teen", "ten", "a"} and last in {"one", "teen"}) or (
+            kind in {"teen", "ten"} and last == "ten"
+        ):
+            groups.append([])
+        groups[-1].append(word)
+        last = "one" if kind == "a" else kind
+    return [g for g in groups if g]
+
+
+def spelled_numbers(text: str) -> list[SpelledNumber]:
+    """Every number written in words in ``text``: "ten thousand" (10,000), "two hundred and fifty",
+    "ninety-nine", "a dozen", "three million two hundred thousand". Words that cannot continue one
+    number start the next ("two and three"); "threefold", "tens" and "1.5 million" are not read here."""
+    found: list[SpelledNumber] = []
+    for run in _SPELLED_NUMBER.finditer(text):
+        for group in _groups(run):
+            total = current = 0.0
+            for word in group:
+                token = word.group(0).lower()
+                if token in {"hundred", "dozen"}:
+                    current = (current or 1.0) * _MULTIPLIERS[token]
+                elif token in _MULTIPLIERS:
+                    total, current = total + (current or 1.0) * _MULTIPLIERS[token], 0.0
+                else:
+                    current += 1.0 if token == "a" else float(_ONES.get(token) or _TENS.get(token) or 0)
+            start, end = run.start() + group[0].start(), run.start() + group[-1].end()
+            found.append(SpelledNumber(total + current, text[start:end], start, end))
+    return found
+
+
+def in_digits(text: str) -> tuple[str, list[tuple[SpelledNumber, int]]]:
+    """``text`` with its numbers in words written in digits ("ten thousand" -> "10000"), and each
+    spelled number with where its digits start in the new text."""
+    parts: list[str] = []
+    placed: list[tuple[SpelledNumber, int]] = []
+    done = 0
+    length = 0
+    for number in spelled_numbers(text):
+        parts.append(text[done : number.start])
+        length += number.start - done
+        digits = f"{number.value:.0f}"  # always whole: products and sums of whole numbers
+        placed.append((number, length))
+        parts.append(digits)
+        length += len(digits)
+        done = number.end
+    parts.append(text[done:])
+    return "".join(parts), placed
 
 
 @dataclass(frozen=True)
@@ -153,7 +261,9 @@ def _is_change(sep: str, before: str) -> bool:
 
 def figures(text: str) -> list[Figure]:
     """Every figure with a unit in ``text`` ("0.4 mm per year", "3-5%", "2.5-fold", "7B"); bare
-    numbers are left out. "From 70 to 85%" is a change, two figures; "3 to 5 mm" is a range."""
+    numbers are left out. "From 70 to 85%" is a change, two figures; "3 to 5 mm" is a range. Numbers
+    in words are read as their digits ("five percent", "ten thousand words" is a bare number)."""
+    text = in_digits(text)[0]
     found: list[Figure] = []
     for m in _FIGURE.finditer(text):
         unit = _unit(m["unit"])
@@ -233,6 +343,7 @@ def check_figures(sentence: str, evidence: str) -> FigureCheck:
     theirs = figures(evidence)
     reasons: list[str] = []
     agreeing: set[str] = set()
+    _check_spelled(sentence, evidence, theirs, reasons, agreeing)
     for mine in figures(sentence):
         same_kind = [f for f in theirs if f.kind == mine.kind]
         equal = [f for f in same_kind if same_value(mine, f)]
@@ -254,6 +365,26 @@ def check_figures(sentence: str, evidence: str) -> FigureCheck:
         if best_equal == 0 and all(f.context for f in equal) and rivals:
             reasons.append(f"figure differs: {mine.text!r} where the source has {rivals[0].text!r} for it")
     return FigureCheck(tuple(reasons), frozenset(agreeing))
+
+
+def _check_spelled(sentence: str, evidence: str, theirs: list[Figure], reasons: list[str], agreeing: set[str]) -> None:
+    """Numbers in words, held to the scorer's rule for digits (``assistant.support.numbers``): a
+    number the sentence spells out ("ten thousand adolescents") must be a number of the evidence, in
+    digits or words; 0, 1 and 2 are left out as there, and a number with a unit is a figure, compared
+    above. A number in digits the evidence spells out ("100" for "one hundred") agrees."""
+    written, spelled = in_digits(sentence)
+    evidence_digits, evidence_spelled = in_digits(evidence)
+    known = {_value(n) for n in re.findall(_NUM, evidence_digits)} | {v for f in theirs for v in (f.low, f.high)}
+    for number, at in spelled:
+        if number.value in {0, 1, 2}:
+            continue
+        match = _FIGURE.match(written, at)
+        if match and (_unit(match["unit"]) or match["scale"]):
+            continue
+        if not any(math.isclose(number.value, value, rel_tol=1e-9) for value in known):
+            reasons.append(f"number differs: {number.text!r} ({number.value:,.0f}) is not in the source")
+    spelled_values = {number.value for number, _ in evidence_spelled}
+    agreeing.update(n.replace(",", "") for n in re.findall(_NUM, sentence) if _value(n) in spelled_values)
 
 
 def figure_conflicts(sentence: str, evidence: str) -> list[str]:

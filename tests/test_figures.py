@@ -14,7 +14,7 @@ import pytest
 
 from assistant.answer import AnswerChain
 from assistant.evidence import data_sentences
-from assistant.quantities import check_figures, figures
+from assistant.quantities import check_figures, figures, spelled_numbers
 from assistant.settings import LLMSettings, Settings
 from assistant.verify import evidence_text
 from ingest.pipeline import run_ingest
@@ -119,6 +119,63 @@ def test_the_same_figure_in_other_words_or_units_agrees(sentence: str) -> None:
     assert check_figures(sentence, EVIDENCE).conflicts == ()
 
 
+ADOLESCENTS = "In a randomised trial of 100 adolescents, low-dose aspirin reduced monthly migraine days by 1.2 days."
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("ten thousand adolescents", 10_000),
+        ("two hundred and fifty patients", 250),
+        ("a dozen sites", 12),
+        ("ninety-nine trials", 99),
+        ("three million two hundred thousand words", 3_200_000),
+        ("a thousand images", 1000),
+        ("forty seven cases", 47),
+    ],
+)
+def test_numbers_in_words_are_read_as_figures(text: str, value: float) -> None:
+    assert [n.value for n in spelled_numbers(text)] == [value]
+    assert check_figures(text.replace(text.split()[-1], "things"), f"There were {value:,} things.").conflicts == ()
+
+
+@pytest.mark.parametrize(
+    ("sentence", "evidence"),
+    [
+        (ADOLESCENTS.replace("100", "ten thousand"), ADOLESCENTS),
+        ("In a trial of two hundred and fifty patients, pain fell.", "In a trial of 205 patients, pain fell."),
+        ("A dozen sites took part.", "Eleven sites took part."),
+        ("The model has seven billion parameters.", "The model has 7M parameters."),
+        ("Error fell by five percent.", "Error fell by 15 percent."),
+        ("The trial ran at one hundred sites.", "The trial ran at ten sites."),
+    ],
+)
+def test_a_changed_figure_in_words_conflicts(sentence: str, evidence: str) -> None:
+    assert check_figures(sentence, evidence).conflicts
+
+
+@pytest.mark.parametrize(
+    ("sentence", "evidence"),
+    [
+        ("In a trial of one hundred adolescents, aspirin reduced migraine days.", ADOLESCENTS),
+        ("Ten thousand people enrolled.", "10,000 people enrolled."),
+        ("Ten thousand people enrolled.", "10k people enrolled."),
+        ("Error fell by five percent.", "Error fell by 5%."),
+        ("Three patients had two relapses.", "Three patients had 2 relapses."),
+        ("One of the models failed.", "A model failed."),
+        ("The model has 1.5 million parameters.", "The model has 1,500,000 parameters."),
+        ("The model has seven billion parameters.", "The model has 7B parameters."),
+    ],
+)
+def test_the_same_figure_in_words_or_digits_agrees(sentence: str, evidence: str) -> None:
+    assert check_figures(sentence, evidence).conflicts == ()
+
+
+def test_digits_the_evidence_spells_out_agree() -> None:
+    check = check_figures("A trial of 100 adolescents.", "A trial of one hundred adolescents.")
+    assert check.conflicts == () and "100" in check.agreeing
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> AnswerChain:
     folder = tmp_path_factory.mktemp("figures")
@@ -153,6 +210,22 @@ def test_the_support_scorer_rejects_a_changed_figure(chain: AnswerChain, sentenc
     assert (judgement.score >= chain.scorer.threshold) is supported, judgement
     if not supported:
         assert any("figure differs" in r for r in judgement.reasons), judgement.reasons
+
+
+@pytest.mark.parametrize(
+    ("sentence", "supported"),
+    [
+        (ADOLESCENTS.replace("100", "ten thousand"), False),  # the review's case: it scored 0.94, unflagged
+        (ADOLESCENTS.replace("100", "one hundred"), True),
+    ],
+)
+def test_the_support_scorer_rejects_a_changed_number_in_words(
+    chain: AnswerChain, sentence: str, supported: bool
+) -> None:
+    judgement = chain.scorer.judge(sentence, [evidence_text("Low-Dose Aspirin for Adolescent Migraine", ADOLESCENTS)])
+    assert (judgement.score >= chain.scorer.threshold) is supported, judgement
+    if not supported:
+        assert any("number differs" in r for r in judgement.reasons), judgement.reasons
 
 
 @pytest.mark.parametrize("figure", ["40 mm per year", "0.4 cm per year"])
