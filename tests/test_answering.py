@@ -77,6 +77,8 @@ def test_a_near_miss_gets_the_closest_papers_marked_as_such(chain) -> None:  # t
     assert plain.startswith(CLOSEST_LEAD) and "Why: coverage score" in plain
     for sentence in answer.sentences:
         assert md_escape(sentence.lead) in markdown and sentence.lead in plain
+    footer = markdown.rsplit("<sub>", 1)[-1]
+    assert "coverage closest" in footer and "model" not in footer  # no model ran
 
 
 def test_off_topic_is_not_covered(chain) -> None:  # type: ignore[no-untyped-def]

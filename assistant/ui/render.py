@@ -133,8 +133,8 @@ def render_answer_md(answer: Answer, threshold: float, seconds: float | None = N
     cited = {c["n"] for c in answer.citations}
     evidence = backing_evidence(answer)
     papers = [s for s in answer.sources if s.n in cited]
-    footer = [f"mode {answer.mode}"]
-    if not answer.mode.endswith("extract"):
+    footer = [f"mode {answer.mode}", f"coverage {answer.coverage}"]
+    if answer.mode not in ("closest", "extract", "auto:extract"):  # no model ran for those
         footer.append(f"model {answer.model}")
     if seconds is not None:
         footer.append(f"{seconds:.1f} s")
