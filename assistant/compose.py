@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 from assistant.evidence import short_name
-from assistant.extract import clean, cue, third_person
+from assistant.extract import clean, rank, third_person
 from assistant.result import render
 from assistant.text import content_words, words
 from assistant.verify import AnswerSentence, evidence_text
@@ -37,12 +37,11 @@ def display_title(title: str, limit: int = DISPLAY_TITLE) -> str:
     return title[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
-def best_sentence(ev: Evidence, question: Query) -> str:
-    """The paper's sentence that best answers the question: relevance first, a contribution or result
-    sentence preferred among near ties (``extract.cue``), never a code-availability notice."""
-    pool = ev.candidates[:4] or sorted(zip(ev.scores, ev.sentences, strict=True), reverse=True)
-    ranked = sorted(pool, key=lambda p: -(p[0] + 0.05 * cue(p[1])))
-    return ranked[0][1] if ranked else ""
+def best_sentence(ev: Evidence) -> str:
+    """The paper's sentence that best answers the question: ``extract.rank``'s first (relevance,
+    a contribution or result sentence preferred among near ties, never a code-availability notice)."""
+    ranked = rank(ev)
+    return ranked[0] if ranked else ""
 
 
 # words of a "which papers" question that say what is asked, not what about
@@ -85,7 +84,7 @@ def paper_lines(evidence: list[Evidence], question: Query, scorer: SupportScorer
     the name, which each medium renders its own way: bold in Markdown)."""
     lines = []
     for ev in evidence:
-        text = best_sentence(ev, question)
+        text = best_sentence(ev)
         if not text:
             continue
         prose = third_person(clean(text))
