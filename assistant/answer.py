@@ -31,7 +31,7 @@ from assistant.result import Answer, Retrieved, render
 from assistant.retrieve import Retriever, Source
 from assistant.settings import MAX_K
 from assistant.store import PaperIndex, file_stamp
-from assistant.support import SupportScorer
+from assistant.support import make_scorer
 from assistant.text import clean_question
 from assistant.verify import AnswerSentence, check, evidence_text, split_answer
 
@@ -66,7 +66,7 @@ class AnswerChain:
     def __init__(self, settings: Settings, retriever: Retriever | None = None) -> None:
         self.settings = settings
         first = retriever or Retriever(settings)
-        self.scorer = SupportScorer(first.encoder, threshold=settings.answer.min_support)
+        self.scorer = make_scorer(first.encoder, settings.answer)
         self._lock = threading.Lock()
         self._generation = self._load(first)
 

@@ -123,8 +123,9 @@ def labelled_signals(retriever: Retriever, questions: list[PseudoQuestion]) -> t
     ys: list[int] = []
     for q in questions:
         found = retriever.candidates(q.text)  # one search serves both: masking filters its hits
+        cache: dict[tuple[str, str], float] = {}  # and the cross-encoder reads each paper once for both
         for label, exclude in ((1, ()), (0, (q.paper_id,))):
-            retrieval = retriever.rank(found, exclude=exclude, snippets=False)
+            retrieval = retriever.rank(found, exclude=exclude, snippets=False, cache=cache)
             xs.append(signals(q.text, retrieval, retriever.index, exclude=exclude))
             ys.append(label)
     return xs, ys

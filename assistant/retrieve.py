@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from assistant.rerank import Reranker
 from assistant.store import Hit, PaperIndex
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Source:
     abstract: str
     date: str | None = None
     url: str | None = None
+    relevance: float | None = None  # the cross-encoder's probability of relevance (None: not reranked)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -44,6 +46,7 @@ class Source:
             "snippet": self.snippet,
             "date": self.date,
             "url": self.url,
+            "relevance": None if self.relevance is None else round(self.relevance, 4),
         }
 
 
@@ -57,7 +60,8 @@ class Retrieval:
     top_similarity: float
     timings: dict[str, float] = field(default_factory=dict)
     query_vector: np.ndarray | None = None
-    lists: dict[str, dict[str, float]] = field(default_factory=dict)  # "dense"/"bm25"/"sentence": paper -> best score
+    # "dense"/"bm25"/"sentence": paper -> best score; "relevance": paper -> cross-encoder probability
+    lists: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,9 +77,15 @@ class Candidates:
 
 
 class Retriever:
-    """Holds the open index and the query encoder; build once per process and reuse."""
+    """Holds the open index, the query encoder and the reranker; build once per process and reuse."""
 
-    def __init__(self, settings: Settings, index: PaperIndex | None = None, encoder: QueryEncoder | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        index: PaperIndex | None = None,
+        encoder: QueryEncoder | None = None,
+        reranker: Reranker | None = None,
+    ):
         self.settings = settings
         self.index = index or PaperIndex.open(settings)
         self.index.check_complete()  # a damaged store is one clear error here, not odd answers later
@@ -84,6 +94,9 @@ class Retriever:
 
             encoder = QueryEncoder(self.index.manifest.embedding_model, settings.cache)
         self.encoder = encoder
+        if reranker is None and settings.retrieval.rerank_depth > 0:
+            reranker = Reranker(settings.retrieval)
+        self.reranker = reranker
 
     def search(
         self,
@@ -101,9 +114,7 @@ class Retriever:
         """
         return self.rank(self.candidates(query, dates, only), k, exclude)
 
-    def candidates(
-        self, query: str, dates: list[str] | None = None, only: Collection[str] | None = None
-    ) -> Candidates:
+    def candidates(self, query: str, dates: list[str] | None = None, only: Collection[str] | None = None) -> Candidates:
         """The three rankings' candidate hits for ``query`` (``dates`` and ``only`` filter before ranking)."""
         cfg = self.settings.retrieval
         started = time.perf_counter()
@@ -122,10 +133,18 @@ class Retriever:
         )
 
     def rank(
-        self, found: Candidates, k: int | None = None, exclude: Collection[str] = (), snippets: bool = True
+        self,
+        found: Candidates,
+        k: int | None = None,
+        exclude: Collection[str] = (),
+        snippets: bool = True,
+        rerank: bool = True,
+        cache: dict[tuple[str, str], float] | None = None,
     ) -> Retrieval:
-        """Fuse the candidates per paper into ranked sources (``snippets=False``: no chunk texts
-        are read; each snippet is the abstract's start)."""
+        """Fuse the candidates per paper into ranked sources, then rerank the top ``rerank_depth``
+        by the cross-encoder (``snippets=False``: no chunk texts are read; each snippet is the
+        abstract's start; ``rerank=False``: fusion's order, no cross-encoder; ``cache``: logits
+        already computed, see :meth:`Reranker.rerank`)."""
         cfg = self.settings.retrieval
         k = k or cfg.k
         query, vector, started = found.query, found.vector, found.started
@@ -142,6 +161,18 @@ class Retriever:
         }
         fused = fuse_lists([(weights[name], best) for name, best in lists.items()], cfg.rrf_k, cfg.fusion)
         papers = self.index.manifest.papers
+        timings: dict[str, float] = {}
+        if self.reranker is not None and rerank and fused:
+            head = fused[: self.reranker.depth]
+            entries = papers.get_many([f.paper_id for f in head])
+            done = self.reranker.rerank(
+                query,
+                [(f.paper_id, entries[f.paper_id].title, entries[f.paper_id].abstract, f.score) for f in head],
+                cache,
+            )
+            fused = [head[i] for i in done.order] + fused[len(head) :]
+            lists["relevance"] = done.relevance
+            timings["rerank_ms"] = round(done.ms, 1)
         best_chunk: dict[str, Hit] = {}  # dense hits come best first
         for hit in dense:
             best_chunk.setdefault(hit.paper_id, hit)
@@ -164,11 +195,12 @@ class Retriever:
                     abstract=entry.abstract,
                     date=entry.date,
                     url=entry.url,
+                    relevance=lists.get("relevance", {}).get(item.paper_id),
                 )
             )
         top = max((s.similarity for s in sources), default=0.0)
         elapsed = (time.perf_counter() - started) * 1000
-        return Retrieval(query, sources, top, {"retrieve_ms": round(elapsed, 1)}, vector, lists)
+        return Retrieval(query, sources, top, {"retrieve_ms": round(elapsed, 1), **timings}, vector, lists)
 
 
 @dataclass(frozen=True)

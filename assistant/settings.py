@@ -94,6 +94,20 @@ class RetrievalSettings(_Section):
         "questions (embedded qwen2.5-0.5b; 1.5-14 s each on a loaded machine).",
     )
     expand_tokens: int = Field(40, ge=8, le=200, description="Longest list of terms the model may write.")
+    rerank_depth: int = Field(
+        20,
+        ge=0,
+        le=100,
+        description="Fused papers read against the question by the shipped relevance cross-encoder "
+        "(assistant.rerank); 0 turns reranking off (and the coverage decision loses its relevance signal).",
+    )
+    rerank_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of the cross-encoder in the reranked order (0: fusion alone, 1: the cross-encoder "
+        "alone), both z-normalised over the reranked papers.",
+    )
 
 
 class AbstentionSettings(_Section):
@@ -165,13 +179,26 @@ class AnswerSettings(_Section):
     prompt_papers: int = Field(
         3, ge=1, description="Papers whose evidence goes into the prompt (prompt length is CPU time)."
     )
-    min_support: float = Field(
-        0.65,
+    support: Literal["learned", "heuristic"] = Field(
+        "heuristic",
+        description="How an answer sentence is checked against the papers it cites: 'learned' (the shipped "
+        "support cross-encoder trained here, times the number, figure and name checks; a sentence the cited "
+        "paper contradicts is dropped or flagged) or 'heuristic' (embedding similarity and lexical checks only).",
+    )
+    min_support: float | None = Field(
+        None,
         ge=0.0,
         le=1.0,
-        description="Support score (heuristic, 0-1) below which an answer sentence is dropped; "
-        "0.65 maximised F1 on half of evals/support_pairs.jsonl.",
+        description="Support score (0-1) below which an answer sentence is dropped or flagged. Default: 0.5 "
+        "for 'learned' (a probability) and 0.65 for 'heuristic' (best F1 on half of evals/support_pairs.jsonl).",
     )
+
+    @property
+    def support_threshold(self) -> float:
+        """``min_support``, or the default of the chosen ``support`` check."""
+        if self.min_support is not None:
+            return self.min_support
+        return 0.5 if self.support == "learned" else 0.65
 
 
 class UISettings(_Section):

@@ -30,6 +30,8 @@ from assistant.text import STOPWORDS, content_words, split_sentences
 if TYPE_CHECKING:
     import numpy as np
 
+    from assistant.settings import AnswerSettings
+
 _NUMBER = re.compile(r"(?<![\w.])(\d+(?:[.,]\d+)?)\s*(%|x|×|k|K|M|B)?")
 _NEGATION = re.compile(
     r"\b(not|no|never|neither|nor|cannot|can't|fails? to|failed to|without|unable|lack|lacks|none|hardly)\b"
@@ -88,22 +90,64 @@ def names(text: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Judgement:
+    """``score``: the support score in [0, 1] (learned × lexical when a model is used, else the
+    heuristic); ``heuristic``: the heuristic's own score; ``learned``: the support cross-encoder's
+    best probability over the evidence windows (None without a model); ``contradicted``: the
+    evidence is on the sentence's topic and the model reads it as saying otherwise."""
+
     score: float
     similarity: float
     coverage: float
     best_evidence: str
     reasons: tuple[str, ...]
+    heuristic: float = 0.0
+    learned: float | None = None
+    contradicted: bool = False
+
+
+class Scorer(Protocol):
+    def logits(self, pairs: list[tuple[str, str]], batch_size: int = 32) -> np.ndarray: ...
+
+
+def windows(evidence: str) -> list[str]:
+    """The support model's evidence units for one paper's text ("title. abstract"): its first
+    sentence (the title) followed by each run of up to three consecutive abstract sentences, as in
+    training (``training.support_data.window``; MiniCheck scores chunks the same way)."""
+    units = split_sentences(evidence)
+    if len(units) <= 4:
+        return [" ".join(units)] if units else []
+    head, rest = units[0], units[1:]
+    return [f"{head} " + " ".join(rest[i : i + 3]) for i in range(len(rest) - 2)]
+
+
+# The learned score below which a sentence whose best evidence is on its topic (cosine >= ON_TOPIC) is
+# read as contradicted, not merely unsupported. Chosen on the held-out SciFact claims fold and the
+# held-out synthetic groups (docs/models.md), never on evals/support_pairs.jsonl.
+CONTRADICTED = 0.1
+ON_TOPIC = 0.6
 
 
 class SupportScorer:
-    """Score in [0, 1]; ``score >= threshold`` counts as supported. Named a heuristic wherever shown."""
+    """Score in [0, 1]; ``score >= threshold`` counts as supported.
 
-    name = "heuristic (embedding similarity + lexical checks)"
+    Without ``model`` the score is the heuristic (named so wherever shown). With the shipped support
+    cross-encoder (``assistant.crossencoder``, trained here) it is the model's best probability over
+    the evidence windows times the penalties of the lexical checks the model does not do better
+    (numbers, figures with units, names); negation, reversal and overclaim are the model's to judge.
+    """
 
-    def __init__(self, encoder: Encoder, threshold: float = 0.65) -> None:
+    def __init__(self, encoder: Encoder, threshold: float = 0.65, model: Scorer | None = None) -> None:
         self.encoder = encoder
         self.threshold = threshold
+        self.model = model
         self._cache: dict[str, np.ndarray] = {}
+        self._learned: dict[tuple[str, str], float] = {}
+
+    @property
+    def name(self) -> str:
+        if self.model is None:
+            return "heuristic (embedding similarity + lexical checks)"
+        return "learned (support cross-encoder × number, figure and name checks)"
 
     def score(self, sentence: str, evidence: list[str]) -> float:
         return self.judge(sentence, evidence).score
@@ -144,24 +188,50 @@ class SupportScorer:
         if missing_names:
             reasons.append(f"names not in source: {sorted(missing_names)}")
             penalty *= 0.45 if len(missing_names) == 1 else 0.3
+        lexical = penalty  # numbers, figures and names: what the learned model is not trusted with
+        heuristic_only: list[str] = []
         added_negation = {m.lower() for m in _negations(sentence)} - {m.lower() for m in _negations(whole)}
         dropped_negation = _negations(best_text) and not _negations(sentence) and similarity > 0.6
         if added_negation or dropped_negation:
-            reasons.append("negation differs from the source")
+            heuristic_only.append("negation differs from the source")
             penalty *= 0.45
         if _order_swapped(sentence, best_text):
-            reasons.append("numbers appear in another order than in the source")
+            heuristic_only.append("numbers appear in another order than in the source")
             penalty *= 0.4
         if _reversed(sentence, best_text):
-            reasons.append("direction reversed (e.g. increase vs decrease)")
+            heuristic_only.append("direction reversed (e.g. increase vs decrease)")
             penalty *= 0.45
         claims = {m.lower() for m in _OVERCLAIM.findall(sentence)} - {m.lower() for m in _OVERCLAIM.findall(whole)}
         if claims:
-            reasons.append(f"claims not in source: {sorted(claims)}")
+            heuristic_only.append(f"claims not in source: {sorted(claims)}")
             penalty *= 0.6
 
         base = 0.55 * _squash(similarity, 0.35, 0.85) + 0.45 * coverage
-        return Judgement(round(base * penalty, 4), similarity, coverage, best_text, tuple(reasons))
+        heuristic = round(base * penalty, 4)
+        if self.model is None:
+            return Judgement(heuristic, similarity, coverage, best_text, tuple(reasons + heuristic_only), heuristic)
+        learned = self.learned(sentence, evidence)
+        contradicted = learned < CONTRADICTED and similarity >= ON_TOPIC
+        if contradicted:
+            reasons.append(f"the cited paper says otherwise (learned support {learned:.2f})")
+        elif learned < self.threshold:
+            reasons.append(f"learned support {learned:.2f}")
+        score = round(learned * lexical, 4)
+        return Judgement(score, similarity, coverage, best_text, tuple(reasons), heuristic, learned, contradicted)
+
+    def learned(self, sentence: str, evidence: list[str]) -> float:
+        """The support model's best probability for ``sentence`` over the windows of ``evidence``."""
+        import numpy as np
+
+        assert self.model is not None
+        pairs = [(sentence, w) for text in evidence for w in windows(text)]
+        todo = [p for p in dict.fromkeys(pairs) if p not in self._learned]
+        if todo:
+            if len(self._learned) > 20000:
+                self._learned.clear()
+            logits = self.model.logits(todo)
+            self._learned.update({p: float(1.0 / (1.0 + np.exp(-x))) for p, x in zip(todo, logits, strict=True)})
+        return max((self._learned[p] for p in pairs), default=0.0)
 
     def _embed(self, text: str) -> np.ndarray:
         vector = self._cache.get(text)
@@ -197,3 +267,14 @@ def _squash(value: float, low: float, high: float) -> float:
 def _reversed(sentence: str, source: str) -> bool:
     s, src = sentence.lower(), source.lower()
     return any((a in s and b in src and a not in src) or (b in s and a in src and b not in src) for a, b in _REVERSAL)
+
+
+def make_scorer(encoder: Encoder, settings: AnswerSettings) -> SupportScorer:
+    """The support check ``settings.support`` names, at ``settings.support_threshold``; the learned
+    one loads the shipped support cross-encoder (a ``ModelError`` if its file is missing or altered)."""
+    model = None
+    if settings.support == "learned":
+        from assistant.crossencoder import CrossEncoder
+
+        model = CrossEncoder.load("support")
+    return SupportScorer(encoder, settings.support_threshold, model)

@@ -124,12 +124,15 @@ def check(
             continue
         note = ""
         if valid:
-            support = scorer.score(text, [evidence_by_n[n] for n in valid])
+            judgement = scorer.judge(text, [evidence_by_n[n] for n in valid])
+            support = judgement.score
+            if judgement.contradicted:
+                note = f"the cited paper says otherwise {valid}"
             if support < min_support:
                 # the model may have cited the wrong paper: keep the one that does back it, if any
                 best_n, best = _best_source(text, evidence_by_n, scorer)
                 if best >= min_support:
-                    note = f"citation corrected from {valid} to [{best_n}]"
+                    note = f"citation corrected from {valid} to [{best_n}]"  # replaces a contradiction note
                     valid, support = [best_n], best
         else:
             best_n, support = _best_source(text, evidence_by_n, scorer)

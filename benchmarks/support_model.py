@@ -5,7 +5,8 @@
   counts. Accuracy overall and by kind at ``--threshold``.
 - SciFact claims train (``claims_train.csv``): each claim with a SUPPORT or CONTRADICT label against
   the windows of the abstract it cites; passed rates at the threshold and AUC SUPPORT vs CONTRADICT.
-  ``--groups held.json`` restricts it to claim ids a model was not trained on.
+  ``--held-fold K`` restricts it to the claims of fold K (claim id modulo 5, as
+  ``training.support_data.fold_of``), which a model trained with ``--held-fold K`` never saw.
 
     .venv/bin/python benchmarks/support_model.py --models /tmp/ce/support-onnx
 """
@@ -52,12 +53,14 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--claims", type=Path, default=ROOT.parent / "shared/benchmarks/scifact-claims")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--held-fold", type=int, default=None, help="only SciFact claims of this fold")
     args = parser.parse_args()
 
     from assistant.crossencoder import CrossEncoder
     from assistant.text import split_sentences
     from ingest.readers import read_paths
     from ingest.records import Paper
+    from training.support_data import fold_of
 
     model = CrossEncoder.load("support", args.models, threads=2)
     papers = {p.title: p for p in read_paths([ROOT / "data"]) if isinstance(p, Paper)}
@@ -80,9 +83,12 @@ def main() -> None:
     with (args.claims / "claims_train.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             doc = sentences.get(row["evidence_doc_id"])
+            if args.held_fold is not None and fold_of(row["id"]) != args.held_fold:
+                continue
             if row["evidence_label"] in scores and doc is not None:
                 scores[row["evidence_label"]].append(best(model, row["claim"], windows(doc["title"], doc["sentences"])))
     report["scifact_claims_train"] = {
+        "held_fold": args.held_fold,
         "n": {k: len(v) for k, v in scores.items()},
         "passed": {k: round(sum(s >= args.threshold for s in v) / len(v), 3) for k, v in scores.items()},
         "auc_support_vs_contradict": round(auc(scores["SUPPORT"], scores["CONTRADICT"]), 3),

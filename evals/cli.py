@@ -258,13 +258,13 @@ def scorer(pairs_path: Path, index_dir: Path | None, out: Path, judge: str | Non
         support: Any = JudgeScorer(judge, settings)
     else:
         from assistant.embedding import QueryEncoder
-        from evals.run import heuristic_scorer
+        from evals.run import product_scorer
 
         model = settings.embedding.model
         manifest = settings.index.path / "manifest.json"
         if manifest.is_file():
             model = json.loads(manifest.read_text())["embedding_model"]
-        support = heuristic_scorer(QueryEncoder(model, settings.cache))
+        support = product_scorer(QueryEncoder(model, settings.cache), settings)
     result = score_pairs(pairs, evidence, support)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -283,6 +283,11 @@ def scorer(pairs_path: Path, index_dir: Path | None, out: Path, judge: str | Non
     )
     for kind, row in result["by_kind"].items():
         click.echo(f"  {kind:<18} {row['label']:<12} n={row['n']:<3} accuracy {f(row['accuracy'])}")
+    if result["side_by_side"]:
+        click.echo("side by side (accuracy): " + "  ".join(result["side_by_side"]))
+        for kind in ["accuracy", *result["by_kind"]]:
+            row = "  ".join(f"{part['threshold']:.2f}:{f(part[kind])}" for part in result["side_by_side"].values())
+            click.echo(f"  {kind:<18} {row}")
     best = result["best_threshold"]
     click.echo(
         f"best F1 on these pairs at threshold {best['threshold']}: F1 {f(best['f1'])} accuracy {f(best['accuracy'])}"

@@ -92,16 +92,14 @@ def score_pairs(pairs: list[Pair], evidence: dict[str, str], scorer: Scorer) -> 
         if text is None:
             missing.append(pair.source_title)
             continue
-        score = float(scorer.score(pair.sentence, [text]))
-        results.append(
-            {
-                "id": pair.id,
-                "kind": pair.kind,
-                "label": pair.label,
-                "score": round(score, 4),
-                "supported": pair.supported,
-            }
-        )
+        judge = getattr(scorer, "judge", None)
+        judgement = judge(pair.sentence, [text]) if judge else None
+        score = float(judgement.score if judgement else scorer.score(pair.sentence, [text]))
+        row = {"id": pair.id, "kind": pair.kind, "label": pair.label, "score": round(score, 4)}
+        if judgement is not None and judgement.learned is not None:  # the parts, side by side
+            row |= {"heuristic": judgement.heuristic, "learned": round(judgement.learned, 4)}
+            row["contradicted"] = judgement.contradicted
+        results.append(row | {"supported": pair.supported})
     if not results:
         raise InputError("none of the pairs' source titles were found (index manifest or data/)")
     threshold = float(scorer.threshold)
@@ -116,8 +114,18 @@ def score_pairs(pairs: list[Pair], evidence: dict[str, str], scorer: Scorer) -> 
             "label": group[0]["label"] if len({g["label"] for g in group}) == 1 else "mixed",
             "accuracy": sum(g["supported"] == g["predicted"] for g in group) / len(group),
         }
+    sides = {}
+    if all("learned" in r for r in results):
+        # each part at its own cut: the heuristic at its fitted 0.65, the learned probability at 0.5
+        for part, cut in (("heuristic", HEURISTIC_THRESHOLD), ("learned", 0.5), ("score", threshold)):
+            name = "combined" if part == "score" else part
+            sides[name] = {"threshold": cut, "accuracy": _accuracy(results, part, cut)} | {
+                kind: _accuracy([r for r in results if r["kind"] == kind], part, cut)
+                for kind in sorted({r["kind"] for r in results})
+            }
     return {
         "scorer": getattr(scorer, "name", "heuristic"),
+        "side_by_side": sides,
         "threshold": threshold,
         "pairs": len(results),
         "missing_sources": sorted(set(missing)),
@@ -126,6 +134,13 @@ def score_pairs(pairs: list[Pair], evidence: dict[str, str], scorer: Scorer) -> 
         "best_threshold": best_threshold(results),
         "results": results,
     }
+
+
+HEURISTIC_THRESHOLD = 0.65  # answer.min_support's heuristic default (best F1 on half of these pairs)
+
+
+def _accuracy(rows: list[dict[str, Any]], part: str, cut: float) -> float:
+    return round(sum((r[part] >= cut) == r["supported"] for r in rows) / len(rows), 3)
 
 
 def best_threshold(results: list[dict[str, Any]]) -> dict[str, Any]:

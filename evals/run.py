@@ -2,9 +2,9 @@
 
 Retrieval is always measured on the top 10 papers, whatever ``k`` the answer step uses, so runs
 with different ``k`` stay comparable. Answers are scored with the same support judgement the
-product uses (the heuristic SupportScorer, at the scorer's own threshold, recorded in the report,
-not the answer step's ``min_support``) unless ``--judge`` names an LLM; a paper's evidence is its
-title and abstract. Gold papers are
+product uses (``answer.support``: the learned support cross-encoder with the number, figure and name
+checks, or the heuristic; at the answer step's threshold, recorded in the report) unless ``--judge``
+names an LLM; a paper's evidence is its title and abstract. Gold papers are
 matched by paper id: titles are mapped through the index (case/punctuation-insensitive), BEIR
 documents through their titles as ingest stored them (see evals/beir.py).
 """
@@ -304,12 +304,13 @@ def _default_scorer(cfg: RunConfig, settings: Settings, retriever: Retriever) ->
         from evals.judge import JudgeScorer
 
         return JudgeScorer(cfg.judge, settings)
-    return heuristic_scorer(retriever.encoder)
+    return product_scorer(retriever.encoder, settings)
 
 
-def heuristic_scorer(encoder: Any) -> Scorer:
+def product_scorer(encoder: Any, settings: Settings) -> Scorer:
+    """The answer step's own support check (``answer.support``: learned or heuristic) at its threshold."""
     try:
-        from assistant.support import SupportScorer
+        from assistant.support import make_scorer
     except ImportError as exc:
         raise ConfigError(f"the support scorer (assistant/support.py) is not available: {exc}") from exc
-    return SupportScorer(encoder)
+    return make_scorer(encoder, settings.answer)
