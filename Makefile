@@ -50,7 +50,7 @@ test: .venv/.installed browser
 # split (never tuned on) must both stay on the right side of evals/thresholds.json. Then the
 # researcher-style set of $(SHARED) (realistic.jsonl, dev and test halves, retrieval-only): each half
 # must hold the regression floor (evals/thresholds-realistic-floor.json) and is reported against the
-# issue's targets (evals/thresholds-realistic.json, MISSED printed, never failing: the README says
+# issue's targets (evals/thresholds-realistic.json, MISSED printed, never failing: docs/evaluation.md says
 # which are missed and by how much). Both halves run before a failed dev check fails the gate.
 gate: $(INDEX)/manifest.json
 	.venv/bin/evals run --questions evals/questions/dev.jsonl --retrieval-only --index $(INDEX) \
@@ -82,7 +82,7 @@ eval-realistic: $(INDEX)/manifest.json
 	  .venv/bin/evals run --questions $(REALISTIC) --split $$split --index $(INDEX) --mode auto \
 	    --model embedded/qwen2.5-0.5b --out evals/out/realistic-$$split || exit 1; done
 
-# The README's mode/model table: 30 dev questions, evenly spaced, per answer mode and model.
+# The mode/model table of docs/evaluation.md: 30 dev questions, evenly spaced, per answer mode and model.
 eval-modes: $(INDEX)/manifest.json
 	for run in "extract embedded/qwen2.5-0.5b" "auto embedded/qwen2.5-0.5b" "generate embedded/qwen2.5-0.5b" \
 	           "auto embedded/smollm2-135m"; do set -- $$run; \
@@ -93,11 +93,11 @@ bench: $(INDEX)/manifest.json
 	$(PY) benchmarks/ingest.py
 	$(PY) benchmarks/query.py --index $(INDEX)
 
-# 20 chat sessions and 50 retrieve-only requests at once against one papers-ui (README: Load)
+# 20 chat sessions and 50 retrieve-only requests at once against one papers-ui (docs/evaluation.md: Load)
 bench-load: $(INDEX)/manifest.json
 	$(PY) benchmarks/load.py --index $(INDEX)
 
-# Cost against collection size, 1k to 100k papers (README: Scale; about an hour, ~8 GB of disk while it runs)
+# Cost against collection size, 1k to 100k papers (docs/evaluation.md: Scale; about an hour, ~8 GB of disk while it runs)
 bench-scale: .venv/.installed
 	$(PY) benchmarks/scale.py
 

@@ -179,7 +179,7 @@ class DocumentEncoder:
     reference machine that encodes faster than one session with two intra-op threads, which spend
     much of a small batch synchronising. A text's vector depends only on its batch (int8 activations
     are quantised per batch), never on which session ran it. ``benchmarks/ingest.py`` measures the
-    backends side by side; ``README.md`` (Scale) has the figures behind the default.
+    backends side by side; ``docs/evaluation.md`` (Ingest) has the figures behind the default.
     """
 
     def __init__(self, name: str, cache: Path, backend: str, batch_size: int, workers: int | None = None) -> None:

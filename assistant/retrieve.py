@@ -214,7 +214,8 @@ def fuse_lists(lists: list[tuple[float, dict[str, float]]], rrf_k: int, method: 
 
     ``zscore`` (default): a convex combination of z-normalised scores over the candidates, a paper
     missing from one list taking that list's minimum; it measured better than RRF on SciFact
-    (README). ``rrf``: weighted reciprocal rank fusion (Cormack et al., SIGIR 2009), constant ``rrf_k``.
+    (docs/evaluation.md, Retrieval). ``rrf``: weighted reciprocal rank fusion (Cormack et al., SIGIR
+    2009), constant ``rrf_k``.
     Lists that are empty or weighted 0 are skipped.
     """
     lists = [(w, best) for w, best in lists if w > 0 and best]

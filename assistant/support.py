@@ -13,8 +13,8 @@ No NLI or cross-encoder model ships in any package we could find, so this combin
 - negation: a negation present on one side only, around the matching sentence, is a contradiction;
 - overclaim: universal words ("all", "always", "state of the art", ...) absent from the evidence.
 
-It is reported as a heuristic everywhere; its accuracy on hand-labelled pairs is in the README
-(`evals scorer`). The answer chain and the eval harness use the same scorer.
+It is reported as a heuristic everywhere; its accuracy on hand-labelled pairs is in
+docs/evaluation.md (`evals scorer`). The answer chain and the eval harness use the same scorer.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
     make bench-scale        # = .venv/bin/python benchmarks/scale.py
     .venv/bin/python benchmarks/scale.py --sizes 1000,10000 --ingest-sizes 1000,2000
 
-Writes ``benchmarks/results/scale.json``, ``benchmarks/results/scale.png`` and prints the README's
-table. Collections are made from a real corpus (SciFact when ``--corpus`` is a BEIR folder, else
+Writes ``benchmarks/results/scale.json``, ``benchmarks/results/scale.png`` and prints the Scale
+table of docs/evaluation.md. Collections are made from a real corpus (SciFact when ``--corpus`` is a BEIR folder, else
 any ingestible path) by ``benchmarks/scale_corpus.py`` (recombined real sentences, unique titles
 and ids), built by the product's own ``run_ingest`` with vectors derived from real ones (see that
 module), so 100k papers build in minutes instead of hours of encoding. Measured per size:

@@ -5,7 +5,7 @@
 after ``benchmarks/scale.py --keep``: the kept index is copied, its Chroma folder served by
 ``chroma run`` on loopback, its collections renamed for server mode; then `ask --retrieve-only`
 runs as new processes (the first one waits for the server to load its HNSW indexes) and an
-in-process chain times 200 questions. Prints the figures (README: Scale).
+in-process chain times 200 questions. Prints the figures (docs/evaluation.md: Scale).
 """
 
 import json

@@ -1,6 +1,6 @@
 """Identify: when two records are one paper, and which id a paper gets. Ids first, titles second.
 
-The rules (README, "Identity"), applied within one run (:func:`deduplicate`) and against the
+The rules (docs/ingest.md, "What counts as one paper"), applied within one run (:func:`deduplicate`) and against the
 stored index (:func:`match_stored`) alike:
 
 1. **Strong ids decide.** Records sharing an arXiv id or a DOI are one paper; records whose

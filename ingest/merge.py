@@ -1,6 +1,6 @@
 """Merge: what an indexed paper becomes when another record of it arrives, field by field.
 
-The README's rule 3 ("Ingest: what counts as one paper"), against the index:
+Rule 3 of docs/ingest.md ("What counts as one paper"), against the index:
 
 * **A newer arXiv version wins whole**: every field it carries replaces the stored one (title,
   abstract, date, url, authors, links) and its version is stored. What it does not carry is kept

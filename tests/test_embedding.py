@@ -34,7 +34,7 @@ def test_onnx_query_encoder_matches_sentence_transformers() -> None:
 
 def test_int8_document_encoder_stays_close_and_its_parallel_sessions_change_nothing() -> None:
     """The default ingest backend (onnx-int8): close to sentence-transformers on every text (SciFact
-    test nDCG@10 0.739 against 0.738 for torch, README: Scale), and bit-identical whether its batches
+    test nDCG@10 0.739 against 0.738 for torch, docs/evaluation.md: Ingest), and bit-identical whether its batches
     run on one session or several (a vector depends only on its batch)."""
     from assistant.embedding import DocumentEncoder
 

@@ -147,7 +147,7 @@ def test_killed_ingest_then_clean_rerun(tmp_path: Path, model, monkeypatch) -> N
 
 
 def test_kill_trials_leave_a_consistent_index(tmp_path: Path) -> None:
-    """benchmarks/kill_ingest.py, three real kills on a small synthetic collection (the README's
+    """benchmarks/kill_ingest.py, three real kills on a small synthetic collection (docs/evaluation.md's
     figure comes from 20+ kills on the bundled corpus)."""
     src = write_jsonl(tmp_path / "papers.jsonl", synthetic_papers(150, seed=3))
     out = tmp_path / "kills.json"

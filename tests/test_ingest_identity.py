@@ -436,7 +436,7 @@ def test_no_stored_paper_is_duplicated_merged_or_shrunk_across_runs(tmp_path: Pa
     )
     report = run_ingest([v2], settings)
     # found by the id it learnt, not split in two; the stored paper has no version to be older than
-    # v2, so the first record stays and v2 only fills what it lacks (README rule 3)
+    # v2, so the first record stays and v2 only fills what it lacks (docs/ingest.md rule 3)
     assert (report.unchanged, report.updated, report.added) == (1, 0, 0)
 
     full = " ".join(f"word{i}" for i in range(40))

@@ -1,6 +1,6 @@
 """The same paper arriving again is merged field by field, never replaced whole (issue 21, item 2).
 
-README rule 3: a later record only fills what the stored one lacks; the latest arXiv version wins
+docs/ingest.md rule 3: a later record only fills what the stored one lacks; the latest arXiv version wins
 whole (a date it does not carry is kept). A record that changes neither title nor abstract is
 "unchanged": nothing is embedded again and the calibration is not refitted. Real index throughout.
 """
