@@ -12,7 +12,7 @@ those ``depth`` papers (the way fusion combines dense and BM25)::
 
 so ``weight`` 0 is fusion alone and 1 the cross-encoder alone; papers below ``depth`` keep
 fusion's order after them. ``weight`` and ``depth`` were chosen on SciFact train and realistic dev
-(README, "Reranking"). Each reranked paper also gets its probability of relevance (the sigmoid of
+(docs/models.md, "Reranking"). Each reranked paper also gets its probability of relevance (the sigmoid of
 the logit), which the coverage decision reads (``assistant.abstain.signals``).
 """
 

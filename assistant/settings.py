@@ -41,7 +41,7 @@ class EmbeddingSettings(_Section):
         "onnx-int8",
         description="How ingest runs the encoder: sentence-transformers on torch (the reference), its fp32 "
         "ONNX export, or that export with int8 dynamic quantisation (onnxruntime). Queries always use the "
-        "fp32 ONNX export. onnx-int8: SciFact test nDCG@10 0.739 vs 0.738 for torch (README: Scale).",
+        "fp32 ONNX export. onnx-int8: SciFact test nDCG@10 0.739 vs 0.738 for torch (docs/evaluation.md).",
     )
     sentence_vectors: bool = Field(
         True,
@@ -124,7 +124,7 @@ class AbstentionSettings(_Section):
         lt=1.0,
         description="Share of answerable questions the decision may refuse, applied to the calibrated "
         "scores of this collection's pseudo-questions: lower answers more (and refuses fewer near "
-        "misses), higher refuses more. Chosen on realistic dev and the old dev split (README): 0.08 answered 0.93 "
+        "misses), higher refuses more. Chosen on realistic dev and the old dev split (docs/evaluation.md): 0.08 answered 0.93 "
         "and 0.99 of their answerable questions; the rest go to 'closest', not 'none'.",
     )
     target_none: float = Field(

@@ -226,7 +226,7 @@ class PaperIndex:
         if remote and not wanted:
             raise IndexMismatchError(
                 f"index {self.root} keeps its vectors in a Chroma server: set index.chroma_host and "
-                "index.chroma_port (see README: Scale) to the server it was built with"
+                "index.chroma_port (see docs/configuration.md) to the server it was built with"
             )
         if wanted and not remote and (self.manifest.paper_count or self.manifest.inline_papers):
             raise IndexMismatchError(
