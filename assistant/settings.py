@@ -124,8 +124,8 @@ class AbstentionSettings(_Section):
         lt=1.0,
         description="Share of answerable questions the decision may refuse, applied to the calibrated "
         "scores of this collection's pseudo-questions: lower answers more (and refuses fewer near "
-        "misses), higher refuses more. Chosen on realistic dev and the old dev split (docs/evaluation.md): 0.08 answered 0.93 "
-        "and 0.99 of their answerable questions; the rest go to 'closest', not 'none'.",
+        "misses), higher refuses more. Chosen on realistic dev and the old dev split (docs/evaluation.md): "
+        "0.08 answered 0.93 and 0.99 of their answerable questions; the rest go to 'closest', not 'none'.",
     )
     target_none: float = Field(
         0.02,
