@@ -11,6 +11,7 @@ PapersError
 │   └── IndexMismatchError
 ├── ModelError           a packaged model is not installed or fails its checksum
 ├── ClusterError         ``ingest --ray``: Ray is not installed, the cluster is unreachable or failed
+├── FetchError           ``papers fetch``: a source answered with an error, or not at all after retries
 └── ProviderError        the LLM provider failed (bad reply, or one of:)
     ├── ProviderTimeout      no answer within llm.timeout_s
     ├── ProviderAuthError    the key was refused (401/403)
@@ -78,6 +79,12 @@ class ModelError(PapersError):
 class ClusterError(PapersError):
     """``ingest --ray``: Ray Data is not installed, no Ray cluster answers at the address given, or
     encoding on it failed (``ingest.distributed``)."""
+
+
+class FetchError(PapersError):
+    """``papers fetch``: a paper source (the Daily Papers or arXiv API) gave an error, a response that is
+    not what it should be (not JSON, not an Atom feed, an arXiv error entry), or no answer after the
+    retries; the message names the URL (``ingest.fetch``)."""
 
 
 class ProviderError(PapersError):

@@ -236,6 +236,48 @@ class UISettings(_Section):
             return False  # a host name: it may resolve anywhere
 
 
+class FetchSettings(_Section):
+    """``papers fetch`` (ingest.fetch): where the paper APIs are and how politely they are asked."""
+
+    daily_url: str = Field(
+        "https://huggingface.co/api/daily_papers",
+        pattern=r"^https?://[^\s/]+",
+        description="The Hugging Face Daily Papers API (JSON; asked with ?date=YYYY-MM-DD&p=PAGE&limit=N).",
+    )
+    arxiv_url: str = Field(
+        "https://export.arxiv.org/api/query",
+        pattern=r"^https?://[^\s/]+",
+        description="The arXiv API (Atom; asked with search_query, start, max_results, sortBy, sortOrder).",
+    )
+    daily_delay_s: float = Field(1.0, ge=0, description="Least seconds between two requests to the Daily Papers API.")
+    arxiv_delay_s: float = Field(
+        3.0,
+        ge=0,
+        description="Least seconds between two requests to the arXiv API, counted from the end of one to the "
+        "start of the next (retries included): arXiv's terms ask for one request every 3 seconds.",
+    )
+    timeout_s: float = Field(
+        30.0, gt=0, description="Seconds to connect, and between bytes of the answer, before a request is failed."
+    )
+    retries: int = Field(
+        4, ge=0, le=10, description="Retries of a request answered 429 or 5xx, timed out or cut (then an error)."
+    )
+    backoff_s: float = Field(
+        5.0,
+        ge=0,
+        description="Wait before the first retry, doubled for each next one; a longer Retry-After is honoured "
+        "(up to 300 s).",
+    )
+    daily_page_size: int = Field(100, ge=1, le=100, description="Papers per Daily Papers request (the API's limit).")
+    arxiv_page_size: int = Field(100, ge=1, le=2000, description="Entries per arXiv request (max_results).")
+    user_agent: str = Field(
+        "papers-assistant/0.1 (papers fetch; question answering over paper abstracts)",
+        min_length=1,
+        description="User-Agent of every fetch request; add a contact (mailto:you@example.org) so the APIs' "
+        "operators can reach you rather than block you.",
+    )
+
+
 class IndexSettings(_Section):
     path: Path = Field(Path(".papers"), description="Index directory (manifest, paper catalog, BM25, local vectors).")
     chroma_host: str | None = Field(
@@ -274,6 +316,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
     ui: UISettings = UISettings()
+    fetch: FetchSettings = FetchSettings()
 
     def at(self, path: Path) -> Settings:
         """These settings for the index at ``path`` (the same Chroma server, if any)."""

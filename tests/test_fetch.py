@@ -1,0 +1,364 @@
+"""``papers fetch`` (ingest/fetch): Daily Papers and arXiv against a loopback server replaying recorded
+responses (tests/fixtures/fetch, tests/replay.py). Nothing here reaches the network.
+
+What is proved: 3 days of Daily Papers and a paged arXiv query (a 503 retried, an empty last page)
+ingest exactly the papers the index lacks, and a second run asks and embeds nothing; a failed or
+interrupted fetch resumes without asking again for saved pages; arXiv requests are at least 3 s
+apart with the default setting (measured at the server); no connection leaves 127.0.0.1 but to the
+configured base URL (a guarded subprocess); ``--dry-run`` changes nothing; bad answers are one
+error naming the URL, and what was saved before is kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from replay import Answer, arxiv_key, daily_key, fixture, replay
+from servers import BIN, clean_env
+
+from assistant.errors import FetchError
+from assistant.settings import AbstentionSettings, ChunkSettings, EmbeddingSettings, FetchSettings, Settings
+from assistant.store import load_manifest
+from ingest.fetch.arxiv import ArxivSource, query_key
+from ingest.fetch.daily import DailySource, days
+from ingest.fetch.http import Client, Pacer
+from ingest.fetch.run import run_fetch
+from ingest.fetch.store import Job, Run
+from ingest.pipeline import run_ingest
+
+QUERY = 'cat:cs.CL AND abs:"retrieval"'
+DAYS = days(date(2024, 9, 2), date(2024, 9, 4))
+DAILY_IDS = {"2409.00511", "2409.00602", "2409.00733", "2409.01120", "2409.01248", "2409.02001", "2409.02117"}
+ARXIV_IDS = {"2409.03001", "2409.01120", "2409.02950", "2408.16666"}
+NETGUARD = Path(__file__).parent / "netguard"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in [n for n in os.environ if n.startswith("PAPERS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no config.toml from the working directory
+
+
+def daily_routes(**override: list[Answer]) -> dict[Any, list[Answer]]:
+    routes = {daily_key(d.isoformat()): [fixture(f"daily/{d.isoformat()}.json")] for d in DAYS}
+    return routes | {daily_key(day): answers for day, answers in override.items()}
+
+
+def arxiv_routes(page2: list[Answer] | None = None) -> dict[Any, list[Answer]]:
+    return {
+        arxiv_key(QUERY, 0): [fixture("arxiv/page-0.xml")],
+        arxiv_key(QUERY, 2): page2 or [fixture("bad/unavailable.html", 503), fixture("arxiv/page-2.xml")],
+        arxiv_key(QUERY, 4): [fixture("arxiv/page-4.xml")],
+    }
+
+
+def settings_for(index: Path, server: Any, **fetch: Any) -> Settings:
+    """Quick settings: no pacing, short backoff, 2 arXiv entries a page; ``fetch`` overrides them."""
+    quick = {"daily_delay_s": 0, "arxiv_delay_s": 0, "backoff_s": 0.01, "retries": 2, "arxiv_page_size": 2}
+    return Settings(
+        index=index,
+        embedding=EmbeddingSettings(),
+        chunking=ChunkSettings(),
+        abstention=AbstentionSettings(calibrate=False),
+        fetch=FetchSettings(
+            daily_url=server.base("/api/daily_papers"), arxiv_url=server.base("/api/query"), **(quick | fetch)
+        ),
+    )
+
+
+def indexed_ids(index: Path) -> set[str]:
+    return {entry.arxiv_id for entry in load_manifest(index).papers.values()}
+
+
+def tree(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` with its size and mtime (what a no-op must leave as it was)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+# -- the targets: exactly the new papers, nothing the second time ------------------------------------
+
+
+def test_daily_and_arxiv_ingest_exactly_the_new_papers_then_nothing(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    known = tmp_path / "known.jsonl"  # already indexed: one of the Daily Papers of the 2nd
+    daily = json.loads(fixture("daily/2024-09-02.json").body)[2]["paper"]
+    known.write_text(json.dumps({"title": daily["title"], "abstract": daily["summary"], "arxiv_id": daily["id"]}))
+    with replay(daily_routes() | arxiv_routes()) as server:
+        settings = settings_for(index, server)
+        run_ingest([known], settings)
+
+        first = run_fetch(DailySource(settings.fetch, DAYS), settings)
+        assert first.requests == 3 and len(first.responses) == 3
+        assert first.ingest is not None
+        # 8 records, 7 papers (2409.00602 is on two days), 1 already indexed
+        assert (first.ingest.records, first.ingest.papers, first.ingest.added, first.ingest.unchanged) == (8, 7, 6, 1)
+        assert indexed_ids(index) == DAILY_IDS
+
+        arxiv = run_fetch(ArxivSource(settings.fetch, QUERY, 500), settings)
+        starts = [r.query["start"] for r in server.requests("/api/query")]
+        assert starts == ["0", "2", "2", "4"]  # the 503 was retried; the empty page ended the paging
+        assert arxiv.ingest is not None and (arxiv.ingest.added, arxiv.ingest.unchanged) == (3, 1)  # 2409.01120
+        assert any("empty page at start=4 of 6" in note for note in arxiv.notes)
+        assert indexed_ids(index) == DAILY_IDS | ARXIV_IDS
+        assert all("papers-assistant" in r.headers["User-Agent"] for r in server.log)
+
+        # provenance: each paper names its response file, and the job names the file's URL
+        job = json.loads((index / "fetched" / "arxiv" / query_key(QUERY) / "job.json").read_text())
+        pages = job["runs"][0]["pages"]
+        assert [p["file"] for p in pages] == ["0000.xml", "0001.xml", "0002.xml"]
+        assert pages[1]["papers"] == ["arXiv:2409.02950", "arXiv:2408.16666"] and "start=2" in pages[1]["url"]
+        assert (
+            pages[2]["entries"] == 0
+            and pages[2]["papers"] == []
+            and all(p["ingested"] or not p["papers"] for p in pages)
+        )
+        entry = next(e for e in load_manifest(index).papers.values() if e.arxiv_id == "2408.16666")
+        assert any(s.endswith("fetched/arxiv/" + query_key(QUERY) + "/0001.xml#entry2") for s in entry.sources)
+
+        generation = load_manifest(index).generation
+        before = len(server.log)
+        again = [run_fetch(DailySource(settings.fetch, DAYS), settings)]
+        again.append(run_fetch(ArxivSource(settings.fetch, QUERY, 500), settings))
+        assert len(server.log) == before  # nothing asked
+        assert all(r.requests == 0 and r.ingest is None and r.done for r in again)
+        assert load_manifest(index).generation == generation  # nothing written
+
+
+def test_a_refresh_with_unchanged_answers_saves_and_embeds_nothing(tmp_path: Path) -> None:
+    with replay(daily_routes()) as server:
+        settings = settings_for(tmp_path / "index", server)
+        run_fetch(DailySource(settings.fetch, DAYS[:1]), settings)
+        again = run_fetch(DailySource(settings.fetch, DAYS[:1]), settings, refresh=True)
+    assert again.requests == 1 and not again.responses[0].saved and again.ingest is None
+    assert sorted(p.name for p in (tmp_path / "index" / "fetched" / "daily" / "2024-09-02").iterdir()) == [
+        "0000.json",
+        "job.json",
+    ]
+
+
+# -- interruptions -------------------------------------------------------------------------------------
+
+
+def test_a_failed_fetch_resumes_without_asking_again(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    broken = {"2024-09-04": [Answer(500, b'{"error": "Internal Error"}')]}
+    with replay(daily_routes(**broken)) as server, pytest.raises(FetchError) as caught:
+        settings = settings_for(index, server)
+        run_fetch(DailySource(settings.fetch, DAYS), settings)
+    assert "date=2024-09-04" in str(caught.value) and "HTTP 500" in str(caught.value)
+    assert "the 2 responses saved before it are kept; the same command resumes" in str(caught.value)
+    assert not (index / "manifest.json").exists()  # nothing ingested from a failed run
+
+    with replay(daily_routes()) as server:  # the API is back (on another port: the URL is a setting)
+        settings = settings_for(index, server)
+        resumed = run_fetch(DailySource(settings.fetch, DAYS), settings)
+        assert [r.query["date"] for r in server.log] == ["2024-09-04"]
+    assert resumed.ingest is not None and resumed.ingest.added == 7
+    assert indexed_ids(index) == DAILY_IDS
+
+
+def test_a_killed_arxiv_fetch_continues_from_its_next_page(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+
+    def killed(_: object) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C right after the first page was saved
+
+    with replay(arxiv_routes()) as server:
+        settings = settings_for(index, server)
+        with pytest.raises(KeyboardInterrupt):
+            run_fetch(ArxivSource(settings.fetch, QUERY, 500), settings, on_response=killed)
+        assert [r.query["start"] for r in server.log] == ["0"]
+        resumed = run_fetch(ArxivSource(settings.fetch, QUERY, 500), settings)
+        assert [r.query["start"] for r in server.log] == ["0", "2", "2", "4"]  # page 0 not asked again
+    assert resumed.ingest is not None and resumed.ingest.added == 4 and len(resumed.ingested) == 2
+    assert indexed_ids(index) == ARXIV_IDS
+
+
+def test_a_larger_max_continues_where_a_smaller_one_stopped(tmp_path: Path) -> None:
+    with replay(arxiv_routes([fixture("arxiv/page-2.xml")])) as server:
+        settings = settings_for(tmp_path / "index", server)
+        run_fetch(ArxivSource(settings.fetch, QUERY, 2), settings, dry_run=False)
+        more = run_fetch(ArxivSource(settings.fetch, QUERY, 4), settings)
+        asked = [(r.query["start"], r.query["max_results"]) for r in server.log]
+    assert asked == [("0", "2"), ("2", "2")] and more.ingest is not None and more.ingest.added == 2
+
+
+# -- pacing, retries, the network ---------------------------------------------------------------------
+
+
+def test_arxiv_requests_are_at_least_3_seconds_apart_by_default(tmp_path: Path) -> None:
+    assert FetchSettings().arxiv_delay_s == 3.0
+    with replay(arxiv_routes([fixture("arxiv/page-2.xml")])) as server:
+        settings = settings_for(tmp_path / "index", server, arxiv_delay_s=FetchSettings().arxiv_delay_s)
+        run_fetch(ArxivSource(settings.fetch, QUERY, 4), settings, dry_run=True)
+        arrivals = [r.at for r in server.log]
+    assert len(arrivals) == 2
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert min(gaps) >= 3.0, gaps
+
+
+def test_pacing_holds_across_runs_and_retries_back_off(tmp_path: Path) -> None:
+    waits: list[float] = []
+    stamp = tmp_path / ".last-request"
+    Pacer(3.0, stamp).done()  # a run that just ended
+    Pacer(3.0, stamp, waits.append).wait()
+    assert waits and 2.5 < waits[0] <= 3.0
+
+    answers = iter([httpx.Response(503), httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200)])
+    sleeps: list[float] = []
+    settings = FetchSettings(backoff_s=1.0, retries=3, daily_delay_s=0)
+    transport = httpx.MockTransport(lambda request: next(answers))
+    with Client(settings, 0, accept="application/json", transport=transport, sleep=sleeps.append) as client:
+        assert client.get("http://127.0.0.1:9/api/daily_papers", {"date": "2024-09-02"}).status == 200
+    assert sleeps == [1.0, 7.0] and client.requests == 3  # backoff 1 s, then Retry-After over the doubled 2 s
+
+
+def test_no_connection_leaves_loopback_but_to_the_configured_base_url(tmp_path: Path) -> None:
+    """``papers fetch daily`` and ``arxiv`` in a process where every connection beyond 127.0.0.1 is
+    refused and logged (tests/netguard) and every connection at all is recorded: all went to the
+    replay server's port, and the netguard log is empty."""
+    connections, netlog = tmp_path / "connections.log", tmp_path / "net.log"
+    script = f"""
+import socket, sys
+def hook(event, args):
+    if event == "socket.connect" and getattr(args[0], "family", None) in (socket.AF_INET, socket.AF_INET6):
+        with open({str(connections)!r}, "a") as fh:
+            fh.write(f"{{args[1][0]}} {{args[1][1]}}\\n")
+sys.addaudithook(hook)
+from assistant.cli import papers
+index = {str(tmp_path / "index")!r}
+papers(["fetch", "daily", "--date", "2024-09-03", "--index", index], standalone_mode=False)
+papers(["fetch", "arxiv", "--query", {QUERY!r}, "--max", "4", "--index", index], standalone_mode=False)
+"""
+    with replay(daily_routes() | arxiv_routes([fixture("arxiv/page-2.xml")])) as server:
+        env = clean_env(tmp_path) | {
+            "PYTHONPATH": str(NETGUARD) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+            "NETGUARD_LOG": str(netlog),
+            "PAPERS_FETCH__DAILY_URL": server.base("/api/daily_papers"),
+            "PAPERS_FETCH__ARXIV_URL": server.base("/api/query"),
+            "PAPERS_FETCH__ARXIV_DELAY_S": "0",
+            "PAPERS_FETCH__ARXIV_PAGE_SIZE": "2",
+            "PAPERS_ABSTENTION__CALIBRATE": "false",
+        }
+        done = subprocess.run(
+            [str(BIN / "python"), "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert len(server.log) == 3
+    assert "3 papers" in done.stdout and "added" in done.stdout
+    assert (netlog.read_text() if netlog.exists() else "") == ""
+    targets = set(connections.read_text().split("\n")) - {""}
+    assert targets == {f"127.0.0.1 {server.port}"}, targets
+    assert indexed_ids(tmp_path / "index") == {"2409.01120", "2409.00602", "2409.01248"} | ARXIV_IDS
+
+
+# -- dry run, bad answers, the command ------------------------------------------------------------------
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    with replay(daily_routes() | arxiv_routes()) as server:
+        settings = settings_for(index, server)
+        fresh = run_fetch(DailySource(settings.fetch, DAYS), settings, dry_run=True)
+        assert not index.exists()  # not even the folder
+        assert fresh.ingest is not None and fresh.ingest.added == 7 and fresh.dry_run
+
+        run_fetch(DailySource(settings.fetch, DAYS[:1]), settings)
+        before = tree(index)
+        dry = run_fetch(DailySource(settings.fetch, DAYS), settings, dry_run=True)
+        assert tree(index) == before
+        assert dry.ingest is not None and (dry.ingest.added, dry.ingest.unchanged) == (4, 1)  # 00602 is indexed
+        assert [r.query["date"] for r in server.log[-2:]] == ["2024-09-03", "2024-09-04"]  # the 2nd was fetched
+
+        result = CliRunner().invoke(
+            _papers(),
+            ["fetch", "arxiv", "--query", QUERY, "--max", "4", "--index", str(index), "--dry-run"],
+            env=_env(server),
+        )
+        assert result.exit_code == 0, result.output
+        assert "would save fetched/arxiv/" in result.output and "dry run, nothing changed" in result.output
+        assert "4 to add" in result.output
+        assert tree(index) == before
+
+
+def test_invalid_json_is_one_error_naming_the_url_and_keeps_what_was_saved(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    with replay(daily_routes(**{"2024-09-03": [fixture("bad/truncated.json")]})) as server:
+        result = CliRunner().invoke(
+            _papers(),
+            ["fetch", "daily", "--since", "2024-09-02", "--until", "2024-09-04", "--index", str(index)],
+            env=_env(server),
+        )
+        url = f"{server.base('/api/daily_papers')}?date=2024-09-03&p=0&limit=100"
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and url in errors[0] and "not JSON" in errors[0] and "Traceback" not in result.output
+    assert (index / "fetched" / "daily" / "2024-09-02" / "0000.json").read_bytes() == fixture(
+        "daily/2024-09-02.json"
+    ).body
+    assert not (index / "fetched" / "daily" / "2024-09-03" / "0000.json").exists()
+
+
+def test_http_500_after_retries_names_the_url_and_keeps_earlier_pages(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    with replay(arxiv_routes([Answer(500, b"Internal Server Error", "text/plain")])) as server:
+        settings = settings_for(index, server)
+        with pytest.raises(FetchError) as caught:
+            run_fetch(ArxivSource(settings.fetch, QUERY, 500), settings)
+        assert [r.query["start"] for r in server.log] == ["0", "2", "2", "2"]  # 1 + 2 retries
+    message = str(caught.value)
+    assert "\n" not in message and "start=2" in message and "HTTP 500" in message and "3 attempts" in message
+    job = json.loads((index / "fetched" / "arxiv" / query_key(QUERY) / "job.json").read_text())
+    assert [p["file"] for p in job["runs"][0]["pages"]] == ["0000.xml"]
+
+
+def test_an_arxiv_error_entry_is_an_error_quoting_arxiv(tmp_path: Path) -> None:
+    with replay({arxiv_key("cat:", 0): [fixture("arxiv/error.xml", 400)]}) as server:
+        settings = settings_for(tmp_path / "index", server)
+        with pytest.raises(FetchError, match=r"search_query=cat%3A.*reports an error: malformed query: cat:"):
+            run_fetch(ArxivSource(settings.fetch, "cat:", 10), settings)
+
+
+def test_todays_list_is_asked_again_and_past_days_are_not() -> None:
+    past = Job("daily", "2024-09-03", {"date": "2024-09-03"}, [Run("2024-09-03T08:00:00+00:00")])
+    past.runs[0].complete, past.runs[0].finished = True, "2024-09-03T08:00:05+00:00"
+    assert DailySource.stale(past)  # finished on the day itself: the list may have grown
+    past.runs[0].finished = "2024-09-05T08:00:05+00:00"
+    assert not DailySource.stale(past)
+
+
+def test_command_line_usage_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    both = runner.invoke(_papers(), ["fetch", "daily", "--date", "2024-09-02", "--since", "2024-09-01"])
+    future = runner.invoke(_papers(), ["fetch", "daily", "--date", "2999-01-01"])
+    backwards = runner.invoke(_papers(), ["fetch", "daily", "--since", "2024-09-04", "--until", "2024-09-02"])
+    assert [r.exit_code for r in (both, future, backwards)] == [2, 2, 2]
+    assert "after today" in future.output and "before --since" in backwards.output
+
+
+def _papers() -> Any:
+    from assistant.cli import papers
+
+    return papers
+
+
+def _env(server: Any) -> dict[str, str]:
+    return {
+        "PAPERS_FETCH__DAILY_URL": server.base("/api/daily_papers"),
+        "PAPERS_FETCH__ARXIV_URL": server.base("/api/query"),
+        "PAPERS_FETCH__DAILY_DELAY_S": "0",
+        "PAPERS_FETCH__ARXIV_DELAY_S": "0",
+        "PAPERS_FETCH__ARXIV_PAGE_SIZE": "2",
+        "PAPERS_FETCH__BACKOFF_S": "0.01",
+        "PAPERS_ABSTENTION__CALIBRATE": "false",
+    }
