@@ -2,7 +2,8 @@
 responses (tests/fixtures/fetch, tests/replay.py). Nothing here reaches the network.
 
 What is proved: 3 days of Daily Papers and a paged arXiv query (a 503 retried, an empty last page)
-ingest exactly the papers the index lacks, and a second run asks and embeds nothing; a failed or
+ingest exactly the papers the index lacks, and a second run asks and embeds nothing; 500 results come
+in five pages of 100 (dry run: nothing embedded); a failed or
 interrupted fetch resumes without asking again for saved pages; arXiv requests are at least 3 s
 apart with the default setting (measured at the server); no connection leaves 127.0.0.1 but to the
 configured base URL (a guarded subprocess); ``--dry-run`` changes nothing; bad answers are one
@@ -182,6 +183,30 @@ def test_a_killed_arxiv_fetch_continues_from_its_next_page(tmp_path: Path) -> No
         assert [r.query["start"] for r in server.log] == ["0", "2", "2", "4"]  # page 0 not asked again
     assert resumed.ingest is not None and resumed.ingest.added == 4 and len(resumed.ingested) == 2
     assert indexed_ids(index) == ARXIV_IDS
+
+
+def atom_page(start: int, count: int, total: int) -> Answer:
+    """An arXiv page of ``count`` made-up entries from ``start`` (the shape of the recorded pages)."""
+    head, _, _ = fixture("arxiv/page-0.xml").body.decode().partition("  <entry>")
+    head = head.replace(">6</opensearch:totalResults>", f">{total}</opensearch:totalResults>")
+    entries = "".join(
+        f"  <entry>\n    <id>http://arxiv.org/abs/2409.{10000 + n}v1</id>\n"
+        f"    <published>2024-09-04T00:00:00Z</published>\n    <title>Retrieval study number {n}</title>\n"
+        f"    <summary>We measure retrieval setting {n} on benchmark {n % 7} and report recall.</summary>\n"
+        "    <author>\n      <name>Ada Lovelace</name>\n    </author>\n  </entry>\n"
+        for n in range(start, start + count)
+    )
+    return Answer(200, (head + entries + "</feed>\n").encode(), "application/atom+xml")
+
+
+def test_500_arxiv_results_come_in_pages_of_100(tmp_path: Path) -> None:
+    routes = {arxiv_key(QUERY, start): [atom_page(start, 100, 500)] for start in range(0, 500, 100)}
+    with replay(routes) as server:
+        settings = settings_for(tmp_path / "index", server, arxiv_page_size=100)
+        report = run_fetch(ArxivSource(settings.fetch, QUERY, 500), settings, dry_run=True)
+        asked = [(r.query["start"], r.query["max_results"]) for r in server.log]
+    assert asked == [(str(s), "100") for s in range(0, 500, 100)]  # the stated total ends it: no 6th request
+    assert report.ingest is not None and (report.ingest.papers, report.ingest.added) == (500, 500)
 
 
 def test_a_larger_max_continues_where_a_smaller_one_stopped(tmp_path: Path) -> None:
