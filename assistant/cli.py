@@ -23,6 +23,7 @@ import click
 
 from assistant.display import short_title, shown_payload
 from assistant.errors import EXIT_ERROR, EXIT_USAGE, fail, handle_errors
+from assistant.export import FORMATS
 from assistant.settings import MAX_K
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "fail", "handle_errors", "main", "papers"]
@@ -69,8 +70,14 @@ def _dates(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
     is_flag=True,
     help="Show the retrieved papers; no LLM (except to translate a non-English question).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
-@handle_errors
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object (the same as --format json).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="text (default, streamed), markdown, json, bibtex (the cited papers) or bundle (JSON to audit the "
+    "answer later: index generation and catalog hash, model, settings, scores, verdicts).",
+)
 def main(
     question: str,
     k: int | None,
@@ -80,24 +87,53 @@ def main(
     dates: tuple[str, ...],
     retrieve_only: bool,
     as_json: bool,
+    fmt: str | None,
 ) -> None:
     """Answer QUESTION from the indexed paper abstracts, citing paper titles."""
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json is --format json: give --json or --format {fmt}, not both")
+    fmt = "json" if as_json else fmt or "text"
+    if retrieve_only and fmt not in ("text", "json"):
+        raise click.UsageError(f"--retrieve-only prints text or json, not {fmt}")
+    # JSON formats print {"error": ...} on stdout too (assistant.errors.handle_errors reads as_json)
+    handle_errors(_ask)(
+        question, k, model, mode, index_dir, dates, retrieve_only, fmt, as_json=fmt in ("json", "bundle")
+    )
+
+
+def _ask(
+    question: str,
+    k: int | None,
+    model: str | None,
+    mode: str | None,
+    index_dir: Path | None,
+    dates: tuple[str, ...],
+    retrieve_only: bool,
+    fmt: str,
+    as_json: bool,
+) -> None:
     from assistant.settings import load_settings
 
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
     if retrieve_only:
-        _retrieve_only(question, settings, k, list(dates), as_json, model)
+        _retrieve_only(question, settings, k, list(dates), fmt == "json", model)
         return
     from assistant.answer import AnswerChain
 
-    stream = None if as_json else _Streamer()
-    answer = AnswerChain(settings).answer(
-        question, k=k, mode=mode, model=model, dates=list(dates) or None, on_text=stream
-    )
-    if as_json:
+    chain = AnswerChain(settings)
+    stream = _Streamer() if fmt == "text" else None
+    answer = chain.answer(question, k=k, mode=mode, model=model, dates=list(dates) or None, on_text=stream)
+    if fmt == "json":
         click.echo(json.dumps(shown_payload(answer.as_dict())))
-    else:
+    elif fmt == "text":
         _print_human(answer, stream)
+    else:
+        from assistant.export import export
+
+        text = export(answer, fmt, chain.retriever.index, settings, chain.scorer.threshold)
+        click.echo(text, nl=False)
+        if fmt == "bibtex" and not text:
+            click.echo("(no paper was cited: nothing to write as BibTeX)", err=True)
     if answer.error:
         sys.exit(EXIT_ERROR)
 

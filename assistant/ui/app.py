@@ -138,12 +138,28 @@ def build_app(settings: Settings, chain: AnswerChain | None = None, condenser: s
                     )
                 with gr.Accordion("Sources", open=True):
                     sources_md = gr.Markdown(SOURCES_HINT, elem_id="sources", sanitize_html=True)
+                with gr.Accordion("Export the last answer", open=False, elem_id="export"), gr.Row():
+                    export_md = gr.DownloadButton("Markdown", interactive=False, elem_id="export-md")
+                    export_bib = gr.DownloadButton("BibTeX (cited papers)", interactive=False, elem_id="export-bib")
+                with gr.Accordion("More like this", open=False, elem_id="similar-box"):
+                    like = gr.Dropdown(
+                        choices=[],
+                        allow_custom_value=True,
+                        label="A retrieved paper, or any title or paper id",
+                        elem_id="similar-paper",
+                    )
+                    like_button = gr.Button("More like this", elem_id="similar-go")
+                    like_md = gr.Markdown("", elem_id="similar", sanitize_html=True)
 
         inputs = [box, chatbot, turns, model, mode, k, dates, method]
         outputs = [box, chatbot, turns, sources_md, condensed_md]
         common = {"concurrency_id": CONCURRENCY_ID, "api_visibility": "undocumented", "show_progress": "hidden"}
         asked = box.submit(handlers.respond, inputs, outputs, **common)
         clicked = send.click(handlers.respond, inputs, outputs, **common)
+        quiet = {"queue": False, "api_visibility": "undocumented"}
+        for answered in (asked, clicked):  # the last answer's downloads and its papers for "More like this"
+            answered.then(handlers.after_answer, [turns], [export_md, export_bib, like], **quiet)
+        like_button.click(handlers.more_like_this, [like, k], [like_md], **quiet)
         # cancelling closes the handler's generator, which closes the chain's and the LLM stream
         stop.click(None, None, None, cancels=[asked, clicked], queue=False)
         new.click(
@@ -162,6 +178,8 @@ def build_app(settings: Settings, chain: AnswerChain | None = None, condenser: s
             queue=False,
             api_visibility="undocumented",
         )
+        for cleared in (new.click, chatbot.clear):  # no last answer any more: nothing to export
+            cleared(handlers.after_answer, None, [export_md, export_bib, like], **quiet)
         gr.api(chat, api_name="chat", concurrency_id=CONCURRENCY_ID)
     return app
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assistant.condense import Condensed, Turn, condense
-from assistant.display import shown_payload
+from assistant.display import short_title, shown_payload
 from assistant.errors import EmptyQuestion, PapersError, redact
 from assistant.settings import MAX_K
 from assistant.text import clean_question
@@ -232,6 +232,7 @@ class Handlers:
         self.settings = settings
         self.chain = chain
         self.threshold = chain.scorer.threshold
+        self._export_dir: Path | None = None  # where export_files writes (made on first use)
 
     def _retrieved_anyway(self, query: str, req: Request) -> list[Source]:
         """Sources to show when the chain raised before returning an answer."""
@@ -303,11 +304,73 @@ class Handlers:
         if answer is None:
             return
         record["answer"] = "" if answer.error else answer.answer
+        record["result"] = answer  # what the Export control and "More like this" read (Handlers.after_answer)
         elapsed = time.perf_counter() - started
         chat[-1] = {"role": "assistant", "content": render_answer_md(answer, self.threshold, elapsed)}
         cited = {c["n"] for c in answer.citations}
         sources_md = render_sources_md(answer.sources, cited, answer.coverage == "none")
         yield "", chat, shown, sources_md, render_condensed_md(shown)
+
+    # -- after an answer: its exports and the papers it retrieved (see assistant.export, assistant.similar)
+
+    def export_files(self, answer: Answer) -> tuple[Path, Path | None]:
+        """The answer as Markdown and its cited papers as BibTeX (None: nothing cited), written to
+        files in a temporary folder Gradio may serve (named by content: the same answer, the same file)."""
+        import hashlib
+        import tempfile
+
+        from assistant.bibtex import bibtex
+        from assistant.export import cited_papers, to_markdown
+
+        if self._export_dir is None:
+            self._export_dir = Path(tempfile.mkdtemp(prefix="papers-export-"))
+        folder = self._export_dir
+
+        def write(text: str, suffix: str) -> Path:
+            path = folder / f"answer-{hashlib.sha256(text.encode()).hexdigest()[:12]}.{suffix}"
+            path.write_text(text, encoding="utf-8")
+            return path
+
+        papers = cited_papers(answer, self.chain.retriever.index)
+        bib = bibtex(papers)
+        return write(to_markdown(answer, self.threshold, papers), "md"), write(bib, "bib") if bib else None
+
+    def after_answer(self, turns: list[dict[str, Any]] | None = None) -> tuple[Any, Any, Any]:
+        """(Markdown download, BibTeX download, "More like this" choices) for the last turn's answer;
+        disabled when the last turn has none (a failure, New chat)."""
+        import gradio as gr
+
+        answer = (turns or [{}])[-1].get("result")
+        if answer is None:
+            off = gr.DownloadButton(value=None, interactive=False)
+            return off, off, gr.Dropdown(choices=[], value=None)
+        md_path, bib_path = self.export_files(answer)
+        choices = [(f"[{s.n}] {short_title(s.title, 120)}", s.paper_id) for s in answer.sources]
+        return (
+            gr.DownloadButton(value=str(md_path), interactive=True),
+            gr.DownloadButton(value=str(bib_path) if bib_path else None, interactive=bib_path is not None),
+            gr.Dropdown(choices=choices, value=None),
+        )
+
+    def more_like_this(self, paper: str | None, k: float | None = 5) -> str:
+        """Markdown: the papers nearest ``paper`` (a retrieved paper's id, or any title or id typed),
+        from the stored vectors (``assistant.similar``; no model runs)."""
+        from assistant.similar import resolve, similar
+
+        text = _plain(paper)
+        if not text:
+            return "Pick a retrieved paper, or type a title or paper id."
+        index = self.chain.retriever.index
+        try:
+            pid = resolve(index, text)
+            found = similar(index, pid, int(k or 5))
+            title = index.manifest.papers[pid].title
+        except PapersError as exc:
+            return f"⚠ {md_escape(_failure_message(exc))}"
+        lines = [f"**Papers like** {md_escape(short_title(title))}", ""]
+        for s in found:
+            lines.append(f"- {md_escape(short_title(s.title))} <sub>similarity {s.score:.2f}</sub>")
+        return "\n".join(lines) if found else lines[0] + "\n\nNo other paper in the index."
 
     def chat_api(self, message: str, model: str = "", mode: str = "", k: int = 0, dates: str = "") -> Iterator[str]:
         """Answer one question from the indexed papers (stateless: no follow-up condensation).
