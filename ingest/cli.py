@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from assistant.errors import handle_errors
+from assistant.errors import handle_errors, redact
 from assistant.settings import load_settings
 from ingest.paths import path_text
 
@@ -64,8 +64,9 @@ def main(
         raise click.UsageError("--dry-run reports what a run would do: it combines with no --rebuild, --repair, --ray")
     flags = {"rebuild": rebuild, "prune": prune, "yes": yes, "dry_run": dry_run, "recalibrate": recalibrate}
     settings, report = _ingest(paths, index_dir, flags, repair, ray_address, as_json=as_json)
+    watched = None if dry_run else _watch(settings, report)  # living questions (assistant.watch)
     if as_json:
-        click.echo(json.dumps(report.as_dict()))
+        click.echo(json.dumps(report.as_dict() | ({"watch": watched.as_dict()} if watched else {})))
         return
     for skip in report.skipped:
         click.echo(f"skipped {skip.source}:{skip.line or '-'}: {skip.reason}", err=True)
@@ -106,6 +107,17 @@ def main(
         )
     elif cal.get("status") == "default":
         click.echo(f"abstention: {cal['reason']}")
+    for line in watched.lines() if watched else ():
+        click.echo(redact(line))
+
+
+def _watch(settings: Any, report: Any) -> Any:
+    """The watched questions answered again when this run changed the collection or refitted its
+    calibration (``assistant.watch.after_ingest``): a ``WatchReport``, or None when none ran."""
+    from assistant.watch import after_ingest
+
+    changed = report.added + report.updated + report.removed > 0 or report.calibration.get("status") == "fitted"
+    return after_ingest(settings, changed)
 
 
 @handle_errors

@@ -34,6 +34,7 @@ from assistant.errors import ConfigError, IndexError_, ModelError, PapersError, 
 from assistant.settings import EMBEDDED_PREFIX
 from assistant.ui.handlers import MODES, AskBody, BadRequest, Cancelled, Handlers, ask_payload, get_chain
 from assistant.ui.render import render_condensed_md
+from assistant.ui.watched import watched_panel
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -108,6 +109,7 @@ def build_app(settings: Settings, chain: AnswerChain | None = None, condenser: s
                     new = gr.Button("New chat", elem_id="new-chat")
                 with gr.Accordion("Search query (condensed follow-ups)", open=False, elem_id="condensed-box"):
                     condensed_md = gr.Markdown(render_condensed_md([]), elem_id="condensed", sanitize_html=True)
+                watched_panel(settings, handlers.chain)  # living questions: what changed since you last looked
             with gr.Column(scale=2):
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
                     model = gr.Dropdown(
