@@ -106,8 +106,15 @@ def _fetch(
     make: Callable[[Settings], Any], index_dir: Path | None, dry_run: bool, refresh: bool, *, as_json: bool
 ) -> None:
     settings, report = _run(make, index_dir, dry_run, refresh, as_json=as_json)
+    watched = None
+    if report.ingest is not None and not dry_run:  # the watched questions, as after `ingest`
+        from assistant.watch import after_ingest
+
+        done = report.ingest
+        changed = done.added + done.updated + done.removed > 0 or done.calibration.get("status") == "fitted"
+        watched = after_ingest(settings, changed)
     if as_json:
-        click.echo(json.dumps(report.as_dict()))
+        click.echo(json.dumps(report.as_dict() | ({"watch": watched.as_dict()} if watched else {})))
         return
     for label in report.done:
         click.echo(f"{label}: fetched before, nothing to ask (--refresh asks again)")
@@ -131,6 +138,8 @@ def _fetch(
         + ("" if dry_run else f", {ingest.embedded} vectors embedded")
         + f", in {report.seconds:.1f}s → {path_text(settings.index.path)}"
     )
+    for line in watched.lines() if watched else ():
+        click.echo(line)
 
 
 @handle_errors
