@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from assistant.retrieve import Retrieval
     from assistant.store import PaperIndex
 
-FEATURES = ("dense", "sentence", "lexical", "bm25", "agree", "relevance")
+FEATURES = ("dense", "sentence", "lexical", "bm25", "agree")
 CALIBRATION_FILE = "calibration.json"
 # chosen on realistic dev and the old dev split: no answerable question below it, every off-topic one
 DEFAULT_TARGET_NONE = 0.02
@@ -49,16 +49,13 @@ DEFAULT_TARGET_NONE = 0.02
 
 @dataclass(frozen=True)
 class Signals:
-    """Evidence that the collection covers a question; all in [0, 1] except ``bm25`` (~[0, 2]).
-    ``relevance``: the relevance cross-encoder's highest probability among the reranked papers
-    (0 when reranking is off)."""
+    """Evidence that the collection covers a question; all in [0, 1] except ``bm25`` (~[0, 2])."""
 
     dense: float
     sentence: float
     lexical: float
     bm25: float
     agree: float
-    relevance: float = 0.0
     rare_terms_missing: tuple[str, ...] = ()  # the question's terms no indexed paper contains
 
     def vector(self) -> list[float]:
@@ -98,8 +95,7 @@ def signals(
         top_dense = max(dense_best, key=lambda p: dense_best[p])
         top_bm25 = max(bm25_best, key=lambda p: bm25_best[p])
         agree = float(top_dense == top_bm25)
-    relevance = max(lists.get("relevance", {}).values(), default=0.0)
-    return Signals(dense, sentence, lexical, bm25, agree, relevance, missing)
+    return Signals(dense, sentence, lexical, bm25, agree, missing)
 
 
 def stem(word: str) -> str:
@@ -162,9 +158,9 @@ class Calibration:
 # percentile of the answerable pseudo-questions' scores, so ``abstention.target_refused`` and
 # ``target_none`` still move the threshold and the floor.
 DEFAULT_CALIBRATION = Calibration(
-    mean=[0.4767, 0.0, 0.6354, 0.0, 0.2717, 0.0],
-    scale=[0.118, 1.0, 0.265, 1.0, 0.4448, 1.0],
-    coef=[0.0619, 0.0, 1.8334, 0.0, 0.6205, 0.0],
+    mean=[0.4767, 0.0, 0.6354, 0.0, 0.2717],
+    scale=[0.118, 1.0, 0.265, 1.0, 0.4448],
+    coef=[0.0619, 0.0, 1.8334, 0.0, 0.6205],
     intercept=-0.0035,
     threshold=0.3037,
     target_refused=0.08,

@@ -44,7 +44,7 @@ MODELS = {
     "relevance": ModelFile(
         "relevance",
         "relevance-minilm-l6-int8.onnx",
-        "447aefc04f54893208a3b285f5efd0db4835ea287128089acfdab182d5ece341",
+        "4d7ab25e21dec9362e2fc844b0ef6b4416e6cbb72fccaf4d6c328d5c9b75ecd9",
         160,
     ),
 }

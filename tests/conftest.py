@@ -13,13 +13,18 @@ Fixtures:
 
     Treat it as read-only: open it with ``PaperIndex.open(settings)``, the retrieval code or
     ``ask --index {settings.index.path}``. A test that must change an index copies it first with
-    ``tests.index_helpers.copy_index`` (cheap: no re-embedding). Embedding and chunking settings
+    ``tests.index_helpers.copy_index`` (cheap: no re-embedding). When ``PAPERS_TEST_CORPUS_INDEX``
+    names a folder (``make test`` sets it), the index is built there instead, after removing what a
+    previous run left in it, and kept: ``make gate`` then reads it rather than ingesting the corpus a
+    second time. Embedding and chunking settings
     are passed explicitly, so a ``config.toml`` or ``PAPERS_*`` variable cannot change what gets
     built; derive variants with ``settings.model_copy(update={...})``.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,8 +41,16 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     """(settings, report): the bundled corpus ingested once per session; see the module docstring."""
     from ingest.pipeline import run_ingest
 
+    kept = os.environ.get("PAPERS_TEST_CORPUS_INDEX")
+    if kept:  # a test artifact make owns (see the module docstring), never a user's index
+        path = Path(kept)
+        if path.exists():
+            shutil.rmtree(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        path = tmp_path_factory.mktemp("corpus") / "index"
     settings = Settings(
-        index=tmp_path_factory.mktemp("corpus") / "index",
+        index=path,
         data=DATA,
         embedding=EmbeddingSettings(),
         chunking=ChunkSettings(),
