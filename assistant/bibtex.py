@@ -149,10 +149,13 @@ def _plain(text: str) -> str:
 
 def safe_math(body: str) -> bool:
     """May ``$body$`` be written as is? Only listed commands, single-character escapes, no ``%``,
-    ``#`` or ``&``, braces balanced both as TeX reads them and as BibTeX counts them (every brace
-    character), ASCII only, no space at either end."""
+    ``#``, ``&`` or ``^^`` (TeX's notation for any character, a backslash included), braces
+    balanced both as TeX reads them and as BibTeX counts them (every brace character), ASCII only,
+    no space at either end."""
     if not body.strip() or body != body.strip() or not body.isascii() or not body.isprintable():
         return False
+    if "^^" in body:  # TeX reads ^^5c as a backslash (^^ and two hex digits: any character), so
+        return False  # $^^5cinput{x}$ would run \input: never kept
     tex_depth = 0
     i = 0
     while i < len(body):

@@ -270,6 +270,7 @@ def _entry(title: str, **fields: object) -> PaperEntry:
 TRICKY = [
     r"\textbf{Bold} claims and \emph{emphasis} in a title",
     r"$\input{/etc/passwd}$ and \write18{rm -rf /} are text",
+    r"$^^5cinput{/etc/passwd}$ and $\mathrm{^^5cwrite18}$ are text too",
     "Schrödinger, Erdős, Łódź, naïve façade, Ångström, ǖ and φ-Decoding",
     "Braces {kept} and unbalanced { left and } } right",
     "100% of #hashtags & snake_case_names cost $5 ~ 10^3 < 2 > 1 | x",
@@ -293,6 +294,11 @@ def test_escaping_round_trips_through_a_real_parser(title: str) -> None:
 def test_safe_math_is_kept_and_accents_are_commands() -> None:
     assert escape_text(r"Beyond $\ell_1$ sparse") == r"Beyond $\ell_1$ sparse"
     assert escape_text(r"$\input{x}$") == r"\$\textbackslash{}input\textbraceleft{}x\textbraceright{}\$"
+    # ^^5c is a backslash to TeX: a math span using ^^ is text, not kept
+    assert escape_text(r"$^^5cinput{/etc/passwd}$") == (
+        r"\$\textasciicircum{}\textasciicircum{}5cinput\textbraceleft{}/etc/passwd\textbraceright{}\$"
+    )
+    assert escape_text(r"$x^^M$ and $a^2$") == r"\$x\textasciicircum{}\textasciicircum{}M\$ and $a^2$"
     assert escape_text("Schrödinger ï") == r"Schr{\"{o}}dinger {\"{\i}}"
     assert escape_text("φ") == "φ"  # no command for it under pdfLaTeX's defaults: kept as UTF-8
     assert escape_text("a { b") == r"a \textbraceleft{} b"  # never an unbalanced brace
