@@ -193,19 +193,27 @@ class WatchList:
 
     def _read(self) -> dict[str, Any]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return {"version": VERSION, "next_id": 1, "questions": []}
         try:
-            data = json.loads(text)
-            [Watched.from_dict(q) for q in data["questions"]]  # every entry must read
-            int(data.get("next_id", 1))
-        except (ValueError, KeyError, TypeError) as exc:
+            data = json.loads(raw.decode("utf-8"))
+            ids = [Watched.from_dict(q).id for q in data["questions"]]  # every entry must read
+            if len(set(ids)) != len(ids):
+                raise ValueError("two questions have the same id")
+            # ids are never reused, even when a hand edit left next_id behind the ids in use
+            data["next_id"] = max([int(data.get("next_id", 1)), *(i + 1 for i in ids)])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # UnicodeDecodeError is a ValueError
             raise IndexError_(
                 f"the watched questions file {self.path} is damaged ({type(exc).__name__}: {exc}); fix or move it "
                 "away (nothing was changed)"
             ) from None
         return data
+
+    def require_index(self) -> None:
+        """IndexMissingError when there is no index at ``root`` (nothing is created there)."""
+        if not (self.root / "manifest.json").is_file():
+            raise IndexMissingError(f"no index at {self.root}: build one with `ingest PATHS`, then watch questions")
 
     def entries(self) -> list[Watched]:
         """Every watched question, by id."""
@@ -216,6 +224,7 @@ class WatchList:
         """The file's data, held under the lock for the ``with`` block and written back after it."""
         from filelock import FileLock, Timeout
 
+        self.require_index()  # the lock file is never created where there is no index
         lock = FileLock(str(self.root / LOCK_FILE), timeout=LOCK_TIMEOUT_S)
         try:
             lock.acquire()
@@ -234,8 +243,6 @@ class WatchList:
         """Save ``question`` (cleaned as every door cleans it). Raises EmptyQuestion, InputError for a
         question already watched, IndexMissingError when there is no index at ``root``."""
         text, _ = clean_question(question)
-        if not (self.root / "manifest.json").is_file():
-            raise IndexMissingError(f"no index at {self.root}: build one with `ingest PATHS`, then watch questions")
         with self._editing() as data:
             for q in data["questions"]:
                 if _key(q["question"]) == _key(text):
@@ -275,14 +282,20 @@ class WatchList:
                     q["seen"] = snapshot.as_dict()
         return changes
 
-    def mark_seen(self, ids: Collection[int] | None = None) -> int:
+    def mark_seen(self, ids: Collection[int] | None = None, *, shown: dict[int, Snapshot] | None = None) -> int:
         """The user looked: every question's (or those in ``ids``) last answer is now its seen one.
-        Returns how many had changed since last seen."""
+        ``shown``: the answers the user was shown, by id: those become the seen ones (an answer
+        recorded since, or a question added since, stays unseen). Returns how many were marked."""
         marked = 0
         with self._editing() as data:
             for q in data["questions"]:
-                if (ids is None or int(q["id"]) in ids) and q.get("last") and q.get("seen") != q["last"]:
-                    q["seen"] = q["last"]
+                qid = int(q["id"])
+                if shown is not None:
+                    now = shown[qid].as_dict() if qid in shown else None
+                else:
+                    now = q.get("last") if ids is None or qid in ids else None
+                if now and q.get("seen") != now:
+                    q["seen"] = now
                     marked += 1
         return marked
 

@@ -86,6 +86,7 @@ def list_(index_dir: Path | None, as_json: bool, mark_seen: bool) -> None:
 
     settings = _settings(index_dir)
     watch = WatchList(settings.index.path)
+    watch.require_index()
     entries = watch.entries()
     if as_json:
         rows = [{**w.as_dict(), "unseen": w.unseen.as_dict() if w.unseen else None} for w in entries]
@@ -100,8 +101,8 @@ def list_(index_dir: Path | None, as_json: bool, mark_seen: bool) -> None:
             click.echo(f"    cited: {_cited(last.cited)}")
         if w.unseen:
             click.echo(f"    since last seen: {w.unseen.line().split(': ', 1)[1]}")
-    if mark_seen:
-        watch.mark_seen()
+    if mark_seen:  # what was listed, not an answer recorded by a run since
+        watch.mark_seen(shown={w.id: w.last for w in entries if w.last is not None})
 
 
 @main.command()
@@ -130,7 +131,9 @@ def run_(index_dir: Path | None, as_json: bool) -> None:
     from assistant.watch import WatchList, WatchReport, run
 
     settings = _settings(index_dir)
-    if not WatchList(settings.index.path).entries():
+    watch = WatchList(settings.index.path)
+    watch.require_index()
+    if not watch.entries():
         report = WatchReport(0)
     else:
         chain = AnswerChain(settings)

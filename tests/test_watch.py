@@ -279,3 +279,50 @@ def test_a_change_in_one_line_and_in_json() -> None:
         "error": None,
     }
     assert Watched(5, "What changed?", "", last=after, seen=after).unseen is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe{",  # not UTF-8
+        b'{"questions": [{"id": 1, "question": "q", "last": [1]}]}',  # an answer that is not an object
+        b'{"questions": [{"id": 1, "question": "q"}, {"id": 1, "question": "r"}]}',  # one id twice
+    ],
+)
+def test_every_damaged_file_is_one_line_and_left_alone(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / WATCH_FILE).write_bytes(content)
+    result = CliRunner().invoke(papers, ["watch", "list", "--index", str(tmp_path)])
+    assert result.exit_code == 1 and "is damaged" in result.output and result.output.count("\n") == 1
+    assert (tmp_path / WATCH_FILE).read_bytes() == content
+
+
+def test_ids_are_not_reused_when_next_id_is_behind(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    (tmp_path / WATCH_FILE).write_text('{"next_id": 1, "questions": [{"id": 4, "question": "q?"}]}')
+    assert WatchList(tmp_path).add("Another question?").id == 5
+
+
+def test_no_index_is_an_error_for_every_command_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "none"
+    for args in (["list"], ["run"], ["remove", "1"], ["add", "What is RAG?"]):
+        result = CliRunner().invoke(papers, ["watch", *args, "--index", str(missing)])
+        assert result.exit_code == 1 and result.output.startswith("error: no index at "), args
+    assert not missing.exists()
+
+
+def test_mark_seen_marks_what_was_shown_not_an_answer_recorded_since(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    watch = WatchList(tmp_path)
+    first = watch.add("Which papers route tokens?")
+    old = Snapshot("none", (), 1, "t1")
+    new = Snapshot("answered", (Cited("arxiv:2409.00001", "Sparse"),), 2, "t2")
+    watch.record({first.id: old})
+    shown = {w.id: w.last for w in watch.entries() if w.last}
+    watch.record({first.id: new})  # a run records a newer answer after the list was printed
+    second = watch.add("Which papers fold proteins?")
+    watch.record({second.id: old})
+    assert watch.mark_seen(shown=shown) == 1
+    entries = {w.id: w for w in watch.entries()}
+    assert entries[first.id].seen == old and entries[first.id].unseen is not None
+    assert entries[second.id].seen is None
