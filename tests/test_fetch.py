@@ -387,3 +387,24 @@ def _env(server: Any) -> dict[str, str]:
         "PAPERS_FETCH__BACKOFF_S": "0.01",
         "PAPERS_ABSTENTION__CALIBRATE": "false",
     }
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"source": "daily", "key": ', b"\xff\xfe", b'{"source": "daily", "key": "2024-09-02", "params": {"date": "x"}}'],
+)
+def test_a_damaged_job_record_is_an_error_naming_it_and_is_never_overwritten(tmp_path: Path, content: bytes) -> None:
+    from assistant.errors import IndexError_
+
+    index = tmp_path / "index"
+    folder = index / "fetched" / "daily" / "2024-09-02"
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_bytes(content)
+    (folder / "0000.json").write_bytes(b"[]")
+    before = tree(folder)
+    with replay(daily_routes()) as server, pytest.raises(IndexError_) as caught:
+        settings = settings_for(index, server)
+        run_fetch(DailySource(settings.fetch, DAYS[:1]), settings)
+    assert str(folder / "job.json") in str(caught.value) and "\n" not in str(caught.value)
+    assert server.log == []  # nothing asked again
+    assert (folder / "job.json").read_bytes() == content and tree(folder) == before

@@ -34,7 +34,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from assistant.errors import IndexLockedError
+from assistant.errors import IndexError_, IndexLockedError
 
 FOLDER = "fetched"
 JOB_FILE = "job.json"
@@ -125,15 +125,23 @@ class Store:
 
     def job(self, source: str, key: str, params: dict[str, Any]) -> Job:
         """The job saved under ``source/key`` (the scratch copy first), or a new one. A ``job.json``
-        that cannot be read (or asks something else) starts the job afresh: its pages are fetched again."""
+        that cannot be read (or asks something else) is an IndexError_ naming it: it is the only
+        record of where the saved responses came from, so it is never overwritten."""
         for base in dict.fromkeys([self.out, self.root]):
             file = base / source / key / JOB_FILE
             try:
-                job = Job.from_dict(json.loads(file.read_text(encoding="utf-8")))
-            except (OSError, ValueError, KeyError, TypeError):
+                text = file.read_bytes().decode("utf-8")
+            except FileNotFoundError:
                 continue
-            if job.source == source and job.key == key and job.params == params:
-                return job
+            except (OSError, UnicodeDecodeError) as exc:
+                raise _damaged(file, exc) from None
+            try:
+                job = Job.from_dict(json.loads(text))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise _damaged(file, exc) from None
+            if job.source != source or job.key != key or job.params != params:
+                raise _damaged(file, ValueError(f"it records {job.source}/{job.key} {job.params}, not {params}"))
+            return job
         return Job(source, key, dict(params))
 
     def save_response(self, job: Job, body: bytes, suffix: str) -> tuple[str, str]:
@@ -173,6 +181,14 @@ class Store:
             yield
         finally:
             lock.release()
+
+
+def _damaged(file: Path, exc: Exception) -> IndexError_:
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return IndexError_(
+        f"the fetch record {file} cannot be read ({type(exc).__name__}: {why[:200]}); fix or move it away "
+        "(nothing was changed: the responses beside it are kept)"
+    )
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
