@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,10 +181,15 @@ def file_sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
+_URL_PASSWORD = re.compile(r"(://[^/?#@\s\"]*?:)[^/?#\s\"]+@")
+
+
 def _settings_dump(settings: Settings) -> dict[str, Any]:
     """The settings as JSON: secrets masked by pydantic (``SecretStr``), secret-looking
-    environment values redacted (``assistant.errors.redact``)."""
-    return json.loads(redact(json.dumps(settings.model_dump(mode="json"), default=str)))
+    environment values redacted (``assistant.errors.redact``), and the password of a URL
+    (``http://user:password@host/``, e.g. in ``llm.api_base``) masked."""
+    text = redact(json.dumps(settings.model_dump(mode="json"), default=str))
+    return json.loads(_URL_PASSWORD.sub(r"\1***@", text))
 
 
 def bundle(

@@ -164,6 +164,11 @@ def test_bundle_records_what_the_answer_was_read_from(answer: Answer, chain: Ans
     index, threshold = chain.retriever.index, chain.scorer.threshold
     text = export(answer, "bundle", index, settings, threshold)
     assert "correct-horse-battery-staple" not in text  # the UI password is masked
+    with_url = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"api_base": "http://me:s3cret-pass@127.0.0.1:9/v1"})}
+    )
+    dumped = json.loads(export(answer, "bundle", index, with_url, threshold))["settings"]["llm"]["api_base"]
+    assert dumped == "http://me:***@127.0.0.1:9/v1"  # a password in a URL is masked too
     data = json.loads(text)
     assert data["bundle"] == 1 and data["question"] == MOE_Q and data["answer"] == answer.answer
     assert data["index"]["generation"] == index.manifest.generation >= 1
