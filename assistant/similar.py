@@ -111,15 +111,23 @@ def resolve(index: PaperIndex, text: str) -> str:
 
 
 def suggestions(index: PaperIndex, text: str, n: int = 3) -> list[str]:
-    """Up to ``n`` titles close to ``text``: papers BM25 finds for its words, ranked by how much of
-    the title matches (difflib ratio of title keys, at least 0.4)."""
+    """Up to ``n`` titles close to ``text``: papers BM25 finds for its words, ranked by how closely
+    the title matches (the difflib ratio of title keys, or the share of the words given that the
+    title holds when that is higher, so a few words of a long title find it; at least 0.4)."""
     key = title_key(text)
     if not key:
         return []
     hits = index.sparse(text, 40)
     ids = list(dict.fromkeys(h.paper_id for h in hits))
     titles = [e.title for e in index.manifest.papers.get_many(ids).values()]
-    scored = [(difflib.SequenceMatcher(None, key, title_key(t)).ratio(), t) for t in titles]
+    words = set(key.split())
+
+    def closeness(title: str) -> float:
+        other = title_key(title)
+        ratio = difflib.SequenceMatcher(None, key, other).ratio()
+        return max(ratio, len(words & set(other.split())) / len(words))
+
+    scored = [(closeness(t), t) for t in titles]
     scored.sort(key=lambda pair: -pair[0])
     return [t for ratio, t in scored[:n] if ratio >= 0.4]
 

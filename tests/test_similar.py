@@ -122,6 +122,9 @@ def test_unknown_title_is_one_error_with_suggestions(index: PaperIndex) -> None:
     message = str(typo.value)
     assert "no paper titled or identified" in message and "\n" not in message
     assert f"did you mean '{MOE}'" in message
+    with pytest.raises(PaperNotFound) as words:  # a few words of a long title find it first
+        resolve(index, "sparse inference")
+    assert f"did you mean '{MOE}'" in str(words.value)
     with pytest.raises(PaperNotFound) as nothing:
         resolve(index, "zzzz qqqq")
     assert "did you mean" not in str(nothing.value)
