@@ -1,6 +1,6 @@
 """BibTeX for stored papers: escaped field values, stable unique keys, ``@misc`` entries.
 
-Input: ``{paper id: PaperEntry}`` (``assistant.store``: title, authors, date/day, url, arxiv_id,
+Input: ``{paper id: PaperEntry}`` (``assistant.catalog``: title, authors, date/day, url, arxiv_id,
 doi, version). Output: BibTeX text, one ``@misc`` per paper, in the order given::
 
     @misc{happydebiased-3f2a1c,
@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 from assistant.text import title_key
 
 if TYPE_CHECKING:
-    from assistant.store import PaperEntry
+    from assistant.catalog import PaperEntry
 
 __all__ = ["bibtex", "cite_key", "entry", "escape_text", "unique_keys"]
 

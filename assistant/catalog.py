@@ -25,13 +25,11 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from assistant.errors import IndexError_
+from pydantic import BaseModel, Field
 
-if TYPE_CHECKING:
-    from assistant.store import PaperEntry
+from assistant.errors import IndexError_
 
 CATALOG = "papers.sqlite"
 _SCHEMA = """
@@ -54,6 +52,25 @@ CREATE INDEX IF NOT EXISTS papers_removed ON papers (removed) WHERE removed IS N
 """
 _VISIBLE = "added <= :g AND (removed IS NULL OR removed > :g)"
 _VISIBLE_Q = "added <= ? AND (removed IS NULL OR removed > ?)"
+
+
+class PaperEntry(BaseModel):
+    title: str
+    abstract: str
+    hash: str  # of the record whose text was embedded: the chunk and sentence ids carry it
+    chunk_ids: list[str]
+    sentence_ids: list[str] = Field(default_factory=list)
+    date: str | None = None  # as the source gave it ("Sep 3", "2024-09-03T10:00")
+    day: str | None = None  # its ISO 8601 form (assistant.dates.normalise_date), None if unparseable
+    url: str | None = None
+    links: list[str] = Field(default_factory=list)
+    authors: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    version: int | None = None  # the arXiv version stored, so an older one never replaces it
+    arxiv_id: str | None = None  # strong ids the paper is known by (ingest.identity, rule 1)
+    doi: str | None = None
+    # field name -> the source that gave it (ingest.merge); empty for papers stored before it was kept
+    origins: dict[str, str] = Field(default_factory=dict)
 
 
 class Catalog:
@@ -193,7 +210,7 @@ def _open_reader(path: Path) -> sqlite3.Connection:
     raise sqlite3.OperationalError("no mode opened it")  # pragma: no cover - the loop returns or raises
 
 
-class PaperTable(Mapping[str, "PaperEntry"]):
+class PaperTable(Mapping[str, PaperEntry]):
     """The papers visible at one generation, as a mapping id -> :class:`PaperEntry`, with a writer's
     staged changes on top (``table[pid] = entry``, ``del table[pid]``). Entries read are cached.
 
@@ -237,8 +254,6 @@ class PaperTable(Mapping[str, "PaperEntry"]):
         return self._ids
 
     def _load(self, ids: list[str]) -> None:
-        from assistant.store import PaperEntry
-
         wanted = [pid for pid in ids if pid not in self._cache]
         if not wanted or self.cleared:
             return
@@ -286,8 +301,6 @@ class PaperTable(Mapping[str, "PaperEntry"]):
         return list(self.iter_items())
 
     def iter_items(self) -> Iterator[tuple[str, PaperEntry]]:
-        from assistant.store import PaperEntry
-
         if self.inline is not None or self.catalog is None or self.cleared:
             for pid in self:
                 yield pid, self[pid]

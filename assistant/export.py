@@ -29,9 +29,10 @@ from assistant.display import short_title, shown_payload
 from assistant.errors import redact
 
 if TYPE_CHECKING:
+    from assistant.catalog import PaperEntry
     from assistant.result import Answer
     from assistant.settings import Settings
-    from assistant.store import PaperEntry, PaperIndex
+    from assistant.store import PaperIndex
     from assistant.verify import AnswerSentence
 
 __all__ = ["BUNDLE_VERSION", "FORMATS", "bundle", "cited_papers", "export", "to_markdown", "to_text", "verdict"]
@@ -55,7 +56,7 @@ def verdict(sentence: AnswerSentence, threshold: float) -> str:
 def cited_papers(answer: Answer, index: PaperIndex | None = None) -> dict[str, PaperEntry]:
     """paper id -> record of each cited paper, in citation order: the index's record when it has
     one (authors, arXiv id, DOI), else one built from the answer's source (title, date, url)."""
-    from assistant.store import PaperEntry
+    from assistant.catalog import PaperEntry
 
     by_n = {s.n: s for s in answer.sources}
     ids = [c["paper_id"] for c in answer.citations]

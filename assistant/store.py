@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from assistant import storage
-from assistant.catalog import CATALOG, Catalog, PaperTable
+from assistant.catalog import CATALOG, Catalog, PaperEntry, PaperTable
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.text import bm25_tokenize, index_terms, title_key
 
@@ -45,25 +45,6 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 MANIFEST_VERSION = 2  # 1: paper records inline in manifest.json (read, and moved to the catalog at the next commit)
-
-
-class PaperEntry(BaseModel):
-    title: str
-    abstract: str
-    hash: str  # of the record whose text was embedded: the chunk and sentence ids carry it
-    chunk_ids: list[str]
-    sentence_ids: list[str] = Field(default_factory=list)
-    date: str | None = None  # as the source gave it ("Sep 3", "2024-09-03T10:00")
-    day: str | None = None  # its ISO 8601 form (assistant.dates.normalise_date), None if unparseable
-    url: str | None = None
-    links: list[str] = Field(default_factory=list)
-    authors: list[str] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list)
-    version: int | None = None  # the arXiv version stored, so an older one never replaces it
-    arxiv_id: str | None = None  # strong ids the paper is known by (ingest.identity, rule 1)
-    doi: str | None = None
-    # field name -> the source that gave it (ingest.merge); empty for papers stored before it was kept
-    origins: dict[str, str] = Field(default_factory=dict)
 
 
 class Manifest(BaseModel):

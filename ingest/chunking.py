@@ -16,7 +16,7 @@ from assistant.text import sentence_spans, split_sentences
 if TYPE_CHECKING:
     from llama_index.core.node_parser import SentenceSplitter
 
-    from assistant.store import PaperEntry
+    from assistant.catalog import PaperEntry
     from ingest.records import Paper
 
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 from assistant.text import title_key
-from ingest.records import Paper
+from ingest.records import Paper, base_id
 
 TRUNCATION_MIN_WORDS = 20  # a shared prefix this long is the same abstract cut short, not a coincidence
 _ELLIPSES = ("...", "…", "[...]", "(...)")
@@ -67,19 +67,6 @@ def strong_ids(paper: Paper) -> list[str]:
 def ids_conflict(a: Paper, b: Paper) -> bool:
     """Both carry an arXiv id (or both a DOI) and they differ."""
     return bool((a.arxiv_id and b.arxiv_id and a.arxiv_id != b.arxiv_id) or (a.doi and b.doi and a.doi != b.doi))
-
-
-def base_id(paper: Paper) -> str:
-    """``arxiv:<id>``, else ``doi:<doi>``, else ``title:<sha1 of the title key>``, else (a title with
-    no letters or digits) ``text:<sha1 of title and abstract>``."""
-    if paper.arxiv_id:
-        return f"arxiv:{paper.arxiv_id}"
-    if paper.doi:
-        return f"doi:{paper.doi}"
-    key = paper.title_key
-    if key:
-        return "title:" + hashlib.sha1(key.encode()).hexdigest()[:16]
-    return "text:" + hashlib.sha1(f"{paper.title}\x1f{paper.abstract}".encode()).hexdigest()[:16]
 
 
 def alternate_id(paper: Paper) -> str:

@@ -30,7 +30,7 @@ from assistant.dates import normalise_date
 from ingest.identity import abstracts_agree, same_file
 
 if TYPE_CHECKING:
-    from assistant.store import PaperEntry
+    from assistant.catalog import PaperEntry
     from ingest.records import Paper
 
 # fields of a record, by their name on Paper; PaperEntry stores ``arxiv_version`` as ``version``

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant import embedding, storage
+from assistant.catalog import PaperEntry
 from assistant.dates import normalise_date
 from assistant.errors import IndexMissingError, InputError
 from assistant.settings import Settings
-from assistant.store import PaperEntry, PaperIndex
+from assistant.store import PaperIndex
 from ingest.chunking import Chunk, chunk_paper, missing_units, sentence_units
 from ingest.identity import Merge, alternate_id, deduplicate, match_stored, stored_keys
 from ingest.lock import writer_lock

@@ -2,7 +2,8 @@
 
 Every reader builds ``Paper`` objects, so cleaning happens once, at read time, for every format
 (:func:`clean_text`): HTML entities decoded once, invisible and format characters removed, controls
-dropped, whitespace collapsed, NFC. Identity (ids, title keys, when two records are one paper) is
+dropped, whitespace collapsed, NFC. A record's own id is :func:`base_id` (its arXiv id, DOI or
+title key); when two records are one paper, and which id a second paper of one title gets, is
 ``ingest.identity``'s job.
 """
 
@@ -14,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from assistant.text import SEGMENTER
+from assistant.text import SEGMENTER, title_key
 from ingest.paths import safe_text
 
 _URL = re.compile(r"https?://[^\s)\]>,;}\"']+")
@@ -73,16 +74,12 @@ class Paper:
 
     @property
     def title_key(self) -> str:
-        from ingest.identity import title_key
-
         return title_key(self.title)
 
     @property
     def paper_id(self) -> str:
         """The id a new paper gets: ``arxiv:<id>``, else ``doi:<doi>``, else a hash of the title key
         (of title and abstract when the title has no letters or digits). See ``ingest.identity``."""
-        from ingest.identity import base_id
-
         return base_id(self)
 
     @property
@@ -90,6 +87,19 @@ class Paper:
         """Changes whenever anything that is embedded or shown changes, the sentence splitter included."""
         payload = "\x1f".join([self.title, self.abstract, self.date or "", self.url or "", SEGMENTER])
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def base_id(paper: Paper) -> str:
+    """``arxiv:<id>``, else ``doi:<doi>``, else ``title:<sha1 of the title key>``, else (a title with
+    no letters or digits) ``text:<sha1 of title and abstract>``."""
+    if paper.arxiv_id:
+        return f"arxiv:{paper.arxiv_id}"
+    if paper.doi:
+        return f"doi:{paper.doi}"
+    key = paper.title_key
+    if key:
+        return "title:" + hashlib.sha1(key.encode()).hexdigest()[:16]
+    return "text:" + hashlib.sha1(f"{paper.title}\x1f{paper.abstract}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from pybtex.database import parse_string
 from assistant import ui
 from assistant.answer import AnswerChain
 from assistant.bibtex import bibtex, cite_key, escape_text, key_hash, unique_keys
+from assistant.catalog import PaperEntry
 from assistant.cli import main as ask
 from assistant.display import shown_payload
 from assistant.export import FORMATS, bundle, cited_papers, export, to_markdown, to_text, verdict
 from assistant.result import Answer
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings, load_settings
-from assistant.store import PaperEntry
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -334,9 +334,8 @@ def test_keys_are_stable_and_unique() -> None:
 
 
 def test_bibtex_for_every_paper_of_the_bundled_corpus() -> None:
-    from ingest.identity import base_id
     from ingest.readers import read_paths
-    from ingest.records import Paper
+    from ingest.records import Paper, base_id
 
     papers: dict[str, PaperEntry] = {}
     for record in read_paths([DATA]):
