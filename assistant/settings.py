@@ -276,6 +276,7 @@ class FetchSettings(_Section):
     user_agent: str = Field(
         "papers-assistant/0.1 (papers fetch; question answering over paper abstracts)",
         min_length=1,
+        pattern=r"^[\x20-\x7e]+$",  # an HTTP header value: printable ASCII, no line breaks
         description="User-Agent of every fetch request; add a contact (mailto:you@example.org) so the APIs' "
         "operators can reach you rather than block you.",
     )
