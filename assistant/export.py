@@ -103,10 +103,18 @@ def to_text(answer: Answer, threshold: float) -> str:
 _MD_SPECIAL = frozenset("\\`*_[]<>|~$&!#")
 
 
+_MD_BLOCK_START = re.compile(r"^(\s*)([-+=]|\d{1,9}(?=[.)]))")
+
+
 def md(text: object) -> str:
     """Text as inert Markdown on one line: the characters that start emphasis, code, links, images,
-    HTML, tables, math or headings backslash-escaped (CommonMark allows it for any punctuation)."""
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in " ".join(str(text).split()))
+    HTML, tables, math or headings backslash-escaped (CommonMark allows it for any punctuation), and a
+    leading list marker, ordered-list number or setext underline too ("- x", "1. x", "= x")."""
+    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in " ".join(str(text).split()))
+    match = _MD_BLOCK_START.match(out)
+    if match and match.group(2)[0].isdigit():
+        return out[: match.end()] + "\\" + out[match.end() :]
+    return _MD_BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), out, count=1) if match else out
 
 
 def _marks(citations: list[int]) -> str:

@@ -359,3 +359,19 @@ def test_bibtex_for_every_paper_of_the_bundled_corpus() -> None:
     for pid, paper in papers.items():
         assert decode(entries[keys[pid]].fields["title"]) == unicodedata.normalize("NFC", paper.title), pid
     assert bibtex(papers) == text  # stable across runs
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("- a sentence that starts like a list item", "\\- a sentence that starts like a list item"),
+        ("1. a numbered start", "1\\. a numbered start"),
+        ("12) another", "12\\) another"),
+        ("= a setext underline", "\\= a setext underline"),
+        ("2024 saw a 2x speed-up - reported [1].", "2024 saw a 2x speed-up - reported \\[1\\]."),
+    ],
+)
+def test_markdown_text_never_starts_a_list_or_heading(text: str, escaped: str) -> None:
+    from assistant.export import md
+
+    assert md(text) == escaped
