@@ -94,7 +94,7 @@ class Abbreviations:
         return cls({k: v for k, v in expand.items() if v}, generation)
 
     def save(self, path: Path) -> None:
-        from assistant.store import write_atomic
+        from assistant.storage import write_atomic
 
         write_atomic(path, json.dumps({"generation": self.generation, "expand": self.expand}, indent=0))
 

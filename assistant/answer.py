@@ -30,7 +30,8 @@ from assistant.query import Query, authored, newest_first, read_question, with_d
 from assistant.result import Answer, Retrieved, render
 from assistant.retrieve import Retriever, Source
 from assistant.settings import MAX_K
-from assistant.store import PaperIndex, file_stamp
+from assistant.storage import file_stamp
+from assistant.store import PaperIndex
 from assistant.support import make_scorer
 from assistant.text import clean_question
 from assistant.verify import AnswerSentence, check, evidence_text, split_answer
@@ -59,7 +60,7 @@ class AnswerChain:
     A long-lived chain follows the index: before each question it checks (one ``stat``) whether an
     ``ingest`` committed a new generation or a new calibration, and moves to it. A question already
     running finishes on the generation it started with; the writer keeps the previous generation's
-    files until its next commit (``PaperIndex.tidy``), and if a reader was two commits behind, the
+    files until its next commit (``IndexWriter.tidy``), and if a reader was two commits behind, the
     question is retried once on the newest one.
     """
 

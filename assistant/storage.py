@@ -1,6 +1,6 @@
 """The file system under an index: free space, read-only media, and what an interrupted writer left.
 
-* **Disk full.** A writer first copies the committed vector store (``PaperIndex.begin``): it checks
+* **Disk full.** A writer first copies the committed vector store (``IndexWriter.begin``): it checks
   that the copy fits before making it (:func:`check_space`), and any write that still fails for
   want of space (:func:`is_disk_full`: ``ENOSPC``, SQLite's "database or disk is full", Chroma's
   wrapped errors) becomes one :class:`DiskFullError` line naming the folder, the space needed and
@@ -11,6 +11,8 @@
   so a store on a read-only file system (a ``:ro`` volume, a shared export, a folder the user
   cannot write) is opened from a private copy in the temporary folder (:func:`private_copy`),
   removed when the reader closes or exits; when that copy does not fit, one line says so.
+* **Atomic files.** What readers read whole (the manifest, BM25's ids) is written beside and
+  renamed over the old one (:func:`write_atomic`); :func:`file_stamp` tells a reader it was replaced.
 """
 
 from __future__ import annotations
@@ -249,3 +251,28 @@ def remove_copies(copies: dict[Path, Path]) -> None:
     for copy in copies.values():
         shutil.rmtree(copy.parent, ignore_errors=True)
     copies.clear()
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of a file, None if it is missing: an atomic replace changes the inode."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write beside, fsync, rename: readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

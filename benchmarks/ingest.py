@@ -104,6 +104,7 @@ def one_run(data: Path, backend: str) -> dict[str, Any]:
     from assistant import calibrate, embedding
     from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
     from assistant.store import PaperIndex
+    from assistant.writer import IndexWriter
     from ingest import pipeline
 
     clock = Clock()
@@ -122,8 +123,8 @@ def one_run(data: Path, backend: str) -> dict[str, Any]:
         (embedding.DocumentEncoder, "encode", clock.wrap("embed", encode)),
         (PaperIndex, "existing", clock.wrap("chroma read", PaperIndex.existing)),
         (PaperIndex, "stored_ids", clock.wrap("chroma read", PaperIndex.stored_ids)),
-        (PaperIndex, "upsert", clock.wrap("chroma upsert", PaperIndex.upsert)),
-        (PaperIndex, "commit", clock.wrap("bm25+commit", PaperIndex.commit)),
+        (IndexWriter, "upsert", clock.wrap("chroma upsert", IndexWriter.upsert)),
+        (IndexWriter, "commit", clock.wrap("bm25+commit", IndexWriter.commit)),
         (calibrate, "refresh", clock.wrap("calibration", calibrate.refresh)),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]

@@ -33,8 +33,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
+from assistant.manifest import load_manifest  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
-from assistant.store import PaperIndex, load_manifest  # noqa: E402
+from assistant.store import PaperIndex  # noqa: E402
+from assistant.writer import IndexWriter  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,7 +105,7 @@ def check(index: Path, expect: int) -> list[str]:
 def remove_some(index: Path, rng: random.Random, share: tuple[float, float]) -> int:
     """Drop a random share of the papers from the committed index (their chunks go with them)."""
 
-    store = PaperIndex.open_for_write(Settings(index=index), load_manifest(index).dimension)
+    store = IndexWriter.open_for_write(Settings(index=index), load_manifest(index).dimension)
     ids = sorted(store.manifest.papers)
     drop = rng.sample(ids, max(1, int(len(ids) * rng.uniform(*share))))
     kept = store.manifest.staged()

@@ -13,8 +13,10 @@ from assistant import embedding, storage
 from assistant.catalog import PaperEntry
 from assistant.dates import normalise_date
 from assistant.errors import IndexMissingError, InputError
+from assistant.manifest import empty_manifest
 from assistant.settings import Settings
 from assistant.store import PaperIndex
+from assistant.writer import IndexWriter
 from ingest.chunking import Chunk, chunk_paper, missing_units, sentence_units
 from ingest.identity import Merge, alternate_id, deduplicate, match_stored, stored_keys
 from ingest.lock import writer_lock
@@ -131,7 +133,7 @@ def run_ingest(
     dimension = embedding.MODELS[settings.embedding.model].dimension
     if dry_run:  # a reader's view of the committed index: no lock, nothing written
         exists = (root / "manifest.json").is_file()
-        index = PaperIndex.open(settings) if exists else PaperIndex(root, PaperIndex._empty(settings, dimension))
+        index = PaperIndex.open(settings) if exists else PaperIndex(root, empty_manifest(settings, dimension))
         _plan(index, unique, paths, settings, report, prune=prune, yes=True)
         index.close()
         report.duplicates = len(report.merged)
@@ -141,7 +143,7 @@ def run_ingest(
     with writer_lock(settings.index.path):
         storage.clear_staging(root)  # partial copies a killed or out-of-space run left: free their space first
         # a rebuild starts empty, but the committed index stays readable until the new one commits
-        index = PaperIndex.open_for_write(settings, dimension, rebuild=rebuild, repair=repair)
+        index = IndexWriter.open_for_write(settings, dimension, rebuild=rebuild, repair=repair)
         report.restored = index.restored
         if index.restored == "sources" and not paths:
             raise InputError(
@@ -261,7 +263,7 @@ def _plan(
 
 
 def _write(
-    index: PaperIndex,
+    index: IndexWriter,
     plan: _Plan,
     settings: Settings,
     report: IngestReport,
@@ -284,7 +286,7 @@ def _write(
     # about what the new vectors take on disk (HNSW, Chroma's SQLite, its log), checked before copying
     index.space_wanted = plan.space_needed = sum(dimension * 12 + 3 * len(c.text) + 1024 for _, c in all_chunks)
     if all_chunks:
-        index.begin()  # writes go to a copy of the committed vectors (crash safety: PaperIndex.begin)
+        index.begin()  # writes go to a copy of the committed vectors (crash safety: IndexWriter.begin)
     # a crashed run may have stored some already (in the copy it left, when that copy is sound)
     already = index.existing([(kind, c.id) for kind, c in all_chunks]) if all_chunks else set()
     # Longest first across the whole run, as one encode call would order them: batches then hold
@@ -312,7 +314,7 @@ def _write(
 
 
 def _embed(
-    index: PaperIndex,
+    index: IndexWriter,
     to_embed: list[tuple[str, Chunk]],
     meta: dict[str, tuple[str, str | None, str]],
     settings: Settings,
@@ -351,7 +353,7 @@ def _embed(
             model.close()
 
 
-def _stored_ids(index: PaperIndex) -> tuple[set[str], set[str]] | None:
+def _stored_ids(index: IndexWriter) -> tuple[set[str], set[str]] | None:
     """(chunk ids, sentence ids) in the store this run starts from; none when it starts empty; None
     (nothing read) when the store holds exactly as many of each as the manifest lists: then nothing
     is missing and nothing is stale, and an incremental run reads no id it does not add."""

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from assistant.store import Manifest, PaperIndex, load_manifest
+from assistant.manifest import Manifest, load_manifest
+from assistant.store import PaperIndex
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"

@@ -9,9 +9,10 @@ import sqlite3
 from pathlib import Path
 
 from assistant.catalog import CATALOG, Catalog
+from assistant.manifest import load_manifest
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
-from assistant.store import PaperIndex, load_manifest
+from assistant.store import PaperIndex
 from ingest.pipeline import run_ingest
 
 PAPERS = [

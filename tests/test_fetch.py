@@ -27,8 +27,8 @@ from replay import Answer, arxiv_key, daily_key, fixture, replay
 from servers import BIN, clean_env
 
 from assistant.errors import FetchError
+from assistant.manifest import load_manifest
 from assistant.settings import AbstentionSettings, ChunkSettings, EmbeddingSettings, FetchSettings, Settings
-from assistant.store import load_manifest
 from ingest.fetch.arxiv import ArxivSource, query_key
 from ingest.fetch.daily import DailySource, days
 from ingest.fetch.http import Client, Pacer

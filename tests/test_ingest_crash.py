@@ -74,7 +74,7 @@ def test_index_over_1000_chunks_reopens_in_a_new_process(tmp_path: Path, model) 
 
 
 def _writer_store(index: Path) -> Path:
-    """The sqlite file of the store the writer is filling (a copy of the committed one: PaperIndex.begin)."""
+    """The sqlite file of the store the writer is filling (a copy of the committed one: IndexWriter.begin)."""
     found = sorted(index.glob("chroma-*/chroma.sqlite3"))
     return found[-1] if found else index / "chroma-none" / "chroma.sqlite3"
 

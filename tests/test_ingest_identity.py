@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from assistant.errors import InputError
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
 from assistant.store import PaperIndex
+from assistant.writer import IndexWriter
 from ingest.cli import main as ingest_main
 from ingest.identity import abstracts_agree, deduplicate, title_key
 from ingest.pipeline import run_ingest
@@ -506,10 +507,10 @@ def test_a_failed_rebuild_leaves_the_committed_index_readable(tmp_path: Path, mo
         [write_jsonl(tmp_path / "a.jsonl", [{"title": "Quokka Burrows", "abstract": "We map burrows."}])], settings
     )
 
-    def crash(self: PaperIndex, manifest: Any) -> None:  # fault injection: the process dies before its commit
+    def crash(self: IndexWriter, manifest: Any) -> None:  # fault injection: the process dies before its commit
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(PaperIndex, "commit", crash)
+    monkeypatch.setattr(IndexWriter, "commit", crash)
     with pytest.raises(KeyboardInterrupt):
         run_ingest(
             [write_jsonl(tmp_path / "b.jsonl", [{"title": "Wombat Dens", "abstract": "Dens."}])], settings, rebuild=True

@@ -221,7 +221,7 @@ def test_index_without_sentence_vectors_gains_them_without_reembedding_chunks(tm
     src = write_jsonl(tmp_path / "papers.jsonl", _three_papers(OLD))
     run_ingest([src], settings)
     index = PaperIndex.open(settings)
-    index.delete(sorted(index.stored_ids("sentences")), "sentences")
+    index.sentences.delete(ids=sorted(index.stored_ids("sentences")))
     old = read_manifest(settings.index.path)
     for entry in old.papers.values():
         entry.sentence_ids = []

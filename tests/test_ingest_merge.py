@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from assistant.manifest import load_manifest
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
-from assistant.store import PaperIndex, load_manifest
+from assistant.store import PaperIndex
 from ingest.identity import deduplicate
 from ingest.pipeline import run_ingest
 from ingest.readers import read_paths

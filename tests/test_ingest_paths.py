@@ -11,8 +11,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from assistant.manifest import load_manifest
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
-from assistant.store import PaperIndex, load_manifest
+from assistant.store import PaperIndex
 from ingest.chunking import Chunk
 from ingest.cli import main as ingest_main
 from ingest.paths import is_under, path_text, safe_text

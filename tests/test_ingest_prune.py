@@ -12,8 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.errors import InputError
+from assistant.manifest import load_manifest
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
-from assistant.store import file_stamp, load_manifest
+from assistant.storage import file_stamp
 from ingest.cli import main as ingest_main
 from ingest.pipeline import run_ingest
 from ingest.prune import CONFIRM_SHARE

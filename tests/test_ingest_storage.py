@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from assistant import storage
+from assistant.manifest import load_manifest
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
-from assistant.store import PaperIndex, load_manifest
+from assistant.store import PaperIndex
 from ingest.pipeline import run_ingest
 from tests.index_helpers import REPO, subprocess_env, synthetic_papers, write_jsonl
 

@@ -18,8 +18,10 @@ from servers import BIN, clean_env
 from test_ui import MOE_Q, MOE_TITLE, PAPERS, write_corpus
 
 from assistant.answer import AnswerChain
+from assistant.chroma import chroma_client, collection_name
+from assistant.manifest import BACKUP
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings, load_settings
-from assistant.store import BACKUP, PaperIndex, chroma_client, collection_name
+from assistant.store import PaperIndex
 from ingest.pipeline import run_ingest
 
 

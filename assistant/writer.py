@@ -1,0 +1,441 @@
+"""Writer: an index open for writing: stage papers, upsert vectors, commit, recover, tidy.
+
+An :class:`IndexWriter` is a :class:`~assistant.store.PaperIndex` (it reads what it writes) that
+never writes what readers use. It works on a copy of the committed Chroma store (:meth:`IndexWriter.begin`),
+writes the next generation's BM25 folder beside the current one and the papers' rows as the next
+generation in the catalog, and only then replaces ``manifest.json`` atomically, naming the copy
+(:meth:`IndexWriter.commit`). What a killed run left beside the committed state is reused or removed
+by the next run; a damaged or lost manifest, catalog or store is recovered by ``ingest --repair``
+(:meth:`IndexWriter.open_for_write`). ``docs/architecture.md`` has the whole protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant import storage
+from assistant.bm25 import build_bm25
+from assistant.catalog import CATALOG, Catalog, PaperEntry, PaperTable
+from assistant.chroma import (
+    NEXT_STORE,
+    SERVER_PREFIX,
+    chroma_http_client,
+    collection_name,
+    committed_stores,
+    is_store,
+    newest_store,
+    probe_store,
+    server_dir,
+)
+from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
+from assistant.manifest import BACKUP, MANIFEST_VERSION, Manifest, empty_manifest, read_manifest
+from assistant.storage import write_atomic
+from assistant.store import PaperIndex
+from assistant.text import title_key
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from assistant.settings import Settings
+
+
+def default_match_key(pid: str, entry: PaperEntry) -> str:
+    """The key ``ingest.identity`` groups papers by: the title key, else the paper's own id."""
+    return title_key(entry.title) or pid
+
+
+class IndexWriter(PaperIndex):
+    """Write access to one index directory (the one writer: ``ingest.lock`` holds its lock)."""
+
+    def __init__(self, root: Path, manifest: Manifest) -> None:
+        super().__init__(root, manifest)
+        self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
+        self.restored = ""  # open_for_write(repair=True): how an unreadable manifest was recovered
+        self.space_wanted = 0  # bytes a writer expects to add beyond the store's copy (checked before copying)
+        self._retired: set[str] = set()  # server collections (tokens) this writer may drop: never another index's
+
+    @classmethod
+    def open_for_write(
+        cls, settings: Settings, dimension: int, *, rebuild: bool = False, repair: bool = False
+    ) -> IndexWriter:
+        """Like ``open``, but the chunking must match too: new chunks must not mix with old ones.
+
+        ``rebuild``: start from an empty index (any model, any chunking) while the committed one
+        stays readable until the new one is committed; a damaged manifest is no obstacle.
+        ``repair``: an unreadable or missing manifest is restored from its backup (written at every
+        commit), else the index starts empty on a copy of the newest vector store left on disk, so
+        re-reading the sources embeds only what that store lacks (chunk ids carry content hashes).
+        A lost vector store is rebuilt on a copy of the newest one left (or an empty one).
+        ``restored`` says which ("backup", "sources", "store") or is "".
+        """
+        index = cls._open_for_write(settings, dimension, rebuild=rebuild, repair=repair)
+        if rebuild and settings.index.remote:  # the rebuilt vectors go to collections of their own
+            index.manifest.chroma_dir = server_dir()
+        index._use_server(settings)
+        index._attach_catalog(writable=True)
+        if rebuild or index.restored == "sources":
+            index.manifest.papers.clear_base()  # starts empty; the commit retires every row it replaces
+        return index
+
+    @classmethod
+    def _open_for_write(cls, settings: Settings, dimension: int, *, rebuild: bool, repair: bool) -> IndexWriter:
+        path = settings.index.path / "manifest.json"
+        if settings.index.path.exists() and not settings.index.path.is_dir():
+            raise IndexMissingError(
+                f"the index path {settings.index.path} is a file, not a folder: choose another --index"
+            )
+        if not rebuild and (recovered := cls._recover(settings, dimension, repair=repair)) is not None:
+            return recovered
+        if rebuild:
+            previous, committed = 0, "chroma"
+            try:
+                if path.is_file():
+                    on_disk = read_manifest(path)
+                    previous, committed = on_disk.generation, on_disk.chroma_dir
+            except IndexError_:
+                pass
+            settings.index.path.mkdir(parents=True, exist_ok=True)
+            empty = empty_manifest(settings, dimension).model_copy(update={"generation": previous})
+            index = cls(settings.index.path, empty)
+            index.fresh = True
+            index.committed_dir = committed
+            return index
+        if path.is_file():
+            index = cls.open(settings)
+            built = (index.manifest.chunk_size, index.manifest.chunk_overlap)
+            wanted = (settings.chunking.chunk_size, settings.chunking.chunk_overlap)
+            if built != wanted:
+                raise IndexMismatchError(
+                    f"index {settings.index.path} was chunked with chunk_size={built[0]}, chunk_overlap={built[1]} but "
+                    f"settings ask for chunk_size={wanted[0]}, chunk_overlap={wanted[1]}: rebuild with "
+                    "`ingest --rebuild`, or restore the chunking settings"
+                )
+            return index
+        settings.index.path.mkdir(parents=True, exist_ok=True)
+        return cls(settings.index.path, empty_manifest(settings, dimension))
+
+    @classmethod
+    def _recover(cls, settings: Settings, dimension: int, *, repair: bool) -> IndexWriter | None:
+        """For ``open_for_write``: None when the manifest and its store are fine (nothing to recover).
+
+        Without ``repair`` only a *missing* manifest with a readable backup is restored (nothing can
+        be lost by that); everything else is left to ``--repair``, which the readers' messages name.
+        """
+        root = settings.index.path
+        path, backup = root / "manifest.json", root / BACKUP
+        if not root.is_dir():
+            return None  # no index at all: an ordinary first ingest
+        if path.is_file() and not repair:
+            return None  # open() reads it once; a damaged one raises there, naming --repair
+        catalog_lost = False
+        try:
+            manifest = read_manifest(path)
+            if manifest.version >= 2 and manifest.paper_count and not _catalog_readable(root):
+                catalog_lost = True
+                # a lost or damaged catalog: re-read the sources, reusing every vector the store holds
+                for name in (CATALOG, CATALOG + "-journal"):
+                    (root / name).unlink(missing_ok=True)
+                raise IndexError_("the paper catalog is unreadable")
+        except IndexError_:
+            pass
+        else:
+            if (
+                manifest.chroma_dir.startswith(SERVER_PREFIX)  # a server's store cannot be lost from here
+                or (root / manifest.chroma_dir).is_dir()
+                or not (manifest.paper_count or manifest.inline_papers)
+                or not repair
+            ):
+                return None
+            # the committed store is gone: start from the newest store left (the previous generation's),
+            # or an empty one if none is, and the run re-embeds what that lacks from the manifest's text
+            newest = newest_store(root)
+            index = cls(root, manifest.model_copy(update={"chroma_dir": newest or "chroma"}))
+            index.committed_dir, index.restored, index.fresh = newest or "chroma", "store", newest is None
+            return index
+        try:
+            restored = read_manifest(backup)
+            store_there = restored.chroma_dir.startswith(SERVER_PREFIX) or (root / restored.chroma_dir).is_dir()
+            if store_there and not catalog_lost:
+                write_atomic(path, restored.model_dump_json())
+                index = cls._open_for_write(settings, dimension, rebuild=False, repair=False)
+                index.restored = "backup"
+                return index
+        except IndexError_:
+            pass
+        if not repair:
+            if committed_stores(root):
+                raise IndexMissingError(
+                    f"the index manifest {path} is missing and its backup is unusable: repair it with "
+                    "`ingest --repair PATHS` (re-reads your sources, embedding only what the vector store lacks)"
+                )
+            return None
+        newest = newest_store(root)
+        if newest is None and not path.exists():
+            return None  # nothing was ever committed here
+        generation = int(newest.split("-")[1]) if newest and newest != "chroma" else 0
+        empty = empty_manifest(settings, dimension).model_copy(
+            update={"generation": generation, "chroma_dir": newest or "chroma"}
+        )
+        index = cls(root, empty)
+        index.fresh = newest is None
+        index.restored = "sources"
+        return index
+
+    def upsert(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        texts: list[str],
+        metadatas: list[dict[str, Any]],
+        kind: str = "chunks",
+    ) -> None:
+        """Writes in slices of the client's max batch size (Chroma rejects larger batches)."""
+        target = self._store(kind)
+        step = self.collection._client.get_max_batch_size()
+        for start in range(0, len(ids), step):
+            end = start + step
+            target.upsert(
+                ids=ids[start:end],
+                embeddings=vectors[start:end],
+                documents=texts[start:end],
+                metadatas=metadatas[start:end],
+            )
+
+    def delete(self, ids: Iterable[str], kind: str = "chunks") -> None:
+        target = self._store(kind)
+        ids = list(ids)
+        step = self.collection._client.get_max_batch_size()
+        for start in range(0, len(ids), step):
+            target.delete(ids=ids[start : start + step])
+
+    def begin(self) -> None:
+        """Start writing: every write from here on goes to a copy of the committed vector store.
+
+        Chroma rewrites its HNSW files in place, and a process killed in the middle leaves files
+        its loader crashes on (a SIGSEGV, not an error: chroma-core/chroma#7238). So the committed
+        store is never written: the writer works on ``chroma-<generation>-<token>/`` (named in
+        ``next-store.json``) and :meth:`commit` points the manifest at it. A copy that a killed run
+        left behind is reused when it opens and answers a query in a separate process
+        (:func:`probe_store`); otherwise it is deleted and the committed store copied afresh.
+        """
+        if self.server is not None:
+            # A Chroma server is its own process: a killed ingest cannot tear its files, so the writer
+            # adds to the live collections. Readers see only what their generation's catalog lists
+            # (PaperIndex.owners), so vectors added before the commit stay invisible until it.
+            self._chroma_dir = self.manifest.chroma_dir
+            return
+        if self._chroma_dir != self.manifest.chroma_dir:
+            return
+        pending = self.root / NEXT_STORE
+        work: Path | None = None
+        try:
+            candidate = self.root / json.loads(pending.read_text())["chroma_dir"]
+            # never the committed store (a kill between the manifest's replacement and the removal
+            # of next-store.json leaves it named there): that one is only ever copied
+            if is_store(candidate.name) and candidate.name != self.committed_dir and candidate.is_dir():
+                if probe_store(candidate):
+                    work = candidate
+                else:
+                    shutil.rmtree(candidate)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if work is None:
+            work = self.root / f"chroma-{self.manifest.generation + 1}-{secrets.token_hex(4)}"
+            staging = work.with_name(work.name + ".tmp")
+            shutil.rmtree(staging, ignore_errors=True)
+            committed = self.root / self.manifest.chroma_dir
+            if committed.is_dir() and not self.fresh:
+                storage.copy_store(committed, staging, extra=self.space_wanted)
+            else:
+                staging.mkdir(parents=True)
+            # named before it appears: a kill in between leaves no store that nothing names
+            write_atomic(pending, json.dumps({"chroma_dir": work.name}))
+            os.replace(staging, work)
+        self._chroma_dir = work.name
+        self._collection = self._sentences = None
+
+    def abandon(self) -> None:
+        """After a failed write (a full disk): remove what this writer made beside the committed state,
+        its store copy, ``next-store.json``, the next generation's BM25 and temporary files, so its
+        space is free again. Never a store the manifest on disk names (it is re-read here)."""
+        self._close_clients()
+        try:
+            on_disk = read_manifest(self.root / "manifest.json")
+            keep, generation = {on_disk.chroma_dir, on_disk.previous_chroma_dir}, on_disk.generation
+        except IndexError_:
+            keep, generation = {self.committed_dir, self.manifest.previous_chroma_dir}, self.manifest.generation
+        if self.server is None and is_store(self._chroma_dir) and self._chroma_dir not in keep:
+            shutil.rmtree(self.root / self._chroma_dir, ignore_errors=True)
+            (self.root / NEXT_STORE).unlink(missing_ok=True)
+        self._chroma_dir = self.committed_dir
+        shutil.rmtree(self.root / f"bm25-{generation + 1}", ignore_errors=True)
+        storage.clear_staging(self.root)
+        if self._catalog is not None and self._catalog_writable:
+            with contextlib.suppress(Exception):
+                self._catalog.discard_after(generation)
+
+    def commit(self, manifest: Manifest, match_key: Callable[[str, PaperEntry], str] = default_match_key) -> None:
+        """Sweep the writer's store, build BM25 for the new generation, write the staged paper
+        records to the catalog as that generation, then atomically replace the manifest (which
+        names the new store and generation); only then remove what no kept generation refers to.
+
+        Only the changed papers are read and written: their replaced chunk and sentence ids are
+        deleted from the store by id, and the counts are carried forward. Where the store's counts
+        then disagree with the manifest's (vectors a killed run left), every id is checked.
+        """
+        self.begin()
+        assert self._catalog is not None and self._catalog_writable, "open_for_write attaches the catalog"
+        table = manifest.papers
+        generation = self.manifest.generation + 1
+        if table.inline is not None:  # format 1: every paper moves into the catalog now
+            changes: dict[str, PaperEntry | None] = dict(table.items())
+            before: dict[str, PaperEntry] = {}
+            clear = True
+        else:
+            changes = dict(table.staged)
+            clear = table.cleared
+            before = {} if clear else PaperTable(self._catalog, self.manifest.generation).get_many(list(changes))
+        old_units = {u for e in before.values() for u in (*e.chunk_ids, *e.sentence_ids)}
+        new_units = {u for e in changes.values() if e is not None for u in (*e.chunk_ids, *e.sentence_ids)}
+        stale = sorted(old_units - new_units)
+        # a Chroma server's collections are what readers of the committed generation search: their
+        # replaced vectors go only after the manifest names the next generation (below)
+        deferred = self.server is not None and not clear
+        if stale and not deferred:
+            self.delete(stale)
+            self.delete(stale, "sentences")
+        counts = self._carried_counts(manifest, changes, before, clear)
+        manifest.generation = generation
+        manifest.chroma_dir = self._chroma_dir
+        manifest.previous_chroma_dir = self.committed_dir if self.committed_dir != self._chroma_dir else None
+        if self.manifest.previous_chroma_dir and self.manifest.previous_chroma_dir.startswith(SERVER_PREFIX):
+            self._retired.add(self.manifest.previous_chroma_dir.removeprefix(SERVER_PREFIX))
+        manifest.version = MANIFEST_VERSION
+        manifest.paper_count, manifest.chunk_count, manifest.sentence_count = counts
+        old_chunks = {c for e in before.values() for c in e.chunk_ids} & set(stale)
+        lingering = (len(old_chunks), len(stale) - len(old_chunks)) if deferred else (0, 0)
+        stored = (self.collection.count(), self.sentences.count())
+        if stored != (counts[1] + lingering[0], counts[2] + lingering[1]):
+            self._sweep_all(changes, clear)  # what a killed run (or an older version) left unowned
+            stale = []
+        ids, texts = self._all_chunk_texts(exclude=set(stale))
+        if len(ids) != manifest.chunk_count:
+            raise IndexError_(
+                f"the vector store of {self.root} holds {len(ids)} chunks where the index lists "
+                f"{manifest.chunk_count}: repair the index with `ingest --repair`"
+            )
+        build_bm25(self.root / f"bm25-{generation}", ids, texts)
+        self._catalog.apply(changes, generation, match_key, clear=clear)
+        text = manifest.model_dump_json()
+        write_atomic(self.root / "manifest.json", text)
+        write_atomic(self.root / BACKUP, text)  # what `ingest --repair` restores a damaged manifest from
+        if stale and deferred:
+            self.delete(stale)
+            self.delete(stale, "sentences")
+        self.manifest = manifest
+        manifest.attach(PaperTable(self._catalog, generation))
+        self.committed_dir = manifest.chroma_dir
+        self._owner = None
+        self._sentence_owner = None
+        self._bm25 = None
+        self._counts = {}
+        self._any_dated = None
+        self._dated = {}
+        self.tidy()
+
+    def _tidy_server(self, keep: set[str | None]) -> None:
+        """Drop this index's collections on the server that no kept generation names (after a rebuild)."""
+        name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
+        tokens = {k.removeprefix(SERVER_PREFIX) for k in keep if k and k.startswith(SERVER_PREFIX)}
+        client = chroma_http_client(*self.server) if self.server else None
+        if client is None or not self._catalog_writable:
+            return
+        for listed in client.list_collections():
+            found = re.fullmatch(re.escape(name) + r"-([0-9a-f]{8})(?:-sentences)?", listed.name)
+            if found and found.group(1) not in tokens and found.group(1) in self._retired:
+                client.delete_collection(listed.name)
+
+    def _carried_counts(
+        self, manifest: Manifest, changes: dict[str, PaperEntry | None], before: dict[str, PaperEntry], clear: bool
+    ) -> tuple[int, int, int]:
+        """(papers, chunks, sentence vectors) after ``changes``, from the committed counts."""
+        if clear or self.manifest.version < 2:
+            papers = chunks = sentences = 0
+        else:
+            papers, chunks, sentences = (
+                self.manifest.paper_count,
+                self.manifest.chunk_count,
+                self.manifest.sentence_count,
+            )
+        for pid, entry in changes.items():
+            if (old := before.get(pid)) is not None:
+                papers, chunks, sentences = papers - 1, chunks - len(old.chunk_ids), sentences - len(old.sentence_ids)
+            if entry is not None:
+                papers, chunks = papers + 1, chunks + len(entry.chunk_ids)
+                sentences += len(entry.sentence_ids)
+        return papers, chunks, sentences
+
+    def _sweep_all(self, changes: dict[str, PaperEntry | None], clear: bool) -> None:
+        """Delete every stored vector that no paper of the next generation lists (reads all ids)."""
+        keep: set[str] = set()
+        if not clear:
+            for pid, entry in PaperTable(self._catalog, self.manifest.generation).iter_items():
+                if pid not in changes:
+                    keep.update((*entry.chunk_ids, *entry.sentence_ids))
+        keep.update(u for e in changes.values() if e is not None for u in (*e.chunk_ids, *e.sentence_ids))
+        for kind in ("chunks", "sentences"):
+            if stale := self.stored_ids(kind) - keep:
+                self.delete(stale, kind)
+
+    def _all_chunk_texts(self, exclude: set[str] | None = None) -> tuple[list[str], list[str]]:
+        """Every stored chunk's id and text but ``exclude``, in id order, read in pages (what BM25 indexes)."""
+        pairs: list[tuple[str, str]] = []
+        step, offset = 5000, 0
+        while True:
+            got = self.collection.get(include=["documents"], limit=step, offset=offset)
+            pairs += zip(got["ids"], got["documents"], strict=True)
+            if len(got["ids"]) < step:
+                break
+            offset += step
+        pairs.sort()
+        if exclude:
+            pairs = [p for p in pairs if p[0] not in exclude]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def tidy(self) -> None:
+        """Remove what no committed state refers to: generations older than the previous one (BM25
+        folders, vector stores) and the temporary files a killed run left (only names this project
+        writes). The previous generation stays until the next commit, so a long-lived reader that
+        opened it before this commit finishes its question and then moves on (see ``changed``)."""
+        (self.root / NEXT_STORE).unlink(missing_ok=True)
+        for leftover in ("manifest.json.tmp", BACKUP + ".tmp", NEXT_STORE + ".tmp"):
+            (self.root / leftover).unlink(missing_ok=True)
+        generation = self.manifest.generation
+        keep_bm25 = {f"bm25-{generation}", f"bm25-{generation - 1}"}
+        for folder in self.root.glob("bm25-*"):
+            if folder.name not in keep_bm25:
+                shutil.rmtree(folder, ignore_errors=True)
+        keep = {self.manifest.chroma_dir, self.manifest.previous_chroma_dir}
+        if self.server is not None:
+            self._tidy_server(keep)
+        for folder in self.root.iterdir():
+            if folder.is_dir() and is_store(folder.name) and folder.name not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+        if self._catalog is not None and self._catalog_writable:
+            self._catalog.forget_before(generation - 1)  # rows neither this generation nor the previous sees
+
+
+def _catalog_readable(root: Path) -> bool:
+    try:
+        Catalog(root / CATALOG).close()
+    except IndexError_:
+        return False
+    return True
