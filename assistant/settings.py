@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from assistant.setting_sources import config_file, source_of
 
 EMBEDDED_PREFIX = "embedded/"
 MAX_K = 50  # the most papers one question may retrieve (every door: ask --k, UI, API)
@@ -348,27 +349,6 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
-def config_file() -> Path | None:
-    """The TOML file settings are read from: ``$PAPERS_CONFIG`` (which must be a file), else
-    ``config.toml`` in the working directory when there is one. ConfigError names what is wrong."""
-    from assistant.errors import ConfigError
-
-    named = os.environ.get("PAPERS_CONFIG")
-    if named is not None:  # a typo must not mean "defaults"
-        path = Path(named)
-        if not named.strip():
-            raise ConfigError("PAPERS_CONFIG is set but empty: name a TOML file, or unset it")
-        if path.is_dir():
-            raise ConfigError(f"PAPERS_CONFIG names a folder, not a TOML file: {path}")
-        if not path.exists():
-            raise ConfigError(f"PAPERS_CONFIG names a file that does not exist: {path}")
-        return path
-    path = Path("config.toml")
-    if path.is_dir():
-        raise ConfigError(f"config.toml in {Path.cwd()} is a folder, not a TOML file")
-    return path if path.exists() else None
-
-
 def _variables() -> dict[str, str]:
     """Every ``PAPERS_*`` variable the settings read, upper-cased: a section as JSON
     (``PAPERS_LLM``), each field of it (``PAPERS_LLM__MODEL``), and ``PAPERS_CONFIG``."""
@@ -406,30 +386,6 @@ def check_environment() -> None:
     )
 
 
-def _source_of(loc: tuple[object, ...], overrides: dict[str, object], toml: Path | None) -> str:
-    """Where the value of the setting at ``loc`` came from: a flag, a variable, the file, or the defaults."""
-    parts = [str(p) for p in loc if isinstance(p, str) and p.isidentifier() and not p[:1].isupper()]
-    if parts and parts[0] in overrides:
-        return "a command-line option"
-    variables = {k.upper(): k for k in os.environ if k.upper().startswith("PAPERS_")}
-    for end in range(len(parts), 0, -1):
-        name = "PAPERS_" + "__".join(p.upper() for p in parts[:end])
-        if name in variables:
-            return variables[name]
-    if toml is not None:
-        try:
-            node: object = tomllib.loads(toml.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return str(toml)
-        for part in parts:
-            if not isinstance(node, dict) or part not in node:
-                break
-            node = node[part]
-        else:
-            return str(toml)
-    return "the defaults"
-
-
 def load_settings(**overrides: object) -> Settings:
     """Build settings; any mistake is a ConfigError of one line that names its source (the
     ``PAPERS_*`` variable, the TOML file, or the option), never the value given."""
@@ -455,7 +411,7 @@ def load_settings(**overrides: object) -> Settings:
                 continue
             field = ".".join(p for p in e["loc"] if isinstance(p, str) and p.isidentifier() and not p[:1].isupper())
             field = field or "settings"
-            problem = f"{field} (from {_source_of(e['loc'], overrides, toml)}): {e['msg']}"
+            problem = f"{field} (from {source_of(e['loc'], overrides, toml)}): {e['msg']}"
             if problem not in problems:
                 problems.append(problem)
         raise ConfigError(f"invalid setting{'s' if len(problems) > 1 else ''} {'; '.join(problems)}") from exc
