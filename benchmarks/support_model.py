@@ -22,6 +22,7 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))  # training/ (not installed: it runs from the repo root)
 
 import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
 

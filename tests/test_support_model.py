@@ -39,8 +39,10 @@ def test_windows_are_the_title_and_runs_of_three_sentences() -> None:
     assert windows("") == []
 
 
-def test_learned_is_the_default_check_and_names_itself(scorer: SupportScorer) -> None:
-    assert load_settings().answer.support == "learned"
+def test_learned_is_opt_in_and_names_itself(scorer: SupportScorer) -> None:
+    # the heuristic stays the default: the shipped support model scored lower on the labelled pairs
+    # and the held-out SciFact fold (docs/models.md)
+    assert load_settings().answer.support == "heuristic"
     assert isinstance(scorer.model, CrossEncoder) and scorer.threshold == 0.5
     assert scorer.name.startswith("learned")
 
