@@ -7,9 +7,8 @@ each window of the cited abstract and the best window counts (as MiniCheck chunk
 Sources (licences in docs/models.md), in the manner of FactCC (Kryscinski et al., 2020) and
 MiniCheck (Tang et al., 2024), from abstracts of the bundled corpus and a seeded sample of SciFact's:
 
-- supported (label 1): the sentence itself; it merged with the next one; "we" -> "the authors";
-  filler words dropped; a reporting frame ("The paper reports that ..."); and rewrites as an answer
-  writer makes them, two or three of these chained: "we" / "our method" -> the paper's short name,
+- supported (label 1): the sentence itself, or a rewrite as an answer writer makes it, two or
+  three of these chained: "we" / "our method" -> the paper's short name,
   a leading "To ..., " / "By ..., " clause moved to the end, a parenthesis or trailing clause dropped,
   words swapped for synonyms (``SYNONYMS``). Half of the unsupported claims are made from such a
   rewrite, so that "copied" never tells the two classes apart.
@@ -17,6 +16,9 @@ MiniCheck (Tang et al., 2024), from abstracts of the bundled corpus and a seeded
   swapped for one from another abstract; a name (capitalised or acronym) swapped for one from another
   abstract; a sentence of a neighbouring abstract (BM25 hard negative); an overclaim added; a sentence
   addressed to an AI reader.
+- both classes alike (``dress``): a quarter of the pairs merge the claim with the next sentence
+  (", and ..."), and one in five / seven / ten wear a reporting frame ("The paper reports that ..."),
+  "we" -> "the authors", or lose filler words — the same form on the positive and the negative.
 - SciFact claims train (``claims_train.csv``): SUPPORT 1 and CONTRADICT 0 against their rationale
   sentences (train split only, with ``--scifact-claims``; leave it out for cross-validation).
 
@@ -186,32 +188,56 @@ def rewrite(rng: random.Random, s: str, title: str) -> str:
 
 
 def supported(rng: random.Random, sents: list[str], i: int, title: str = "") -> tuple[str, str] | None:
-    """A claim the window supports, and the transform's name."""
+    """A claim the window supports, and the transform's name: half the time a rewrite of sentence
+    ``i`` (``rewrite``), else the sentence itself. Merging and the surface forms (a reporting frame,
+    "we" -> "the authors", filler dropped) are applied by :func:`dress` to the positive and the
+    negative of a pair alike: applied to positives only, the first model trained here learned "a
+    reporting frame means supported" (0.99 for any framed sentence, negated or not)."""
     s = sents[i]
     if rng.random() < 0.5:
         made = rewrite(rng, s, title)
         if made != s:
             return made, "rewrite"
-    for kind in [*rng.sample(["merged", "authors", "filler", "frame"], 4), "verbatim"]:
-        if kind == "verbatim" or rng.random() < 0.8:  # one in five tries falls through to a copy
-            made = _supported(rng, sents, i, s, kind)
-            if made is not None:
-                return made
     return s, "verbatim"
 
 
-def _supported(rng: random.Random, sents: list[str], i: int, s: str, kind: str) -> tuple[str, str] | None:
-    if kind == "merged" and i + 1 < len(sents):
-        return s.rstrip(".") + ", and " + _lower_first(sents[i + 1]), kind
-    if kind == "authors" and re.search(r"\b[Ww]e\b", s):
-        return re.sub(r"\bWe\b", "The authors", re.sub(r"\bwe\b", "the authors", s)).replace("our ", "their "), kind
-    if kind == "filler" and FILLER.search(s):
-        return FILLER.sub("", s), kind
-    if kind == "frame":
-        return rng.choice(("The paper reports that ", "According to the abstract, ", "The study finds that ")) + (
-            _lower_first(s)
-        ), kind
-    return (s, "verbatim") if kind == "verbatim" else None
+SURFACES = (("frame", 0.2), ("authors", 0.15), ("filler", 0.1))
+MERGE = 0.25
+
+
+def dress(
+    rng: random.Random, sents: list[str], i: int, good: tuple[str, str], bad: tuple[str, str]
+) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The same merge and surface form for both claims of a pair: with probability :data:`MERGE`
+    both are joined to the next sentence (", and ..."), then one of :data:`SURFACES` is drawn for
+    both (none otherwise). A claim addressed to an AI reader keeps its own wording."""
+    if bad[1] == "ai_reader":
+        return good, bad
+    if i + 1 < len(sents) and rng.random() < MERGE:
+        tail = ", and " + _lower_first(sents[i + 1])
+        good = (good[0].rstrip(".") + tail, good[1] + "+merged")
+        bad = (bad[0].rstrip(".") + tail, bad[1] + "+merged")
+    draw, edge = rng.random(), 0.0
+    for surface, share in SURFACES:
+        edge += share
+        if draw < edge:
+            frame = rng.choice(("The paper reports that ", "According to the abstract, ", "The study finds that "))
+            dressed = [_surface(c, surface, frame) for c in (good[0], bad[0])]
+            if all(d is not None for d in dressed):
+                good, bad = (dressed[0], f"{good[1]}+{surface}"), (dressed[1], f"{bad[1]}+{surface}")
+            break
+    return good, bad
+
+
+def _surface(claim: str, surface: str, frame: str) -> str | None:
+    """``claim`` in one surface form (None if the form does not apply to it)."""
+    if surface == "authors":
+        if not re.search(r"\b[Ww]e\b", claim):
+            return None
+        return re.sub(r"\bWe\b", "The authors", re.sub(r"\bwe\b", "the authors", claim)).replace("our ", "their ")
+    if surface == "filler":
+        return FILLER.sub("", claim) if FILLER.search(claim) else None
+    return frame + _lower_first(claim)
 
 
 def unsupported(rng: random.Random, sents: list[str], i: int, other: Doc, neighbour: Doc) -> tuple[str, str] | None:
@@ -296,6 +322,7 @@ def synthetic(rng: random.Random, corpus: Corpus, positions: list[int], per_doc:
             bad = unsupported(rng, base, i, other, rng.choice(near_docs))
             if made is None or bad is None:
                 continue
+            made, bad = dress(rng, sents, i, made, bad)
             group = f"{doc.corpus}:{doc.id}:{i}"
             pairs.append(
                 {
