@@ -235,7 +235,7 @@ def calibrate(retriever: Retriever, settings: Settings) -> Calibration | None:
 
 def save_calibration(settings: Settings, calibration: Calibration) -> None:
     """Write it beside the manifest, atomically (a crash leaves the previous one)."""
-    from assistant.store import write_atomic
+    from assistant.storage import write_atomic
 
     write_atomic(settings.index.path / CALIBRATION_FILE, json.dumps(calibration.as_dict(), indent=1))
 

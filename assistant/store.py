@@ -27,7 +27,7 @@ from assistant.chroma import (
 )
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.manifest import BACKUP, Manifest, check_compatible, paper_of, read_manifest
-from assistant.storage import file_stamp, write_atomic  # noqa: F401 (write_atomic: assistant.calibrate imports it here)
+from assistant.storage import file_stamp
 from assistant.text import index_terms
 
 if TYPE_CHECKING:
