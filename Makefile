@@ -46,7 +46,7 @@ TEST_INDEX := tests/artifacts/corpus-index
 test: .venv/.installed browser
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
-	PAPERS_TEST_CORPUS_INDEX=$(abspath $(TEST_INDEX)) .venv/bin/python -m pytest -q
+	TEST_CORPUS_INDEX=$(abspath $(TEST_INDEX)) .venv/bin/python -m pytest -q
 	$(MAKE) --no-print-directory gate INDEX=$(TEST_INDEX)
 
 # CI gate: retrieval and the abstention decision on the dev questions and on the held-out test

@@ -13,7 +13,7 @@ Fixtures:
 
     Treat it as read-only: open it with ``PaperIndex.open(settings)``, the retrieval code or
     ``ask --index {settings.index.path}``. A test that must change an index copies it first with
-    ``tests.index_helpers.copy_index`` (cheap: no re-embedding). When ``PAPERS_TEST_CORPUS_INDEX``
+    ``tests.index_helpers.copy_index`` (cheap: no re-embedding). When ``TEST_CORPUS_INDEX``
     names a folder (``make test`` sets it), the index is built there instead, after removing what a
     previous run left in it, and kept: ``make gate`` then reads it rather than ingesting the corpus a
     second time. Embedding and chunking settings
@@ -41,7 +41,7 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     """(settings, report): the bundled corpus ingested once per session; see the module docstring."""
     from ingest.pipeline import run_ingest
 
-    kept = os.environ.get("PAPERS_TEST_CORPUS_INDEX")
+    kept = os.environ.get("TEST_CORPUS_INDEX")
     if kept:  # a test artifact make owns (see the module docstring), never a user's index
         path = Path(kept)
         if path.exists():
