@@ -16,8 +16,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from assistant.errors import ModelError
@@ -110,7 +111,10 @@ def build_once(target: Path, build: Callable[[Path], None], *, sha256: str | Non
             return target
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.")) / "build"
         try:
-            build(tmp)
+            if sys.stderr.isatty():
+                print(f"building {what} (once, into {target.parent}) ...", file=sys.stderr, flush=True)
+            with quiet_libraries():
+                build(tmp)
             if tmp.is_file() and sha256 is not None and (got := sha256_of(tmp)) != sha256:
                 raise ModelError(f"{what}: built file fails its checksum (sha256 {got[:12]}…, expected {sha256[:12]}…)")
             if target.is_dir():
@@ -127,6 +131,32 @@ def build_once(target: Path, build: Callable[[Path], None], *, sha256: str | Non
             record["digest"] = sha256_of(target)
         _sidecar(target).write_text(json.dumps(record))
     return target
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Silence what the libraries a one-time build calls print for their developers: torch's tracer and
+    exporter warnings, onnxruntime quantisation's advice (a
+    ``logging.warning`` on the root logger, which would also install a root handler that then prints
+    bm25s's DEBUG lines). Errors still raise."""
+    import logging
+    import warnings
+
+    root = logging.getLogger()
+    guard = logging.NullHandler()
+    added = not root.handlers
+    if added:
+        root.addHandler(guard)  # logging.warning() calls basicConfig() only when the root has no handler
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+        if added:
+            root.removeHandler(guard)
 
 
 def concatenate(parts: Sequence[Path]) -> Callable[[Path], None]:

@@ -84,8 +84,11 @@ class Bm25:
 
 def build_bm25(folder: Path, ids: list[str], texts: list[str]) -> None:
     """bm25s over the chunk texts, English stopwords and Snowball stemming, saved with its ids."""
+    import logging
+
     import bm25s
 
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG level
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     retriever = bm25s.BM25()

@@ -245,7 +245,9 @@ def export_onnx(name: str, cache: Path) -> Path:
 def _export(name: str, cache: Path, out: Path) -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # its weight-loading bar, on a one-time build (artifacts.quiet_libraries)
     folder = model_dir(name, cache)
     model = AutoModel.from_pretrained(str(folder), local_files_only=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
