@@ -20,6 +20,7 @@ import json
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,11 +118,16 @@ def _noised(words: list[str], rng: random.Random, pool: list[str], drop: float, 
     return " ".join(out[:30])
 
 
-def labelled_signals(retriever: Retriever, questions: list[PseudoQuestion]) -> tuple[list[Signals], list[int]]:
-    """Each pseudo-question's signals with its paper present (label 1) and masked (label 0)."""
+def labelled_signals(
+    retriever: Retriever, questions: list[PseudoQuestion], progress: Callable[[int, int], None] | None = None
+) -> tuple[list[Signals], list[int]]:
+    """Each pseudo-question's signals with its paper present (label 1) and masked (label 0);
+    ``progress(done, total)`` after each question."""
     xs: list[Signals] = []
     ys: list[int] = []
-    for q in questions:
+    for done, q in enumerate(questions, 1):
+        if progress:
+            progress(done, len(questions))
         found = retriever.candidates(q.text)  # one search serves both: masking filters its hits
         cache: dict[tuple[str, str], float] = {}  # and the cross-encoder reads each paper once for both
         for label, exclude in ((1, ()), (0, (q.paper_id,))):
@@ -207,9 +213,11 @@ def _fit_one(x: Any, y: Any, target_refused: float, target_none: float = 0.02) -
     return calibration
 
 
-def calibrate(retriever: Retriever, settings: Settings) -> Calibration | None:
+def calibrate(
+    retriever: Retriever, settings: Settings, progress: Callable[[int, int], None] | None = None
+) -> Calibration | None:
     """Fit this collection's decision (None when it has fewer than ``MIN_PAPERS`` papers or yields
-    fewer than ``MIN_QUESTIONS`` pseudo-questions)."""
+    fewer than ``MIN_QUESTIONS`` pseudo-questions); ``progress(done, total)`` per pseudo-question."""
     cfg = settings.abstention
     papers = retriever.index.paper_count
     if papers < MIN_PAPERS:
@@ -218,7 +226,7 @@ def calibrate(retriever: Retriever, settings: Settings) -> Calibration | None:
     questions = pseudo_questions(retriever, cfg.sample, cfg.seed)
     if len(questions) < MIN_QUESTIONS:
         return None
-    xs, ys = labelled_signals(retriever, questions)
+    xs, ys = labelled_signals(retriever, questions, progress)
     calibration = fit(xs, ys, cfg.target_refused, seed=cfg.seed, target_none=cfg.target_none)
     calibration.fitted_on = {
         "papers": papers,
@@ -250,7 +258,9 @@ def save_abbreviations(settings: Settings, index: PaperIndex) -> None:
     table.save(settings.index.path / ABBREVIATIONS_FILE)
 
 
-def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[str, Any]:
+def refresh(
+    settings: Settings, changed: int, *, force: bool = False, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
     """After a commit: refit this collection's calibration when there is none, when ``force``, or
     when ``changed`` papers (with those changed since the fit) reach ``abstention.refit_change`` of
     the collection; otherwise keep it. Returns what was done, for the ingest report. The caller holds
@@ -285,7 +295,7 @@ def refresh(settings: Settings, changed: int, *, force: bool = False) -> dict[st
                 existing.fitted_on["changed_since"] = since
                 save_calibration(settings, existing)
             return {"status": "kept", **_summary(existing)}
-    calibration = calibrate(Retriever(settings, index), settings)
+    calibration = calibrate(Retriever(settings, index), settings, progress)
     if calibration is None:
         path.unlink(missing_ok=True)
         return {"status": "default", "reason": "too few usable titles and sentences: the built-in decision applies"}

@@ -134,12 +134,13 @@ def _ingest(
 
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
     targets = list(paths) or ([] if repair else [settings.data])  # --repair alone reads no source
-    progress = None if as_json or not sys.stderr.isatty() else progress_bar()
+    bars = not as_json and sys.stderr.isatty()
     return settings, run_ingest(
         targets,
         settings,
         **flags,
         repair=repair,
-        progress=progress,
+        progress=progress_bar() if bars else None,
+        calibration_progress=progress_bar("calibrating", "question") if bars else None,
         ray_address=ray_address,
     )

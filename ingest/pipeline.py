@@ -30,12 +30,15 @@ Progress = Callable[[int, int], None]
 
 
 def progress_bar(desc: str = "embedding", unit: str = "text") -> Progress:
-    """A tqdm bar on stderr driven by ``run_ingest``'s (done, total) callbacks."""
+    """A tqdm bar on stderr driven by ``run_ingest``'s (done, total) callbacks, shown from the first."""
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit=unit, file=sys.stderr)
+    bars: list[Any] = []
 
     def update(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc=desc, unit=unit, file=sys.stderr))
+        bar = bars[0]
         bar.total = total
         bar.n = done
         bar.refresh()
@@ -99,6 +102,7 @@ def run_ingest(
     ray_address: str | None = None,
     dry_run: bool = False,
     yes: bool = False,
+    calibration_progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest ``paths`` into ``settings.index.path`` (see the module docstring). ``repair``: also recover
     an unreadable manifest (from its backup, else from these sources, reusing every vector the
@@ -168,7 +172,9 @@ def run_ingest(
 
             changed = report.added + report.updated + report.removed
             try:
-                report.calibration = refresh(settings, changed, force=recalibrate or rebuild)
+                report.calibration = refresh(
+                    settings, changed, force=recalibrate or rebuild, progress=calibration_progress
+                )
             except Exception as exc:
                 if not storage.is_disk_full(exc):
                     raise

@@ -66,9 +66,9 @@ def refits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     seen: list[int] = []
     real = calibrate.refresh
 
-    def recording(settings: Settings, changed: int, *, force: bool = False) -> dict[str, Any]:
+    def recording(settings: Settings, changed: int, *, force: bool = False, progress: Any = None) -> dict[str, Any]:
         seen.append(changed)
-        return real(settings, changed, force=force)
+        return real(settings, changed, force=force, progress=progress)
 
     monkeypatch.setattr(calibrate, "refresh", recording)
     return seen

@@ -41,3 +41,35 @@ def test_building_bm25_prints_no_debug_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "bm25s" not in done.stderr, done.stderr
+
+
+def test_ingest_reports_calibration_progress_per_pseudo_question(tmp_path: Path) -> None:
+    import json
+
+    from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
+    from ingest.pipeline import run_ingest
+
+    topics = ["speculative decoding", "graph neural networks", "diffusion models", "protein folding"]
+    rows = [
+        {
+            "title": f"A study {i} of {topics[i % 4]} with method M{i}",
+            "abstract": f"We study {topics[i % 4]} in setting {i}. Method M{i} improves accuracy by {i + 3} percent "
+            f"on benchmark B{i % 5}. We analyse its cost and release the code.",
+        }
+        for i in range(40)
+    ]
+    data = tmp_path / "papers.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    settings = Settings(index=tmp_path / "index", embedding=EmbeddingSettings(), chunking=ChunkSettings())
+    embedded: list[tuple[int, int]] = []
+    calibrated: list[tuple[int, int]] = []
+    report = run_ingest(
+        [data],
+        settings,
+        progress=lambda d, t: embedded.append((d, t)),
+        calibration_progress=lambda d, t: calibrated.append((d, t)),
+    )
+    assert report.calibration["status"] == "fitted"
+    total = report.calibration["pseudo_questions"]
+    assert calibrated[0] == (1, total) and calibrated[-1] == (total, total) and len(calibrated) == total
+    assert embedded and embedded[-1][0] == embedded[-1][1]
