@@ -108,13 +108,20 @@ _MD_BLOCK_START = re.compile(r"^(\s*)([-+=]|\d{1,9}(?=[.)]))")
 
 def md(text: object) -> str:
     """Text as inert Markdown on one line: the characters that start emphasis, code, links, images,
-    HTML, tables, math or headings backslash-escaped (CommonMark allows it for any punctuation), and a
-    leading list marker, ordered-list number or setext underline too ("- x", "1. x", "= x")."""
-    out = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in " ".join(str(text).split()))
+    HTML, tables, math or headings backslash-escaped (CommonMark allows it for any punctuation)."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in " ".join(str(text).split()))
+
+
+def md_line(text: object) -> str:
+    """:func:`md` for text that starts a line: a leading list marker, ordered-list number or setext
+    underline ("- x", "1. x", "= x") is escaped too."""
+    out = md(text)
     match = _MD_BLOCK_START.match(out)
-    if match and match.group(2)[0].isdigit():
+    if match is None:
+        return out
+    if match.group(2)[0].isdigit():
         return out[: match.end()] + "\\" + out[match.end() :]
-    return _MD_BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), out, count=1) if match else out
+    return match.group(1) + "\\" + out[match.start(2) :]
 
 
 def _marks(citations: list[int]) -> str:
@@ -149,13 +156,13 @@ def to_markdown(answer: Answer, threshold: float, papers: dict[str, PaperEntry] 
         out += [f"**The model could not answer:** {md(answer.error)}", ""]
     out += ["## Answer", ""]
     if answer.preamble:
-        out += [md(answer.preamble), ""]
+        out += [md_line(answer.preamble), ""]
     if answer.sentences:
         for s in answer.sentences:
             lead = f"**{md(s.lead)}** — " if s.lead else ""
-            out += [f"{lead}{md(s.text)} {_marks(s.citations)}".rstrip(), ""]
+            out += [f"{lead}{md(s.text) if lead else md_line(s.text)} {_marks(s.citations)}".rstrip(), ""]
     else:
-        out += [md(answer.answer or "No sentence of the answer survived the citation checks."), ""]
+        out += [md_line(answer.answer or "No sentence of the answer survived the citation checks."), ""]
     if reason := _reason(answer):
         out += [f"_Why: {md(reason)}_", ""]
     meta = [f"coverage {answer.coverage}", f"mode {answer.mode}"]

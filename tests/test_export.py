@@ -372,6 +372,7 @@ def test_bibtex_for_every_paper_of_the_bundled_corpus() -> None:
     ],
 )
 def test_markdown_text_never_starts_a_list_or_heading(text: str, escaped: str) -> None:
-    from assistant.export import md
+    from assistant.export import md, md_line
 
-    assert md(text) == escaped
+    assert md_line(text) == escaped
+    assert md("2409.00001") == "2409.00001"  # inside a line (an arXiv id after "arXiv:") nothing changes

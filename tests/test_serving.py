@@ -158,7 +158,7 @@ def test_a_disconnected_api_client_stops_the_provider_stream(tmp_path: Path) -> 
                 post(server.url, {"question": MOE_Q, "mode": "generate"}, timeout=3)  # the client gives up
             gone = time.monotonic()
             assert fake.disconnected.wait(10), "the provider kept streaming after the client left"
-            assert time.monotonic() - gone < 2.0
+            assert time.monotonic() - gone < 5.0  # the whole stream would take ~20 s (2.4 s seen on a loaded machine)
             assert fake.words_sent < 40 * len(sentence.split()) / 2
             # and the server is free for the next question at once
             assert post(server.url, {"question": MOE_Q, "mode": "extract"}, timeout=30).status_code == 200
