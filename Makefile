@@ -114,8 +114,8 @@ clean:
 
 # Retrain the shipped cross-encoders (docs/models.md): pairs from seeded recipes, one epoch of plain
 # torch on 2 threads (nice'd), ONNX export + int8. Each export prints the sha256 that
-# assistant/crossencoder.py's MODELS must then name. About 50 + 30 minutes on an otherwise idle
-# 2-core machine (docs/models.md). The support pairs leave SciFact claims fold 0 out (held out for
+# assistant/crossencoder.py's MODELS must then name. About 50 + 47 minutes on the shared 2-core
+# machine (docs/models.md). The support pairs leave SciFact claims fold 0 out (held out for
 # benchmarks/support_model.py --held-fold 0).
 MODELS_WORK ?= /tmp/papers-models
 .PHONY: models models-relevance models-support
@@ -129,9 +129,9 @@ models-relevance: .venv/.installed
 	$(PY) -m training.export --model $(MODELS_WORK)/relevance --out assistant/models/relevance-minilm-l6-int8.onnx
 
 models-support: .venv/.installed
-	$(PY) -m training.support_data --seed 13 --scifact-docs 3000 --per-doc 3 --held-fold 0 \
+	$(PY) -m training.support_data --seed 13 --scifact-docs 1800 --per-doc 3 --held-fold 0 \
 		--scifact $(SHARED)/benchmarks/scifact --scifact-claims $(SHARED)/benchmarks/scifact-claims/claims_train.csv \
 		--out $(MODELS_WORK)/support-pairs.jsonl
-	nice -n 5 $(PY) -m training.train --pairs $(MODELS_WORK)/support-pairs.jsonl --seed 13 --limit 18000 \
+	nice -n 5 $(PY) -m training.train --pairs $(MODELS_WORK)/support-pairs.jsonl --seed 13 --limit 13000 \
 		--max-length 128 --batch-size 16 --lr 5e-5 --threads 2 --out $(MODELS_WORK)/support
 	$(PY) -m training.export --model $(MODELS_WORK)/support --out assistant/models/support-minilm-l6-int8.onnx

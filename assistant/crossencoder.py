@@ -47,6 +47,12 @@ MODELS = {
         "4d7ab25e21dec9362e2fc844b0ef6b4416e6cbb72fccaf4d6c328d5c9b75ecd9",
         160,
     ),
+    "support": ModelFile(
+        "support",
+        "support-minilm-l6-int8.onnx",
+        "f4d9ea1bbf9f345d29aae980af8347c925a7d7945b64082f1f91333b4d82b6bf",
+        128,
+    ),
 }
 
 
