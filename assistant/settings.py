@@ -272,6 +272,20 @@ class FetchSettings(_Section):
         description="Wait before the first retry, doubled for each next one; a longer Retry-After is honoured "
         "(up to 300 s).",
     )
+    @field_validator("daily_url", "arxiv_url", mode="after")
+    @classmethod
+    def _url_parses(cls, value: str) -> str:
+        """A URL that does not parse (``http://[::1/x``) is a settings error, not a failed connection."""
+        from urllib.parse import urlsplit
+
+        try:
+            host = urlsplit(value).hostname
+        except ValueError as exc:
+            raise ValueError(f"not a URL ({exc})") from None
+        if not host:
+            raise ValueError("not a URL: no host")
+        return value
+
     daily_page_size: int = Field(100, ge=1, le=100, description="Papers per Daily Papers request (the API's limit).")
     arxiv_page_size: int = Field(100, ge=1, le=2000, description="Entries per arXiv request (max_results).")
     user_agent: str = Field(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -408,3 +409,12 @@ def test_a_damaged_job_record_is_an_error_naming_it_and_is_never_overwritten(tmp
     assert str(folder / "job.json") in str(caught.value) and "\n" not in str(caught.value)
     assert server.log == []  # nothing asked again
     assert (folder / "job.json").read_bytes() == content and tree(folder) == before
+
+
+@pytest.mark.parametrize(("url", "why"), [("http://[::1/x", "Invalid IPv6 URL"), ("http://:80/api", "no host")])
+def test_a_base_url_that_does_not_parse_is_a_settings_error(url: str, why: str) -> None:
+    from assistant.errors import ConfigError
+    from assistant.settings import load_settings
+
+    with pytest.raises(ConfigError, match=f"fetch.daily_url.*not a URL.*{re.escape(why)}"):
+        load_settings(fetch={"daily_url": url})
