@@ -286,6 +286,9 @@ class FetchSettings(_Section):
             raise ValueError("not a URL: no host")
         return value
 
+    max_response_mb: float = Field(
+        20.0, gt=0, description="Largest answer read from a paper API (MB); a larger one is an error, read no further."
+    )
     daily_page_size: int = Field(100, ge=1, le=100, description="Papers per Daily Papers request (the API's limit).")
     arxiv_page_size: int = Field(100, ge=1, le=2000, description="Entries per arXiv request (max_results).")
     user_agent: str = Field(

@@ -418,3 +418,21 @@ def test_a_base_url_that_does_not_parse_is_a_settings_error(url: str, why: str) 
 
     with pytest.raises(ConfigError, match=f"fetch.daily_url.*not a URL.*{re.escape(why)}"):
         load_settings(fetch={"daily_url": url})
+
+
+def test_an_answer_over_max_response_mb_is_one_error_and_saves_nothing_of_it(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    huge = Answer(200, b"[" + b" " * (2 * 1024 * 1024) + b"]")  # 2 MB of a (valid) empty list
+    with replay(daily_routes(**{"2024-09-03": [huge]})) as server:
+        result = CliRunner().invoke(
+            _papers(),
+            ["fetch", "daily", "--since", "2024-09-02", "--until", "2024-09-04", "--index", str(index)],
+            env=_env(server) | {"PAPERS_FETCH__MAX_RESPONSE_MB": "1"},
+        )
+        asked = len(server.requests("/api/daily_papers"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "date=2024-09-03" in errors[0] and "fetch.max_response_mb = 1" in errors[0]
+    assert asked == 2  # the 2nd, then the 3rd once: a size error is not retried
+    assert (index / "fetched" / "daily" / "2024-09-02" / "0000.json").exists()
+    assert not (index / "fetched" / "daily" / "2024-09-03" / "0000.json").exists()

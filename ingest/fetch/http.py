@@ -10,6 +10,7 @@
 * **Errors**: a request that still fails is one :class:`~assistant.errors.FetchError` naming the
   full URL and what went wrong.
 * **Timeouts**: ``timeout_s`` to connect, and between bytes of the answer; never unbounded.
+* **Size**: an answer larger than ``max_response_mb`` is an error, read no further.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ class Client:
             self.pacer.wait()
             self.requests += 1
             try:
-                reply = self._http.get(url, params=dict(params))
-                body = reply.content
+                with self._http.stream("GET", url, params=dict(params)) as reply:
+                    body = self._read(reply, full)
             except httpx.TransportError as exc:  # timeouts, refused or dropped connections, bad TLS
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 wait = self._backoff(attempt, None)
@@ -145,6 +146,20 @@ class Client:
                 self.sleep(wait)
         tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
         raise FetchError(redact(f"{full}: {problem} ({tries}, fetch.retries = {self.settings.retries})"))
+
+    def _read(self, reply: httpx.Response, full: str) -> bytes:
+        """The body of ``reply``, or FetchError once it passes ``max_response_mb`` (a paper API's page
+        is well under a megabyte; a runaway answer must not fill memory or the disk)."""
+        limit = int(self.settings.max_response_mb * 1024 * 1024)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in reply.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                cap = self.settings.max_response_mb
+                raise FetchError(redact(f"{full}: the answer is larger than fetch.max_response_mb = {cap:g}"))
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
         """Seconds to wait before retry ``attempt + 1``: ``backoff_s * 2**attempt``, or the server's
