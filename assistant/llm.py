@@ -8,8 +8,9 @@ and nothing else. Two ship here, both reached through litellm:
 - anything else (:class:`LiteLLMModel`): any litellm model string (``openai/gpt-4o-mini``,
   ``ollama/llama3.2``, ``hosted_vllm/...``) with the provider's usual environment variables.
 
-A new backend is a subclass with a ``prefix`` passed to :func:`register`. Streams are context
-managers and are always closed (closing the HTTP response is what tells a server to stop
+A new backend is a subclass with a ``prefix``, registered by :func:`register` or, from another
+package, through the ``papers.models`` entry-point group (:func:`load_plugins`), as the two here are.
+Streams are context managers and are always closed (closing the HTTP response is what tells a server to stop
 generating). Provider failures are mapped by exception type (:func:`provider_error`) to the
 ``ProviderError`` family, never by message text.
 
@@ -277,8 +278,42 @@ def register(cls: type[Model]) -> type[Model]:
     return cls
 
 
+PLUGIN_GROUP = "papers.models"
+_plugins_loaded = False
+
+
+def load_plugins() -> list[str]:
+    """Register every backend another package names in the ``papers.models`` entry-point group (a
+    ``Model`` subclass with its ``prefix``), once per process; the two shipped here register the
+    same way (``pyproject.toml``). Returns the entry-point names loaded.
+
+    Raises ``ModelError`` naming the entry point when one cannot be imported or is not a ``Model``."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return []
+    from importlib.metadata import entry_points
+
+    from assistant.errors import ModelError
+
+    loaded = []
+    for point in entry_points(group=PLUGIN_GROUP):
+        try:
+            cls = point.load()
+        except Exception as exc:  # a third-party module: any failure to import is its own
+            raise ModelError(f"model plugin {point.name!r} ({point.value}) cannot be loaded: {exc}") from exc
+        if not (isinstance(cls, type) and issubclass(cls, Model)):
+            raise ModelError(f"model plugin {point.name!r} ({point.value}) is not a Model subclass")
+        if cls not in _REGISTRY:
+            register(cls)
+        loaded.append(point.name)
+    _plugins_loaded = True
+    return loaded
+
+
 def get_model(name: str | None, settings: Settings) -> Model:
-    """The backend for ``name`` (default: ``settings.llm.model``)."""
+    """The backend for ``name`` (default: ``settings.llm.model``): the registered class with the
+    longest ``prefix`` that starts it (plugins included, :func:`load_plugins`)."""
+    load_plugins()
     name = name or settings.llm.model
     backend = next(cls for cls in _REGISTRY if name.startswith(cls.prefix))
     return backend(name, settings)
