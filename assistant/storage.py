@@ -262,10 +262,12 @@ def file_stamp(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write beside, fsync, rename: readers see the old file or the new one, never half of one."""
+def write_atomic(path: Path, text: str, *, suffix: str = ".tmp") -> None:
+    """Write beside (``path`` + ``suffix``), fsync, rename, fsync the folder: readers see the old file
+    or the new one, never half of one. A file whose leftover :func:`clear_staging` must not remove
+    uses another ``suffix`` (``.part``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + suffix)
     with tmp.open("w", encoding="utf-8") as fh:
         fh.write(text)
         fh.flush()

@@ -23,7 +23,6 @@ changed the collection (:func:`after_ingest`), the UI's "Watched questions" pane
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.display import short_title
 from assistant.errors import IndexError_, IndexLockedError, IndexMissingError, InputError, PapersError, redact
+from assistant.storage import write_atomic
 from assistant.text import clean_question
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ class WatchList:
         try:
             data = self._read()
             yield data
-            _write_atomic(self.path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+            write_atomic(self.path, json.dumps(data, ensure_ascii=False, indent=1) + "\n", suffix=".part")
         finally:
             lock.release()
 
@@ -315,21 +315,6 @@ def _find(entries: list[Watched], key: str, root: Path) -> Watched:
         if text and _key(w.question) == _key(text):
             return w
     raise InputError(f"no watched question {raw!r} in {root}: `papers watch list` shows their ids")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write beside (``.part``: not a name ``storage.clear_staging`` removes), fsync, rename, fsync the folder."""
-    tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 # -- answering again ----------------------------------------------------------------------------------
