@@ -10,6 +10,7 @@ answers gets a 404 and is logged too.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fetch"
@@ -73,6 +75,16 @@ class ReplayServer:
         return [r for r in self.log if r.path == path]
 
 
+class _Quiet(ThreadingHTTPServer):
+    """A client hanging up (the fetcher stops reading an oversized answer) is its right, not a server fault
+    to print: socketserver would write the traceback to ``sys.stderr``, which a ``CliRunner`` has captured."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 @contextmanager
 def replay(routes: dict[tuple[str, tuple[tuple[str, str], ...]], list[Answer]]) -> Iterator[ReplayServer]:
     """A ``ReplayServer`` running until the block ends."""
@@ -97,7 +109,7 @@ def replay(routes: dict[tuple[str, tuple[tuple[str, str], ...]], list[Answer]]) 
         def log_message(self, *args: object) -> None:
             pass
 
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    http = _Quiet(("127.0.0.1", 0), Handler)
     http.daemon_threads = True
     server.port = http.server_address[1]
     thread = threading.Thread(target=http.serve_forever, daemon=True)
