@@ -23,10 +23,14 @@ if TYPE_CHECKING:
 _BACKGROUND = re.compile(
     r"^(?:recent(?:ly)?\b|in recent years|over the (?:past|last)|nowadays|with the (?:rapid|rise|advent|growing)|"
     r"however\b|unfortunately|despite\b|although\b|while\b|existing\b|current\b|traditional(?:ly)?\b|"
-    r"prior\b|previous(?:ly)?\b|conventional\b|motivated by|inspired by)"
-    r"|\b(?:has|have) (?:attracted|gained|received|drawn|become|emerged|witnessed|seen)\b"
-    r"|\bremains? (?:a |an )?(?:challeng|open|unclear|difficult|limited|underexplored)"
-    r"|\b(?:is|are) (?:crucial|essential|important|critical|fundamental|ubiquitous|widely used)\b",
+    r"prior\b|previous(?:ly)?\b|conventional\b|motivated by|inspired by|"
+    r"a (?:great|good|large|growing) (?:deal|body|number|amount)\b|(?:scholars|researchers|practitioners)\b|"
+    r"many (?:works|studies|methods|approaches|researchers)\b)"
+    r"|\b(?:has|have) (?:\w+ly )?(?:attracted|gained|received|drawn|become|emerged|witnessed|seen)\b"
+    r"|\b(?:has|have) been (?:widely|extensively|increasingly|commonly)\b"
+    r"|\bremains? (?:a |an )?(?:\w+ )?(?:challeng|open|unclear|difficult|limited|underexplored|problem)"
+    r"|\b(?:is|are) (?:an? )?(?:crucial|essential|important|critical|fundamental|ubiquitous|widely used|"
+    r"exciting|promising|popular|key to)\b",
     re.I,
 )
 _CONTRIBUTION = re.compile(
@@ -72,6 +76,7 @@ def clean(sentence: str) -> str:
     out = re.sub(r"\((?:see|cf\.?|e\.g\.,?)\s*\)", "", out)  # "(see [5])" once the mark is gone
     out = _PAREN_CITES.sub("", out)
     out = _LATEX_QUOTES.sub(r'"\1"', out).replace("``", '"').replace("''", '"')
+    out = re.sub(r"^%\s*", "", out)  # a LaTeX comment sign the abstract's source left at a line start
     out = re.sub(r"\s+([,.;:])", r"\1", out)
     return " ".join(out.split())
 
