@@ -50,6 +50,9 @@ def progress_bar(desc: str = "embedding", unit: str = "text") -> Progress:
 
 @dataclass
 class IngestReport:
+    """What one ``run_ingest`` did (or, with ``dry_run``, would do): the plan's counts (``ingest.plan``),
+    what was embedded and repaired, recovery, the calibration's summary; ``as_dict()`` for ``--json``."""
+
     records: int = 0
     papers: int = 0
     duplicates: int = 0
