@@ -105,7 +105,7 @@ def one_run(data: Path, backend: str) -> dict[str, Any]:
     from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
     from assistant.store import PaperIndex
     from assistant.writer import IndexWriter
-    from ingest import pipeline
+    from ingest import apply, pipeline, plan
 
     clock = Clock()
     embedded: list[str] = []
@@ -117,8 +117,8 @@ def one_run(data: Path, backend: str) -> dict[str, Any]:
 
     patches = [
         (pipeline, "read_paths", clock.wrap("read+dedupe", pipeline.read_paths, materialise=True)),
-        (pipeline, "deduplicate", clock.wrap("read+dedupe", pipeline.deduplicate)),
-        (pipeline, "chunk_paper", clock.wrap("chunk", pipeline.chunk_paper)),
+        (plan, "deduplicate", clock.wrap("read+dedupe", plan.deduplicate)),
+        (apply, "chunk_paper", clock.wrap("chunk", apply.chunk_paper)),
         (embedding.DocumentEncoder, "__init__", clock.wrap("model load", embedding.DocumentEncoder.__init__)),
         (embedding.DocumentEncoder, "encode", clock.wrap("embed", encode)),
         (PaperIndex, "existing", clock.wrap("chroma read", PaperIndex.existing)),

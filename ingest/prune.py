@@ -15,34 +15,40 @@ A paper is removed only when every source it was recorded from lies under one of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from assistant.catalog import PaperEntry, PaperTable
 from assistant.errors import InputError
 from ingest.paths import file_of, is_under, path_text
-
-if TYPE_CHECKING:
-    from assistant.catalog import PaperTable
 
 CONFIRM_SHARE = 0.20  # a prune removing more than this share of the committed papers needs --yes
 EXAMPLES = 5  # papers named in a refusal
 
 
+@dataclass(frozen=True)
+class Remove:
+    """A stored paper ``--prune`` removes: its id, its title and every source it was recorded from."""
+
+    pid: str
+    title: str
+    sources: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        """As ``--dry-run`` and ``--json`` list it: ``{"id", "title", "sources"}``."""
+        return {"id": self.pid, "title": self.title, "sources": self.sources}
+
+
 @dataclass
 class PrunePlan:
-    """What ``--prune`` does: ``remove`` (paper id -> (title, sources)); ``trim`` (paper id -> the
-    sources it keeps, a given one that no longer holds it dropped); ``kept_from_damaged``: papers
-    kept because a file they came from could not be read whole this run."""
+    """What ``--prune`` does: ``remove`` (in id order); ``trim`` (paper id -> the sources it keeps, a
+    given one that no longer holds it dropped); ``kept_from_damaged``: papers kept because a file
+    they came from could not be read whole this run."""
 
-    remove: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    remove: list[Remove] = field(default_factory=list)
     trim: dict[str, list[str]] = field(default_factory=dict)
     kept_from_damaged: int = 0
-
-    def listing(self) -> list[dict[str, object]]:
-        """The papers to remove, for ``--dry-run`` and ``--json``: id, title, sources."""
-        return [{"id": pid, "title": title, "sources": sources} for pid, (title, sources) in self.remove.items()]
 
 
 def roots_of(paths: Sequence[Path]) -> list[str]:
@@ -50,15 +56,18 @@ def roots_of(paths: Sequence[Path]) -> list[str]:
     return [path_text(p) for p in paths]
 
 
-def plan_prune(stored: PaperTable, seen: set[str], paths: Sequence[Path], damaged: Iterable[str]) -> PrunePlan:
+def plan_prune(
+    stored: Mapping[str, PaperEntry], seen: set[str], paths: Sequence[Path], damaged: Iterable[str]
+) -> PrunePlan:
     """Which of the ``stored`` papers (those this run did not find: not in ``seen``) go, given the run
-    read ``paths`` and could not read the sources in ``damaged`` whole."""
+    read ``paths`` and could not read the sources in ``damaged`` whole. ``stored``: id -> entry, a
+    catalog's ``PaperTable`` (read 500 entries per query) or a plain dict."""
     roots = roots_of(paths)
     unread = [file_of(source) for source in damaged]  # files, and folders that could not be listed
     plan = PrunePlan()
     unseen = sorted(set(stored) - seen)
     for start in range(0, len(unseen), 500):
-        for pid, entry in sorted(stored.get_many(unseen[start : start + 500]).items()):
+        for pid, entry in sorted(_entries(stored, unseen[start : start + 500]).items()):
             given = [s for s in entry.sources if is_under(s, roots)]
             if not given:
                 continue  # from sources this run was not given: never touched
@@ -69,17 +78,24 @@ def plan_prune(stored: PaperTable, seen: set[str], paths: Sequence[Path], damage
             if others:
                 plan.trim[pid] = others
             else:
-                plan.remove[pid] = (entry.title, list(entry.sources))
+                plan.remove.append(Remove(pid, entry.title, list(entry.sources)))
     return plan
 
 
-def check_share(plan: PrunePlan, committed: int, paths: Sequence[Path], *, confirmed: bool) -> None:
-    """Raise InputError when the plan removes more than :data:`CONFIRM_SHARE` of the ``committed``
+def _entries(stored: Mapping[str, PaperEntry], ids: list[str]) -> dict[str, PaperEntry]:
+    """The entries of those of ``ids`` that ``stored`` holds: one query where it is a catalog's table."""
+    if isinstance(stored, PaperTable):
+        return stored.get_many(ids)
+    return {pid: stored[pid] for pid in ids if pid in stored}
+
+
+def check_share(remove: Sequence[Remove], committed: int, paths: Sequence[Path], *, confirmed: bool) -> None:
+    """Raise InputError when ``remove`` holds more than :data:`CONFIRM_SHARE` of the ``committed``
     papers and the user did not confirm it (nothing has been written yet)."""
-    count = len(plan.remove)
+    count = len(remove)
     if confirmed or not count or not committed or count <= CONFIRM_SHARE * committed:
         return
-    named = "; ".join(repr(title[:60]) for title, _ in list(plan.remove.values())[:EXAMPLES])
+    named = "; ".join(repr(r.title[:60]) for r in remove[:EXAMPLES])
     raise InputError(
         f"not pruning: this run would remove {count} of {committed} indexed papers ({count / committed:.0%}, more "
         f"than {CONFIRM_SHARE:.0%}) that {', '.join(roots_of(paths))} no longer hold(s), e.g. {named}; list them "

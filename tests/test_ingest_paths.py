@@ -14,10 +14,11 @@ from click.testing import CliRunner
 from assistant.manifest import load_manifest
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings
 from assistant.store import PaperIndex
+from ingest.apply import _chunk_metadata
 from ingest.chunking import Chunk
 from ingest.cli import main as ingest_main
 from ingest.paths import is_under, path_text, safe_text
-from ingest.pipeline import _chunk_metadata, run_ingest
+from ingest.pipeline import run_ingest
 from ingest.readers import read_paths, walk
 from ingest.records import Paper, Skipped
 from tests.index_helpers import isolate_settings_env, write_jsonl
