@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 from assistant.evidence import short_name
-from assistant.extract import clean, rank, third_person
+from assistant.extract import clean, rank, third_person, unescape_latex
 from assistant.result import render
 from assistant.text import content_words, words
 from assistant.verify import AnswerSentence, evidence_text
@@ -137,7 +137,7 @@ def tidy(text: str, titles: list[str]) -> str:
             rest = out[len(title) :].lstrip(" :-–—")
             if rest[:1].isupper():
                 out = rest
-    out = _MARKUP.sub("", out).strip()
+    out = unescape_latex(_MARKUP.sub("", out).strip())
     if _FIRST_PERSON.search(out):
         out = third_person(out)
     return out

@@ -77,8 +77,18 @@ def clean(sentence: str) -> str:
     out = _PAREN_CITES.sub("", out)
     out = _LATEX_QUOTES.sub(r'"\1"', out).replace("``", '"').replace("''", '"')
     out = re.sub(r"^%\s*", "", out)  # a LaTeX comment sign the abstract's source left at a line start
+    out = unescape_latex(out)
     out = re.sub(r"\s+([,.;:])", r"\1", out)
     return " ".join(out.split())
+
+
+_LATEX_ESCAPE = re.compile(r"\\([%&_$#])")
+
+
+def unescape_latex(text: str) -> str:
+    """``15.9\\%`` -> ``15.9%``: the escapes of LaTeX special characters that abstracts keep (and a
+    model copies), shown as the characters they stand for."""
+    return _LATEX_ESCAPE.sub(r"\1", text)
 
 
 def third_person(sentence: str) -> str:

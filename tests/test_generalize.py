@@ -12,6 +12,7 @@ import json
 import pytest
 
 from assistant.abstain import CALIBRATION_FILE, DEFAULT_CALIBRATION, Signals, decide, load_calibration
+from assistant.compose import tidy
 from assistant.condense import Turn, condense_heuristic, follow_up_reason
 from assistant.dates import date_matches, dates_in, label, normalise_date
 from assistant.errors import IndexError_, UnsupportedLanguage
@@ -101,6 +102,9 @@ def test_extracts_are_cleaned_of_reference_marks_and_latex_quotes() -> None:
     assert clean("As shown by Kong et al. [2023], models fail [12].") == "As shown by Kong et al., models fail."
     assert clean("This yields ``emergent abilities'' [3, 4].") == 'This yields "emergent abilities".'
     assert clean("Prior work (Smith et al., 2020; Lee, 2021) is slow [1-3].") == "Prior work is slow."
+    # LaTeX escapes the abstracts keep, in a quote and in a model sentence that copied them
+    assert clean(r"It gains 15.9\% on MATH \& GSM8K.") == "It gains 15.9% on MATH & GSM8K."
+    assert tidy(r"Llama-3.1-8B gains 15.9\% on MATH.", []) == "Llama-3.1-8B gains 15.9% on MATH."
 
 
 def test_contribution_sentences_outrank_background() -> None:
