@@ -304,7 +304,7 @@ class AnswerChain:
             return
         if mode != "extract":
             try:
-                yield from self._generate(result, query.english, evidence)
+                yield from self._generate(result, query.english, evidence, query.has("comparison"))
             except PapersError as exc:  # provider failure, timeout, or a model that cannot be loaded
                 result.error = redact(str(exc))
                 if mode != "auto":
@@ -322,7 +322,7 @@ class AnswerChain:
             if not result.error:
                 result.timings["fallback"] = 1.0
                 result.mode = "auto:extract"
-        yield self._extract(result, query.english, evidence)
+        yield self._extract(result, query.english, evidence, query.has("comparison"))
         yield result
 
     def _expanded(
@@ -352,8 +352,8 @@ class AnswerChain:
 
     # -- generating and extracting ---------------------------------------------------------------
 
-    def _generate(self, result: Answer, question: str, evidence: list[Evidence]) -> Iterator[str]:
-        prompt_evidence = answer_papers(question, evidence, self.settings.answer.prompt_papers)
+    def _generate(self, result: Answer, question: str, evidence: list[Evidence], comparing: bool) -> Iterator[str]:
+        prompt_evidence = answer_papers(question, evidence, self.settings.answer.prompt_papers, comparing=comparing)
         texts = {ev.source.n: evidence_text(ev.source.title, ev.source.abstract) for ev in evidence}
         titles = [ev.source.title for ev in evidence]
         named = {ev.source.n: ev.source.title for ev in evidence}
@@ -413,10 +413,10 @@ class AnswerChain:
             return False
         return keep_flagged or (bool(sentence.citations) and sentence.support >= self.scorer.threshold)
 
-    def _extract(self, result: Answer, question: str, evidence: list[Evidence]) -> str:
+    def _extract(self, result: Answer, question: str, evidence: list[Evidence], comparing: bool) -> str:
         """The evidence sentences themselves, joined into prose, each with its citation: one per
         paper for a "which papers" question or one naming several papers, else two from the first."""
-        papers = answer_papers(question, evidence, self.settings.answer.prompt_papers)
+        papers = answer_papers(question, evidence, self.settings.answer.prompt_papers, comparing=comparing)
         one_each = lists_papers(question) or len(named_papers(question, evidence)) > 1
         sentences = extract(papers, self.scorer, per_paper=1 if one_each else None)
         result.sentences = sentences

@@ -85,13 +85,26 @@ def data_sentences(abstract: str) -> str:
     return " ".join(kept) if len(kept) < len(sentences) else abstract
 
 
-def prompt_papers(evidence: list[Evidence], limit: int, margin: float = 0.15) -> list[Evidence]:
+# How far (in the fused ranking's units: summed z-scores, ``retrieval.fusion = "zscore"``) a paper may
+# trail the best retrieved one and still be drawn on. Chosen on the dev questions (realistic dev and the
+# old dev split): of the papers after the first that the sentence margin kept, 40 of 58 on single-paper
+# questions were not gold and trailed by more than 3; on multi-paper questions 4 of 59 gold papers did.
+SCORE_GAP = 3.0
+
+
+def prompt_papers(
+    evidence: list[Evidence], limit: int, margin: float = 0.15, score_gap: float | None = SCORE_GAP
+) -> list[Evidence]:
     """The papers worth showing: retrieval order, capped, and only those whose best evidence
-    sentence is nearly as relevant as the best paper's (the rest would be padding to the model)."""
+    sentence is nearly as relevant as the best paper's (within ``margin``) and whose fused retrieval
+    score trails the best by at most ``score_gap`` (None: any; the rest would be padding to the model)."""
     if not evidence:
         return []
     top = max(ev.best for ev in evidence)
-    return [ev for ev in evidence if ev.best >= top - margin][:limit]
+    best_score = max(ev.source.score for ev in evidence)
+    gap = float("inf") if score_gap is None else score_gap
+    near = [ev for ev in evidence if ev.best >= top - margin and ev.source.score >= best_score - gap]
+    return near[:limit]
 
 
 _LIST_QUESTION = re.compile(
@@ -124,8 +137,11 @@ def named_papers(question: str, evidence: list[Evidence]) -> list[Evidence]:
     return out
 
 
-def answer_papers(question: str, evidence: list[Evidence], limit: int) -> list[Evidence]:
+def answer_papers(question: str, evidence: list[Evidence], limit: int, *, comparing: bool = False) -> list[Evidence]:
     """The papers an answer draws on: those the question names by their short name when it names
     any (a question about CHECK-MAT is about CHECK-MAT, not its neighbours), else
-    :func:`prompt_papers`."""
-    return named_papers(question, evidence) or prompt_papers(evidence, limit)
+    :func:`prompt_papers` (``comparing``: a comparison question, whose second paper may trail the
+    first by any fused score, so no :data:`SCORE_GAP`)."""
+    return named_papers(question, evidence) or prompt_papers(
+        evidence, limit, score_gap=None if comparing else SCORE_GAP
+    )

@@ -448,3 +448,22 @@ def test_ingest_stores_the_normalised_date_and_retrieval_uses_it(corpus_index) -
     sep3 = index.papers_dated(["Sep 3"])
     assert sep3 == {pid for pid, e in index.manifest.papers.items() if e.day == "--09-03"}
     assert sep3 < index.papers_dated(["--09"])  # the month holds the day
+
+
+def test_a_paper_trailing_far_in_the_fused_ranking_is_not_drawn_on_unless_comparing() -> None:
+    from assistant.evidence import SCORE_GAP, Evidence, answer_papers
+    from assistant.retrieve import Source
+
+    def paper(n: int, score: float, best: float) -> Evidence:
+        source = Source(n, f"p{n}", f"Paper {n}", score, 0.5, "", "An abstract.")
+        return Evidence(source, ["A sentence."], [best])
+
+    first, close, far = (
+        paper(1, 6.0, 0.80),
+        paper(2, 6.0 - SCORE_GAP + 0.5, 0.75),
+        paper(3, 6.0 - SCORE_GAP - 0.5, 0.78),
+    )
+    question = "How do these methods differ?"
+    assert answer_papers(question, [first, close, far], 5) == [first, close]  # near in sentences, far in ranking
+    assert answer_papers(question, [first, close, far], 5, comparing=True) == [first, close, far]
+    assert answer_papers(question, [first, paper(4, 5.9, 0.5)], 5) == [first]  # the sentence margin still applies
