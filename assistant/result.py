@@ -199,6 +199,7 @@ class AnswerStream:
         return self._answer
 
     def close(self) -> None:
+        """Close the stream (a generator's ``close``: its ``with`` blocks end, the LLM stream with them)."""
         close = getattr(self._items, "close", None)
         if close is not None:
             close()
