@@ -27,7 +27,7 @@ from assistant.language import to_english
 from assistant.llm import get_model
 from assistant.prompt import build_messages
 from assistant.query import Query, authored, newest_first, read_question, with_date_note
-from assistant.result import Answer, Retrieved, render
+from assistant.result import Answer, Retrieved, read_answer, render
 from assistant.retrieve import Retriever, Source
 from assistant.settings import MAX_K
 from assistant.storage import file_stamp
@@ -252,12 +252,12 @@ class AnswerChain:
         on_text: OnText | None = None,
     ) -> Answer:
         """The checked answer; ``on_text`` receives each verified piece of text as it is accepted."""
-        for item in self.stream(question, k=k, mode=mode, model=model, dates=dates):
-            if isinstance(item, Answer):
-                return item
-            if item and on_text:
-                on_text(item)
-        raise AssertionError("AnswerChain.stream ended without an Answer")  # pragma: no cover
+
+        def shown(piece: str) -> None:
+            if piece and on_text is not None:  # "" is a token the model wrote: nothing to show
+                on_text(piece)
+
+        return read_answer(self.stream(question, k=k, mode=mode, model=model, dates=dates), shown)
 
     def stream(
         self,
@@ -291,7 +291,7 @@ class AnswerChain:
             yield ABSTAIN_TEXT
             yield result
             return
-        result.timings["relevance"] = round(retrieved.relevance, 3)
+        result.diagnostics["relevance"] = round(retrieved.relevance, 3)
         result.evidence = {ev.source.n: ev.sentences for ev in evidence}
         if result.coverage == "closest":
             result.abstained = True
@@ -320,7 +320,7 @@ class AnswerChain:
                 yield result
                 return
             if not result.error:
-                result.timings["fallback"] = 1.0
+                result.diagnostics["fallback"] = True
                 result.mode = "auto:extract"
         yield self._extract(result, query.english, evidence, query.has("comparison"))
         yield result
@@ -394,7 +394,7 @@ class AnswerChain:
         result.sentences = accepted
         result.answer = " ".join(render(s) for s in accepted)
         result.timings["generate_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        result.timings["raw_answer_chars"] = float(len(buffer))
+        result.diagnostics["raw_answer_chars"] = len(buffer)
 
     def _supported(
         self,

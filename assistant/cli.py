@@ -12,7 +12,6 @@ a usage error (bad option, empty question, ``--k`` out of range) exits 2 with cl
 
 from __future__ import annotations
 
-import json
 import sys
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -21,9 +20,9 @@ from typing import Any, ClassVar
 
 import click
 
-from assistant.display import short_title, shown_payload
 from assistant.errors import EXIT_ERROR, EXIT_USAGE, fail, handle_errors
 from assistant.export import FORMATS
+from assistant.render import answer_terminal, retrieved_terminal, to_json
 from assistant.settings import MAX_K
 
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "fail", "handle_errors", "main", "papers"]
@@ -123,10 +122,11 @@ def _ask(
     chain = AnswerChain(settings)
     stream = _Streamer() if fmt == "text" else None
     answer = chain.answer(question, k=k, mode=mode, model=model, dates=list(dates) or None, on_text=stream)
-    if fmt == "json":
-        click.echo(json.dumps(shown_payload(answer.as_dict())))
-    elif fmt == "text":
-        _print_human(answer, stream)
+    if stream is not None:  # the answer was printed as it was checked: the rest of ask's text follows it
+        shown = answer_terminal(answer, chain.scorer.threshold, streamed=stream.shown)
+        click.echo(shown.out, nl=False)
+        if shown.err:
+            click.echo(shown.err, nl=False, err=True)
     else:
         from assistant.export import export
 
@@ -145,20 +145,7 @@ def _retrieve_only(
 
     # no LLM runs, unless the question must be translated first (then --model's, as for answers)
     retrieval = AnswerChain(settings).retrieve(question, k=k, dates=dates or None, model=model)
-    if as_json:
-        click.echo(json.dumps(shown_payload(retrieval.as_dict())))
-        return
-    if retrieval.note:
-        click.echo(f"({retrieval.note})")
-    if retrieval.abstain:
-        reason = retrieval.decision.reason if retrieval.decision else ""
-        if retrieval.coverage == "closest":
-            click.echo(f"(coverage: closest; the collection may not answer exactly this: {reason})\n")
-        else:
-            click.echo(f"(coverage: none; the collection does not cover this question: {reason})\n")
-    for s in retrieval.sources:
-        click.echo(f"[{s.n}] {short_title(s.title)}  (score {s.score:.3f}, similarity {s.similarity:.2f})")
-        click.echo(f"    {s.snippet[:240]}")
+    click.echo(to_json(retrieval) + "\n" if as_json else retrieved_terminal(retrieval), nl=False)
 
 
 class _Streamer:
@@ -173,37 +160,6 @@ class _Streamer:
         self.shown += text
         click.echo(text, nl=False)
         sys.stdout.flush()
-
-
-def _print_human(answer: Any, stream: _Streamer | None = None) -> None:
-    click.echo("")
-    if stream is not None and answer.answer and " ".join(stream.shown.split()) != " ".join(answer.answer.split()):
-        # text shown while the model wrote turned out to be its reasoning: the checked answer is this
-        click.echo(f"\n(the text above was withdrawn; the checked answer is:)\n{answer.answer}")
-    if answer.note:
-        click.echo(f"({answer.note})")
-    if answer.abstained and answer.decision is not None and answer.decision.reason:
-        click.echo(f"(why: {answer.decision.reason})")
-    if answer.error:
-        click.echo(f"error: {answer.error}", err=True)
-        if not answer.sentences:
-            click.echo("\nRetrieved papers (no answer was generated):")
-            for s in answer.sources:
-                click.echo(f"  [{s.n}] {short_title(s.title)}" + (f" ({s.date})" if s.date else ""))
-            return
-        click.echo("(the model failed, so this answer is the cited evidence itself)")
-    flagged = [s for s in answer.sentences if s.flagged]
-    if flagged:
-        click.echo(f"\n({len(flagged)} sentence(s) flagged as weakly supported; see --json for scores)")
-    if answer.removed_citations:
-        click.echo(f"(removed citations to papers that were not retrieved: {answer.removed_citations})")
-    if answer.citations:
-        click.echo("\nCited papers:")
-        by_n = {s.n: s for s in answer.sources}
-        for c in answer.citations:
-            src = by_n[c["n"]]
-            extra = ", ".join(x for x in [src.date, src.url] if x)
-            click.echo(f"  [{c['n']}] {short_title(src.title)}" + (f" — {extra}" if extra else ""))
 
 
 class _Commands(click.Group):

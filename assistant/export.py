@@ -5,10 +5,13 @@ downloads of the last answer. Every format is a pure function of the answer and,
 answer does not carry, the index it ran on (``PaperIndex``: the cited papers' full records, the
 generation, the catalog file) and the support threshold (``SupportScorer.threshold``).
 
-- ``text``: the answer, its flagged sentences, the cited papers (what ``ask`` prints, unstreamed).
-- ``markdown``: the question as a heading, the answer, a table of per-sentence support (score and
-  verdict), the references (title, date, arXiv id / DOI, link); paper and model text is escaped.
-- ``json``: exactly what ``ask --json`` prints (``Answer.as_dict``, titles shortened for display).
+- ``text``: what ``ask`` prints, unstreamed (``assistant.render.answer_terminal``): the answer, its
+  note, its flagged sentences, the cited papers; the error line first.
+- ``markdown``: a document: the question as a heading, the answer, a table of per-sentence support
+  (score and verdict), the references (title, date, arXiv id / DOI, link); paper and model text is
+  escaped. The chat's Markdown is ``assistant.render.answer_markdown``; this one is a file, escaped
+  to stay readable as written, and takes what it shows (state, verdicts, reason) from ``assistant.render``.
+- ``json``: exactly what ``ask --json`` prints (``assistant.render.to_json``).
 - ``bibtex``: one ``@misc`` per cited paper (``assistant.bibtex``).
 - ``bundle``: JSON (:func:`bundle`) naming the index generation and the sha256 of its catalog file
   (``papers.sqlite``) and of each retrieved paper's record, the embedding model and chunking, the
@@ -25,32 +28,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.display import short_title, shown_payload
 from assistant.errors import redact
+from assistant.render import NO_SURVIVOR, answer_terminal, model_wrote, state, to_json, verdict, why
 
 if TYPE_CHECKING:
     from assistant.catalog import PaperEntry
     from assistant.result import Answer
     from assistant.settings import Settings
     from assistant.store import PaperIndex
-    from assistant.verify import AnswerSentence
 
-__all__ = ["BUNDLE_VERSION", "FORMATS", "bundle", "cited_papers", "export", "to_markdown", "to_text", "verdict"]
+__all__ = ["BUNDLE_VERSION", "FORMATS", "bundle", "cited_papers", "export", "to_markdown", "verdict"]
 
 FORMATS = ("text", "markdown", "json", "bibtex", "bundle")
 BUNDLE_VERSION = 1
-
-
-def verdict(sentence: AnswerSentence, threshold: float) -> str:
-    """A sentence's verdict: "unsupported" (cites nothing), "weak" (support below ``threshold``), "flagged" (the check
-    flagged it, e.g. a figure the paper contradicts) or "supported" — the UI's labels, as words."""
-    if not sentence.citations:
-        return "unsupported"
-    if sentence.support < threshold:
-        return "weak"
-    if sentence.flagged:
-        return "flagged"
-    return "supported"
 
 
 def cited_papers(answer: Answer, index: PaperIndex | None = None) -> dict[str, PaperEntry]:
@@ -71,33 +61,7 @@ def cited_papers(answer: Answer, index: PaperIndex | None = None) -> dict[str, P
     return out
 
 
-# -- text and Markdown ---------------------------------------------------------------------------
-
-
-def _reason(answer: Answer) -> str:
-    return answer.decision.reason if answer.decision is not None and answer.abstained else ""
-
-
-def to_text(answer: Answer, threshold: float) -> str:
-    """Plain text: note, answer, why (when not answered), flagged sentences, cited papers."""
-    lines = [f"({answer.note})"] if answer.note else []
-    if answer.error:
-        lines.append(f"error: {answer.error}")
-    lines.append(answer.answer or "(no sentence of the answer survived the citation checks)")
-    if reason := _reason(answer):
-        lines.append(f"(why: {reason})")
-    flagged = [s for s in answer.sentences if verdict(s, threshold) != "supported"]
-    if flagged:
-        lines += ["", "Flagged sentences:"]
-        lines += [f"- {s.text} ({verdict(s, threshold)}, support {s.support:.2f})" for s in flagged]
-    if answer.citations:
-        by_n = {s.n: s for s in answer.sources}
-        lines += ["", "Cited papers:"]
-        for c in answer.citations:
-            src = by_n[c["n"]]
-            extra = ", ".join(x for x in [src.date, src.url] if x)
-            lines.append(f"  [{c['n']}] {short_title(src.title)}" + (f" — {extra}" if extra else ""))
-    return "\n".join(lines) + "\n"
+# -- the Markdown document ----------------------------------------------------------------------
 
 
 _MD_SPECIAL = frozenset("\\`*_[]<>|~$&!#")
@@ -162,11 +126,11 @@ def to_markdown(answer: Answer, threshold: float, papers: dict[str, PaperEntry] 
             lead = f"**{md(s.lead)}** — " if s.lead else ""
             out += [f"{lead}{md(s.text) if lead else md_line(s.text)} {_marks(s.citations)}".rstrip(), ""]
     else:
-        out += [md_line(answer.answer or "No sentence of the answer survived the citation checks."), ""]
-    if reason := _reason(answer):
+        out += [md_line(answer.answer or (NO_SURVIVOR if state(answer) == "empty" else "No answer was generated.")), ""]
+    if reason := why(answer):
         out += [f"_Why: {md(reason)}_", ""]
-    meta = [f"coverage {answer.coverage}", f"mode {answer.mode}"]
-    if answer.mode not in ("closest", "extract", "auto:extract"):
+    meta = [f"mode {answer.mode}", f"coverage {answer.coverage}"]
+    if model_wrote(answer):
         meta.append(f"model {answer.model}")
     out += [f"<sub>{md(' · '.join(meta))}</sub>", ""]
     if answer.sentences:
@@ -286,6 +250,7 @@ def bundle(
         "removed_citations": answer.removed_citations,
         "decision": answer.decision.as_dict() if answer.decision is not None else None,
         "timings": answer.timings,
+        "diagnostics": answer.diagnostics,
     }
 
 
@@ -294,11 +259,11 @@ def export(answer: Answer, fmt: str, index: PaperIndex, settings: Settings, thre
     from assistant.bibtex import bibtex
 
     if fmt == "text":
-        return to_text(answer, threshold)
+        return answer_terminal(answer, threshold).text
     if fmt == "markdown":
         return to_markdown(answer, threshold, cited_papers(answer, index))
     if fmt == "json":
-        return json.dumps(shown_payload(answer.as_dict())) + "\n"
+        return to_json(answer) + "\n"
     if fmt == "bibtex":
         return bibtex(cited_papers(answer, index))
     if fmt == "bundle":

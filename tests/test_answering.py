@@ -69,10 +69,10 @@ def test_a_near_miss_gets_the_closest_papers_marked_as_such(chain) -> None:  # t
     payload = answer.as_dict()
     assert payload["coverage"] == "closest" and payload["abstained"] is True and payload["citations"]
     # every door shows it the same way: the lead, the papers with their sentences, the reason
-    from assistant.ui.render import md_escape, render_answer_md, render_answer_text
+    from assistant.render import answer_markdown, answer_plain, md_escape
 
     threshold = chain.scorer.threshold
-    markdown, plain = render_answer_md(answer, threshold), render_answer_text(answer, threshold)
+    markdown, plain = answer_markdown(answer, threshold), answer_plain(answer, threshold)
     assert markdown.startswith(f"**{md_escape(CLOSEST_LEAD)}**") and "No answer" not in markdown
     assert plain.startswith(CLOSEST_LEAD) and "Why: coverage score" in plain
     for sentence in answer.sentences:

@@ -20,7 +20,8 @@ from assistant.bibtex import bibtex, cite_key, escape_text, key_hash, unique_key
 from assistant.catalog import PaperEntry
 from assistant.cli import main as ask
 from assistant.display import shown_payload
-from assistant.export import FORMATS, bundle, cited_papers, export, to_markdown, to_text, verdict
+from assistant.export import FORMATS, bundle, cited_papers, export, to_markdown, verdict
+from assistant.render import answer_terminal
 from assistant.result import Answer
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings, load_settings
 
@@ -104,7 +105,7 @@ def _ids_by_title(chain: AnswerChain) -> dict[str, str]:
 def test_text_and_json(answer: Answer, chain: AnswerChain, settings: Settings) -> None:
     index, threshold = chain.retriever.index, chain.scorer.threshold
     text = export(answer, "text", index, settings, threshold)
-    assert text == to_text(answer, threshold)
+    assert text == answer_terminal(answer, threshold).text
     assert answer.answer.split(" [")[0][:40] in text and "Cited papers:" in text
     for c in answer.citations:
         assert f"[{c['n']}] {c['title']}" in text

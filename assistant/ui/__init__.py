@@ -14,11 +14,23 @@
 - One ``AnswerChain`` (index, encoder, embedded model) per process, shared by every session;
   Gradio's queue runs at most ``settings.ui.concurrency`` answers at once.
 
-Modules: ``render`` (pure string rendering, no Gradio), ``handlers`` (request validation, the
-streaming handlers), ``app`` (layout, HTTP routes, launch, the command). Gradio and Starlette are
-imported only when an app is built or served.
+Modules: ``handlers`` (request validation, the streaming handlers), ``app`` (layout, HTTP routes,
+launch, the command), ``watched`` (the watched-questions panel). What they show is rendered by
+``assistant.render`` (pure string rendering, no Gradio; the Markdown, plain-text and JSON names
+below are re-exported from it). Gradio and Starlette are imported only when an app is built or served.
 """
 
+from assistant.render import (
+    answer_json,
+    answer_markdown,
+    answer_plain,
+    backing_evidence,
+    condensed_markdown,
+    md_escape,
+    safe_url,
+    sources_markdown,
+    support_label,
+)
 from assistant.ui.app import CONCURRENCY_ID, api_routes, build_app, launch, main, serve, warm_up
 from assistant.ui.handlers import (
     MODES,
@@ -30,16 +42,6 @@ from assistant.ui.handlers import (
     get_chain,
     parse_dates,
 )
-from assistant.ui.render import (
-    backing_evidence,
-    md_escape,
-    render_answer_md,
-    render_answer_text,
-    render_condensed_md,
-    render_sources_md,
-    safe_url,
-    support_label,
-)
 
 __all__ = [
     "CONCURRENCY_ID",
@@ -48,21 +50,22 @@ __all__ = [
     "BadRequest",
     "Handlers",
     "Request",
+    "answer_json",
+    "answer_markdown",
+    "answer_plain",
     "api_routes",
     "ask_payload",
     "backing_evidence",
     "build_app",
+    "condensed_markdown",
     "get_chain",
     "launch",
     "main",
     "md_escape",
     "parse_dates",
-    "render_answer_md",
-    "render_answer_text",
-    "render_condensed_md",
-    "render_sources_md",
     "safe_url",
     "serve",
+    "sources_markdown",
     "support_label",
     "warm_up",
 ]

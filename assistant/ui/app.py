@@ -31,9 +31,9 @@ import click
 
 from assistant.condense import METHODS
 from assistant.errors import ConfigError, IndexError_, ModelError, PapersError, ProviderError, handle_errors, redact
+from assistant.render import condensed_markdown
 from assistant.settings import EMBEDDED_PREFIX
 from assistant.ui.handlers import MODES, AskBody, BadRequest, Cancelled, Handlers, ask_payload, get_chain
-from assistant.ui.render import render_condensed_md
 from assistant.ui.watched import watched_panel
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def build_app(settings: Settings, chain: AnswerChain | None = None, condenser: s
                     stop = gr.Button("Stop", elem_id="stop")
                     new = gr.Button("New chat", elem_id="new-chat")
                 with gr.Accordion("Search query (condensed follow-ups)", open=False, elem_id="condensed-box"):
-                    condensed_md = gr.Markdown(render_condensed_md([]), elem_id="condensed", sanitize_html=True)
+                    condensed_md = gr.Markdown(condensed_markdown([]), elem_id="condensed", sanitize_html=True)
                 watched_panel(settings, handlers.chain)  # living questions: what changed since you last looked
             with gr.Column(scale=2):
                 with gr.Accordion("Settings", open=False, elem_id="settings"):
@@ -165,7 +165,7 @@ def build_app(settings: Settings, chain: AnswerChain | None = None, condenser: s
         # cancelling closes the handler's generator, which closes the chain's and the LLM stream
         stop.click(None, None, None, cancels=[asked, clicked], queue=False)
         new.click(
-            lambda: ([], [], SOURCES_HINT, render_condensed_md([])),
+            lambda: ([], [], SOURCES_HINT, condensed_markdown([])),
             None,
             [chatbot, turns, sources_md, condensed_md],
             cancels=[asked, clicked],
@@ -173,7 +173,7 @@ def build_app(settings: Settings, chain: AnswerChain | None = None, condenser: s
             api_visibility="undocumented",
         )
         chatbot.clear(  # the chat's own trash button: forget the history used for follow-ups too
-            lambda: ([], SOURCES_HINT, render_condensed_md([])),
+            lambda: ([], SOURCES_HINT, condensed_markdown([])),
             None,
             [turns, sources_md, condensed_md],
             cancels=[asked, clicked],

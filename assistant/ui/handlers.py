@@ -1,11 +1,12 @@
 """Request validation and the handlers behind the chat, the ``/chat`` API and ``POST /api/ask``.
 
 The chat and ``/chat`` handlers are generators, which is how Gradio streams: every ``yield`` is
-an update. They iterate ``AnswerChain.stream`` directly (no thread, no queue): it yields each
-verified piece of text, an empty string for every generated token, and the ``Answer`` last. The
-handlers hand control back to Gradio at least every HEARTBEAT_S, so Stop, New chat or a
-disconnect closes them mid-sentence; closing closes the chain's generator, whose ``with`` block
-closes the LLM stream, and the server stops generating.
+an update. They read ``AnswerChain.stream`` directly (no thread, no queue) through
+``assistant.result.AnswerStream``: each verified piece of text, an empty string for every generated
+token, and the ``Answer`` last. The handlers hand control back to Gradio at least every HEARTBEAT_S,
+so Stop, New chat or a disconnect closes them mid-sentence; closing closes the chain's generator,
+whose ``with`` block closes the LLM stream, and the server stops generating. What they show is
+rendered by ``assistant.render`` (Markdown for the chat, plain text for ``/chat``, JSON for the API).
 """
 
 from __future__ import annotations
@@ -23,19 +24,21 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from assistant.condense import Condensed, Turn, condense
-from assistant.display import short_title, shown_payload
+from assistant.display import short_title
 from assistant.errors import EmptyQuestion, PapersError, redact
+from assistant.render import (
+    answer_json,
+    answer_markdown,
+    answer_plain,
+    condensed_markdown,
+    failure_markdown,
+    failure_plain,
+    md_escape,
+    sources_markdown,
+)
+from assistant.result import AnswerStream, read_answer
 from assistant.settings import MAX_K
 from assistant.text import clean_question
-from assistant.ui.render import (
-    md_escape,
-    render_answer_md,
-    render_answer_text,
-    render_condensed_md,
-    render_failure_md,
-    render_failure_text,
-    render_sources_md,
-)
 
 if TYPE_CHECKING:
     from assistant.answer import Answer, AnswerChain
@@ -172,20 +175,20 @@ class Cancelled(PapersError):
 
 
 def ask_payload(chain: AnswerChain, body: AskBody, cancel: threading.Event | None = None) -> dict[str, Any]:
-    """What ``ask --json`` prints for the same question and options (``Answer.as_dict``, or the
-    retrieve-only object). A PapersError raised by the chain propagates; a provider failure does
-    not raise, it is the payload's ``error`` (``ask`` then exits 1). ``cancel`` set (the client
-    disconnected) closes the chain's stream at its next token, which closes the LLM stream: Cancelled."""
+    """What ``ask --json`` prints for the same question and options (``assistant.render.answer_json``
+    of the answer, or of the retrieve-only result). A PapersError raised by the chain propagates; a
+    provider failure does not raise, it is the payload's ``error`` (``ask`` then exits 1). ``cancel``
+    set (the client disconnected) closes the chain's stream at its next token, which closes the LLM
+    stream: Cancelled."""
     if body.retrieve_only:
-        return shown_payload(chain.retrieve(body.question, k=body.k, dates=body.dates).as_dict())
+        return answer_json(chain.retrieve(body.question, k=body.k, dates=body.dates))
+
+    def check(_piece: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the client disconnected; the answer was stopped")
+
     stream = chain.stream(body.question, k=body.k, mode=body.mode, model=body.model, dates=body.dates)
-    with contextlib.closing(stream) as items:
-        for item in items:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("the client disconnected; the answer was stopped")
-            if not isinstance(item, str):
-                return shown_payload(item.as_dict())
-    raise AssertionError("AnswerChain.stream ended without an Answer")  # pragma: no cover
+    return answer_json(read_answer(stream, check))
 
 
 # -- the shared chain and the streaming bridge ---------------------------------------------------
@@ -281,35 +284,30 @@ class Handlers:
         shown = [*turns, record]
         started = time.perf_counter()
         streamed = ""
-        answer: Answer | None = None
         try:
             last = [time.monotonic()]
-            with contextlib.closing(self.chain.stream(condensed.query, **req.kwargs())) as items:
-                for item in items:
-                    if not isinstance(item, str):
-                        answer = item
-                        break
-                    if not item:  # the model is still writing: let Gradio stop us if asked to
+            with contextlib.closing(AnswerStream(self.chain.stream(condensed.query, **req.kwargs()))) as stream:
+                for piece in stream:
+                    if not piece:  # the model is still writing: let Gradio stop us if asked to
                         if _due(last):
                             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
                         continue
-                    streamed += item
+                    streamed += piece
                     chat[-1] = {"role": "assistant", "content": md_escape(streamed) + " ▍"}
-                    yield "", chat, turns, gr.skip(), render_condensed_md(shown)
+                    yield "", chat, turns, gr.skip(), condensed_markdown(shown)
+                answer = stream.answer
         except Exception as exc:
             sources = self._retrieved_anyway(condensed.query, req)
-            chat[-1] = {"role": "assistant", "content": render_failure_md(_failure_message(exc), sources)}
-            yield "", chat, shown, render_sources_md(sources, set()), render_condensed_md(shown)
-            return
-        if answer is None:
+            chat[-1] = {"role": "assistant", "content": failure_markdown(_failure_message(exc), sources)}
+            yield "", chat, shown, sources_markdown(sources, set()), condensed_markdown(shown)
             return
         record["answer"] = "" if answer.error else answer.answer
         record["result"] = answer  # what the Export control and "More like this" read (Handlers.after_answer)
         elapsed = time.perf_counter() - started
-        chat[-1] = {"role": "assistant", "content": render_answer_md(answer, self.threshold, elapsed)}
+        chat[-1] = {"role": "assistant", "content": answer_markdown(answer, self.threshold, elapsed)}
         cited = {c["n"] for c in answer.citations}
-        sources_md = render_sources_md(answer.sources, cited, answer.coverage == "none")
-        yield "", chat, shown, sources_md, render_condensed_md(shown)
+        sources_md = sources_markdown(answer.sources, cited, answer.coverage == "none")
+        yield "", chat, shown, sources_md, condensed_markdown(shown)
 
     # -- after an answer: its exports and the papers it retrieved (see assistant.export, assistant.similar)
 
@@ -387,13 +385,11 @@ class Handlers:
         streamed = ""
         try:
             last = [time.monotonic()]
-            with contextlib.closing(self.chain.stream(message, **req.kwargs())) as items:
-                for item in items:
-                    if not isinstance(item, str):
-                        yield render_answer_text(item, self.threshold)
-                        return
-                    if item or _due(last):  # an empty piece: a point where Gradio may stop us
-                        streamed += item
+            with contextlib.closing(AnswerStream(self.chain.stream(message, **req.kwargs()))) as stream:
+                for piece in stream:
+                    if piece or _due(last):  # an empty piece: a point where Gradio may stop us
+                        streamed += piece
                         yield streamed
+            yield answer_plain(stream.answer, self.threshold)
         except Exception as exc:
-            yield render_failure_text(_failure_message(exc), self._retrieved_anyway(message, req))
+            yield failure_plain(_failure_message(exc), self._retrieved_anyway(message, req))

@@ -4,7 +4,7 @@ last looked.
 Read from ``<index>/watch.json`` each time the page loads (an ``ingest`` in another process answers
 them again); "Check again" answers every one now (no model: ``assistant.watch.run``), "Mark as seen"
 makes every question's last answer the one you have seen. Questions are added and removed with
-``papers watch add|remove``. Every text shown is escaped (``render.md_escape``).
+``papers watch add|remove``. Every text shown is escaped (``assistant.render.md_escape``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from assistant.display import short_title
 from assistant.errors import PapersError, redact
-from assistant.ui.render import md_escape
+from assistant.render import md_escape
 from assistant.watch import Change, Cited, Watched, WatchList, run
 
 if TYPE_CHECKING:
