@@ -45,6 +45,11 @@ FEATURES = ("dense", "sentence", "lexical", "bm25", "agree")
 CALIBRATION_FILE = "calibration.json"
 # chosen on realistic dev and the old dev split: no answerable question below it, every off-topic one
 DEFAULT_TARGET_NONE = 0.02
+# A question whose best chunk is less similar than nearly every answerable pseudo-question's is about
+# nothing here, however many of its few words a paper shares ("best lasagna recipe": 0.20, "What is the
+# capital of France?": 0.13, where a lexical match to "recipe" or "capital" lifted the score to "closest").
+# On the bundled corpus the 0.5% quantile is 0.23; the lowest answerable dev question (realistic or old) is at 0.44.
+DENSE_FLOOR_QUANTILE = 0.005
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,9 @@ class Calibration:
     scores: list[float] = field(default_factory=list)  # answerable pseudo-questions' scores, sorted
     floor: float | None = None  # the fitted floor: the ``target_none`` quantile of all their scores
     target_none: float = DEFAULT_TARGET_NONE
+    # below this best-chunk cosine similarity the question is "none" whatever the score: the
+    # :data:`DENSE_FLOOR_QUANTILE` of the answerable pseudo-questions' (None: fitted before it existed)
+    dense_floor: float | None = None
 
     def score(self, s: Signals) -> float:
         z = self.intercept
@@ -168,6 +176,7 @@ DEFAULT_CALIBRATION = Calibration(
     estimates={"refused_answerable": 0.08, "answered_near_miss": 0.2767},
     floor=0.1164,
     target_none=0.02,
+    dense_floor=0.23,
     scores=[
         *(0.036, 0.2096, 0.3713, 0.4664, 0.5835, 0.6516, 0.7011, 0.7413, 0.7843, 0.8243, 0.8768),
         *(0.8872, 0.8914, 0.8947, 0.8989, 0.9133, 0.9287, 0.9505, 0.9706, 0.9737, 0.9776),
@@ -191,6 +200,7 @@ def load_calibration(index_dir: Path) -> Calibration | None:
         numbers = [*calibration.mean, *calibration.scale, *calibration.coef, calibration.intercept]
         numbers += [calibration.threshold, *calibration.scores, calibration.target_none]
         numbers += [calibration.floor] if calibration.floor is not None else []
+        numbers += [calibration.dense_floor] if calibration.dense_floor is not None else []
         if any(len(v) != len(FEATURES) for v in vectors) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in numbers
         ):
@@ -253,6 +263,14 @@ def decide(
     if s is None:
         return Decision("none", 0.0, threshold, "no paper was retrieved", {}, calibrated, floor)
     score = model.score(s)
+    if model.dense_floor is not None and s.dense < model.dense_floor:
+        reason = (
+            f"nothing in the collection is about it: the best passage's similarity {s.dense:.2f} is below "
+            f"{'this collection' if calibrated else 'the default'}'s floor {model.dense_floor:.2f}"
+        )
+        if s.rare_terms_missing:
+            reason += "; no indexed paper contains " + ", ".join(repr(t) for t in s.rare_terms_missing[:3])
+        return Decision("none", score, threshold, reason, s.as_dict(), calibrated, floor)
     if score >= threshold:
         return Decision("answered", score, threshold, "", s.as_dict(), calibrated, floor)
     why = [f"best sentence similarity {s.sentence:.2f}", f"{s.lexical:.0%} of the question's key terms in a top paper"]

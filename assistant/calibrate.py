@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.abstain import CALIBRATION_FILE, FEATURES, Calibration, Signals, signals
+from assistant.abstain import CALIBRATION_FILE, DENSE_FLOOR_QUANTILE, FEATURES, Calibration, Signals, signals
 from assistant.text import content_words, split_sentences
 
 if TYPE_CHECKING:
@@ -210,6 +210,8 @@ def _fit_one(x: Any, y: Any, target_refused: float, target_none: float = 0.02) -
     calibration.scores = [round(v, 6) for v in positives]
     calibration.threshold = float(np.quantile(positives, target_refused))  # linear interpolation
     calibration.floor = float(np.quantile(positives, calibration.target_none))
+    dense = x[y == 1, FEATURES.index("dense")]
+    calibration.dense_floor = round(float(np.quantile(dense, DENSE_FLOOR_QUANTILE)), 4)
     return calibration
 
 
