@@ -228,6 +228,7 @@ class Decision:
     signals: dict[str, float] = field(default_factory=dict)
     calibrated: bool = True  # False: the built-in default decision (this index has no calibration)
     floor: float = 0.0
+    text: str = ""  # a "none" whose cause is not closeness says it in the answer ("" = the usual refusal)
 
     @property
     def abstain(self) -> bool:

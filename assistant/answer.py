@@ -25,7 +25,7 @@ from assistant.extract import extract
 from assistant.generation import Generation
 from assistant.language import to_english
 from assistant.llm import get_model
-from assistant.prompt import build_messages
+from assistant.prompt import EXPAND_PROMPT, build_messages
 from assistant.query import Query, authored, newest_first, read_question, with_date_note
 from assistant.result import Answer, Retrieved, read_answer, render
 from assistant.retrieve import Retriever, Source
@@ -44,14 +44,13 @@ if TYPE_CHECKING:
 ABSTAIN_TEXT = (
     "The collection does not cover this question: no indexed paper is close enough to it, so there is nothing to cite."
 )
+NO_AUTHORS = (  # (the reason, the answer) for "papers by X" in a collection without author data
+    "the question asks for an author's papers, and this collection carries no author information",
+    "The collection cannot answer this: it carries no author information, so no paper can be found by its authors.",
+)
 
 
 OnText = Callable[[str], None]
-EXPAND_PROMPT = (
-    "You help search a collection of research paper abstracts. For the user's question, write the technical "
-    "terms, method names and task names that an abstract answering it would use: one line, comma-separated, "
-    "at most 10 terms, no explanation."
-)
 
 
 class AnswerChain:
@@ -219,8 +218,7 @@ class AnswerChain:
         decision = decide(found, generation.calibration, cfg.target_refused, cfg.target_none)
         decision = overrule(decision, query, chosen, only)
         if no_authors and not set(query.topic_words) - GENERIC:  # "papers by X", and no paper has authors
-            reason = "the question asks for an author's papers, and this collection carries no author information"
-            decision = replace(decision, coverage="none", reason=reason)
+            decision = replace(decision, coverage="none", reason=NO_AUTHORS[0], text=NO_AUTHORS[1])
         retrieval.timings["retrieve_ms"] = round((time.perf_counter() - started) * 1000, 1)
         matching = _holding(index, query) if query.has("count") else None
         return Retrieved(retrieval, chosen, decision, query, matching)
@@ -287,8 +285,9 @@ class AnswerChain:
         result.coverage = retrieved.decision.coverage
         evidence = retrieved.evidence
         if result.coverage == "none" or not evidence:
-            result.abstained, result.answer, result.coverage = True, ABSTAIN_TEXT, "none"
-            yield ABSTAIN_TEXT
+            text = retrieved.decision.text or ABSTAIN_TEXT
+            result.abstained, result.answer, result.coverage = True, text, "none"
+            yield text
             yield result
             return
         result.diagnostics["relevance"] = round(retrieved.relevance, 3)
@@ -397,20 +396,19 @@ class AnswerChain:
         result.diagnostics["raw_answer_chars"] = len(buffer)
 
     def _supported(
-        self,
-        sentence: AnswerSentence,
-        keep_flagged: bool,
-        question: str = "",
-        titles: dict[int, str] | None = None,
+        self, sentence: AnswerSentence, keep_flagged: bool, question: str = "", titles: dict[int, str] | None = None
     ) -> bool:
         """Shown when it is a sentence that answers (markup and glued titles removed; not a fragment,
         not a restatement of the question) and cites a paper that backs it; ``generate`` mode also
-        shows flagged ones."""
+        shows flagged ones (a restatement among them, flagged as such)."""
         titles = titles or {}
         sentence.text = tidy(sentence.text, list(titles.values()))
         cited = " ".join(titles.get(n, "") for n in sentence.citations)
-        if is_fragment(sentence.text) or (question and adds_nothing(sentence.text, question, cited)):
+        if is_fragment(sentence.text):
             return False
+        if question and adds_nothing(sentence.text, question, cited):  # shown, flagged, in generate mode only
+            sentence.flagged, sentence.note = True, sentence.note or "restates the question"
+            return keep_flagged
         return keep_flagged or (bool(sentence.citations) and sentence.support >= self.scorer.threshold)
 
     def _extract(self, result: Answer, question: str, evidence: list[Evidence], comparing: bool) -> str:

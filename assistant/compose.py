@@ -11,12 +11,13 @@ restates the paper's background.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from assistant.evidence import short_name
-from assistant.extract import clean, rank, third_person, unescape_latex
+from assistant.extract import clean, cue, rank, third_person, unescape_latex
 from assistant.result import render
-from assistant.text import content_words, words
+from assistant.text import content_words, split_sentences, words
 from assistant.verify import AnswerSentence, evidence_text
 
 if TYPE_CHECKING:
@@ -74,9 +75,35 @@ def without_negated(evidence: list[Evidence], negated: tuple[str, ...]) -> list[
     out = []
     for ev in evidence:
         text = " ".join(f"{ev.source.title} {ev.source.abstract}".lower().split())
-        if not any(re.search(rf"(?<!\w){re.escape(term.rstrip('s'))}", text) for term in terms):
+        if not any(_uses(text, term) for term in terms):
             out.append(ev)
     return out
+
+
+# "without a rehearsal buffer", "no need for replay", "does not require a buffer": the paper does not use it
+_NEGATOR = re.compile(
+    r"\b(?:without|no|not|never|nor|free (?:of|from)|eliminat\w*|avoid\w*|remov\w*|dispens\w* with|instead of)"
+    r"\b(?:\s+\S+){0,3}\s*$"
+)
+
+
+def _uses(text: str, term: str) -> bool:
+    """Does lower-cased ``text`` say the paper uses ``term`` (matched by prefix)? A mention preceded within
+    four words by a negator, followed by "-free" ("rehearsal-free"), or in a sentence about other work
+    ("Top-performing methods usually require a rehearsal buffer": :func:`assistant.extract.cue`) does not count."""
+    pattern = re.compile(rf"(?<!\w){re.escape(term.rstrip('s'))}[\w-]*")
+    clauses = [c for sentence in split_sentences(text) or [text] for c in _CLAUSE.split(sentence)]
+    for clause in clauses:
+        for found in pattern.finditer(clause):
+            before = clause[max(0, found.start() - 60) : found.start()]
+            if found.group(0).endswith("-free") or _NEGATOR.search(before) or cue(clause.strip()) < 0:
+                continue
+            return True
+    return False
+
+
+# "Typical methods rely on a buffer, while this work …": the contrast splits what others do from what it does
+_CLAUSE = re.compile(r",\s*(?:while|whereas|but|unlike)\b|;\s*")
 
 
 def paper_lines(evidence: list[Evidence], question: Query, scorer: SupportScorer) -> list[AnswerSentence]:
@@ -198,8 +225,10 @@ def list_answer(
                 f"A search cannot list papers by what they do not do ({terms}) without a topic to search: "
                 'ask for a topic as well, for example "Which diffusion papers do not use transformers?"'
             )
-            result.coverage = "closest"
-            result.abstained = True
+            result.coverage, result.abstained = "closest", True
+            if result.decision is not None:  # one outcome everywhere: ``abstention.coverage`` says it too
+                why = "the question names only what papers do not do, with no topic to search"
+                result.decision = replace(result.decision, coverage="closest", reason=why)
         else:
             head.append(
                 f"Papers that mention {terms} were left out ({left} of the relevant ones), as the question asks:"

@@ -36,3 +36,11 @@ def sanitize(text: str) -> str:
     text = re.sub(r"<\|[^|>]{0,40}\|>|</?s>|\[/?INST\]", " ", text)
     text = re.sub(r"\[\d+(?:\s*[,;]\s*\d+)*\]", "", text)
     return " ".join(text.split())
+
+
+# query expansion when coverage is uncertain (``AnswerChain._expanded``, ``retrieval.expand``)
+EXPAND_PROMPT = (
+    "You help search a collection of research paper abstracts. For the user's question, write the technical "
+    "terms, method names and task names that an abstract answering it would use: one line, comma-separated, "
+    "at most 10 terms, no explanation."
+)

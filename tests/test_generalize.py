@@ -475,3 +475,19 @@ def test_a_paper_trailing_far_in_the_fused_ranking_is_not_drawn_on_unless_compar
     assert answer_papers(question, [first, close, far], 5) == [first, close]  # near in sentences, far in ranking
     assert answer_papers(question, [first, close, far], 5, comparing=True) == [first, close, far]
     assert answer_papers(question, [first, paper(4, 5.9, 0.5)], 5) == [first]  # the sentence margin still applies
+
+
+def test_a_sentence_given_to_the_paper_that_backs_it_is_not_flagged() -> None:
+    from assistant.embedding import QueryEncoder
+    from assistant.settings import load_settings
+    from assistant.support import make_scorer
+    from assistant.verify import check
+
+    settings = load_settings()
+    scorer = make_scorer(QueryEncoder(settings.embedding.model, settings.cache), settings.answer)
+    evidence = {1: "SpecTr achieves a wall clock speedup of 2.13X over autoregressive decoding."}
+    uncited = check("SpecTr achieves a wall clock speedup of 2.13X.", evidence, scorer, scorer.threshold)
+    [sentence] = uncited.sentences
+    assert sentence.citations == [1] and "attributed to [1]" in sentence.note and not sentence.flagged
+    unbacked = check("SpecTr bakes bread in 12 minutes.", evidence, scorer, scorer.threshold).sentences[0]
+    assert unbacked.flagged

@@ -39,7 +39,9 @@ def _daily(path: Path, date: str = "Sep 12") -> Path:
 
 
 def _csv(path: Path) -> Path:
-    path.write_text(f'title,abstract,arxiv_id,url\n"{TITLE}","{ABSTRACT}",2409.01234,https://arxiv.org/abs/2409.01234\n')
+    path.write_text(
+        f'title,abstract,arxiv_id,url\n"{TITLE}","{ABSTRACT}",2409.01234,https://arxiv.org/abs/2409.01234\n'
+    )
     return path
 
 

@@ -240,8 +240,7 @@ def _full_disk_script(
         + f"{ingest} > {out}/ingest.out 2> {out}/ingest.err; echo $? > {out}/ingest.rc; "
         f"ls -a {mount}/index > {out}/after.ls; df -k --output=avail {mount} | tail -1 > {out}/free.after; "
         f"{VENV}/ask --retrieve-only --json --index {mount}/index '{QUESTION}' > {out}/ask2.json "
-        f"2> {out}/ask2.err; echo $? > {out}/ask2.rc; "
-        + ("" if repair_first else repair)
+        f"2> {out}/ask2.err; echo $? > {out}/ask2.rc; " + ("" if repair_first else repair)
     )
 
 

@@ -88,3 +88,17 @@ def test_answer_logic_with_an_in_process_model(corpus_index, scripted_model: lis
     assert 9 in generate.removed_citations and "[9]" not in generate.answer
     flagged = [s for s in generate.sentences if "sourdough" in s.text]
     assert flagged and flagged[0].flagged and flagged[0].support < chain.scorer.threshold
+
+
+def test_generate_mode_shows_a_restatement_flagged_where_auto_drops_it(corpus_index, scripted_model: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The review's case: generate mode answered "" while the model had said something (flagged, not hidden)."""
+    from assistant.answer import AnswerChain
+
+    settings, _ = corpus_index
+    chain = AnswerChain(settings)
+    scripted_model[:] = ["The Lion optimizer is found in the paper [1]."]
+    question = "What is the Lion optimizer and how was it found?"
+    generate = chain.answer(question, mode="generate", model="scripted/test")
+    assert generate.answer and generate.sentences and all(s.flagged for s in generate.sentences)
+    auto = chain.answer(question, mode="auto", model="scripted/test")
+    assert "is found in the paper" not in auto.answer and auto.answer  # dropped, and the extract answers
