@@ -50,6 +50,11 @@ DEFAULT_TARGET_NONE = 0.02
 # capital of France?": 0.13, where a lexical match to "recipe" or "capital" lifted the score to "closest").
 # On the bundled corpus the 0.5% quantile is 0.23; the lowest answerable dev question (realistic or old) is at 0.44.
 DENSE_FLOOR_QUANTILE = 0.005
+# And the other way: a question whose best chunk is as similar as a quarter of the answerable
+# pseudo-questions' has something close in the collection, so it is never "none" (at worst "closest"):
+# a typo, a pasted URL or chatty words sank the lexical signal of questions whose paper ranked first
+# ("contiual learning with promts": 0.47). 0.41 on the bundled corpus; off-topic dev questions reach 0.31.
+CLOSEST_DENSE_QUANTILE = 0.25
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,9 @@ class Calibration:
     # below this best-chunk cosine similarity the question is "none" whatever the score: the
     # :data:`DENSE_FLOOR_QUANTILE` of the answerable pseudo-questions' (None: fitted before it existed)
     dense_floor: float | None = None
+    # at or above this best-chunk similarity a question is at least "closest", never "none": the
+    # :data:`CLOSEST_DENSE_QUANTILE` of the answerable pseudo-questions' (None: fitted before it existed)
+    closest_dense: float | None = None
 
     def score(self, s: Signals) -> float:
         z = self.intercept
@@ -177,6 +185,7 @@ DEFAULT_CALIBRATION = Calibration(
     floor=0.1164,
     target_none=0.02,
     dense_floor=0.23,
+    closest_dense=0.415,
     scores=[
         *(0.036, 0.2096, 0.3713, 0.4664, 0.5835, 0.6516, 0.7011, 0.7413, 0.7843, 0.8243, 0.8768),
         *(0.8872, 0.8914, 0.8947, 0.8989, 0.9133, 0.9287, 0.9505, 0.9706, 0.9737, 0.9776),
@@ -200,7 +209,7 @@ def load_calibration(index_dir: Path) -> Calibration | None:
         numbers = [*calibration.mean, *calibration.scale, *calibration.coef, calibration.intercept]
         numbers += [calibration.threshold, *calibration.scores, calibration.target_none]
         numbers += [calibration.floor] if calibration.floor is not None else []
-        numbers += [calibration.dense_floor] if calibration.dense_floor is not None else []
+        numbers += [v for v in (calibration.dense_floor, calibration.closest_dense) if v is not None]
         if any(len(v) != len(FEATURES) for v in vectors) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in numbers
         ):
@@ -279,6 +288,8 @@ def decide(
         why.append("no indexed paper contains " + ", ".join(repr(t) for t in s.rare_terms_missing[:3]))
     whose = "this collection's threshold" if calibrated else "the default threshold"
     coverage = "closest" if score >= floor else "none"
+    if coverage == "none" and model.closest_dense is not None and s.dense >= model.closest_dense:
+        coverage = "closest"  # below the floor, but a passage is as close as for many answerable questions
     bound = f"below {whose} {threshold:.2f}"
     if coverage == "none":
         bound = f"below the floor {floor:.2f} under {whose} {threshold:.2f}"

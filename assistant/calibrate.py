@@ -24,7 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.abstain import CALIBRATION_FILE, DENSE_FLOOR_QUANTILE, FEATURES, Calibration, Signals, signals
+from assistant.abstain import (
+    CALIBRATION_FILE,
+    CLOSEST_DENSE_QUANTILE,
+    DENSE_FLOOR_QUANTILE,
+    FEATURES,
+    Calibration,
+    Signals,
+    signals,
+)
 from assistant.text import content_words, split_sentences
 
 if TYPE_CHECKING:
@@ -92,7 +100,10 @@ def _form(
     if form == "sentence":
         return _noised(sentence.split(), rng, pool, drop=1 / 3)
     if form == "short":
-        words = sorted({w.strip(".,;:()").lower() for w in sentence.split() if content_words(w)}, key=len)[-6:]
+        # (length, word): a set's order follows the process's string hashing, so ties must not decide
+        words = sorted(
+            {w.strip(".,;:()").lower() for w in sentence.split() if content_words(w)}, key=lambda w: (len(w), w)
+        )[-6:]
         return " ".join(rng.sample(words, min(len(words), rng.randint(2, 4))))
     if form == "conversational":
         other = rng.choice(sentences)
@@ -212,6 +223,7 @@ def _fit_one(x: Any, y: Any, target_refused: float, target_none: float = 0.02) -
     calibration.floor = float(np.quantile(positives, calibration.target_none))
     dense = x[y == 1, FEATURES.index("dense")]
     calibration.dense_floor = round(float(np.quantile(dense, DENSE_FLOOR_QUANTILE)), 4)
+    calibration.closest_dense = round(float(np.quantile(dense, CLOSEST_DENSE_QUANTILE)), 4)
     return calibration
 
 

@@ -193,6 +193,8 @@ def test_ingest_calibrates_abstention_for_its_collection(corpus_index) -> None: 
         # few words, one of them shared with a paper ("recipe", "capital"): the score alone said closest
         ("best lasagna recipe", "none"),
         ("What is the capital of France?", "none"),
+        # typos sank the lexical signal, but the right paper is first and close: never "none"
+        ("contiual learning with promts", "closest"),
     ],
 )
 def test_calibrated_decision_on_named_and_off_topic_questions(corpus_index, question: str, coverage: str) -> None:  # type: ignore[no-untyped-def]
@@ -491,3 +493,33 @@ def test_a_sentence_given_to_the_paper_that_backs_it_is_not_flagged() -> None:
     assert sentence.citations == [1] and "attributed to [1]" in sentence.note and not sentence.flagged
     unbacked = check("SpecTr bakes bread in 12 minutes.", evidence, scorer, scorer.threshold).sentences[0]
     assert unbacked.flagged
+
+
+def test_pseudo_questions_are_the_same_in_every_process(corpus_index) -> None:  # type: ignore[no-untyped-def]
+    """Calibration is reproducible: the search-box form sorted a set by length, and ties followed the
+    process's string hashing (PYTHONHASHSEED), so two ingests of one corpus fitted different decisions."""
+    import os
+    import subprocess
+    import sys
+
+    settings, _ = corpus_index
+    script = (
+        "import hashlib, sys\n"
+        "from assistant.answer import AnswerChain\n"
+        "from assistant.calibrate import pseudo_questions\n"
+        "from assistant.settings import load_settings\n"
+        "r = AnswerChain(load_settings(index=sys.argv[1])).retriever\n"
+        "qs = [(q.paper_id, q.text) for q in pseudo_questions(r, 300, 0)]\n"
+        "print(hashlib.sha256(repr(qs).encode()).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script, str(settings.index.path)],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1 and len(next(iter(digests))) == 64
