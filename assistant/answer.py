@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from assistant.abstain import CALIBRATION_FILE, Calibration, decide, load_calibration, overrule, signals
@@ -30,6 +31,7 @@ from assistant.query import Query, authored, newest_first, read_question, with_d
 from assistant.result import Answer, Retrieved, read_answer, render
 from assistant.retrieve import Retriever, Source
 from assistant.settings import MAX_K
+from assistant.spelling import corrections
 from assistant.storage import file_stamp
 from assistant.store import PaperIndex
 from assistant.support import make_scorer
@@ -234,6 +236,7 @@ class AnswerChain:
             dates=dates,
             abbreviations=generation.abbreviations() if self.settings.retrieval.abbreviations else None,
             collection_days=generation.days(),
+            spelling=partial(corrections, chunks_with=generation.retriever.index.chunks_with),
         )
         if english:
             query = replace(query, notes=(f'Translated to English for retrieval: "{english}".', *query.notes))

@@ -67,6 +67,15 @@ class Bm25:
         )
         return [(ids[int(doc)], float(score)) for doc, score in zip(docs[0], scores[0], strict=True) if score > 0]
 
+    def chunks_with(self, term: str) -> int:
+        """How many chunks hold ``term`` (a BM25 term: a stemmed word); 0 for an unknown term or no index."""
+        retriever, _ = self.load()
+        if retriever is None:
+            return 0
+        tid = retriever.vocab_dict.get(term)
+        indptr = retriever.scores["indptr"]
+        return int(indptr[tid + 1] - indptr[tid]) if tid is not None and tid + 1 < len(indptr) else 0
+
     def idf(self, terms: list[str], total: int, removed: dict[str, int]) -> list[tuple[str, float | None]]:
         """Each term's ``log(1 + (N - df + 0.5) / (df + 0.5))`` (Lucene's BM25 IDF) over ``total``
         chunks, its df less ``removed[term]``; None for a term no chunk has."""

@@ -11,11 +11,13 @@ search for "LLM" and the other way round.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from assistant.dates import dates_in, label, strip_dates
+from assistant.spelling import apply as fix_words
 from assistant.text import clean_question, content_words
 
 if TYPE_CHECKING:
@@ -162,10 +164,12 @@ def read_question(
     dates: list[str] | None = None,
     abbreviations: Abbreviations | None = None,
     collection_days: list[str] | None = None,
+    spelling: Callable[[str], dict[str, str]] | None = None,
 ) -> Query:
     """Build the :class:`Query` for ``raw`` (the text as received; ``english``: its translation when
     it was not English; ``dates``: an explicit ``--date`` filter, which wins over dates in the text;
-    ``collection_days``: the ISO days the collection's papers carry, newest resolving relative dates).
+    ``collection_days``: the ISO days the collection's papers carry, newest resolving relative dates;
+    ``spelling``: the collection's reading of typed words it never uses, ``assistant.spelling``).
     Raises EmptyQuestion when nothing is left after cleaning."""
     asked, cut = clean_question(raw)  # EmptyQuestion when nothing is left
     if not re.search(r"\w", asked):
@@ -177,6 +181,9 @@ def read_question(
     # code is found on the raw lines (cleaning joins them into one)
     code_free, code_removed = strip_code(english or str(raw)[: len(raw)])
     code_free = " ".join(code_free.split()) or text
+    if spelling is not None and (fixes := spelling(code_free)):
+        text, code_free = fix_words(text, fixes), fix_words(code_free, fixes)
+        notes.append("Read " + ", ".join(f"{typed!r} as {meant!r}" for typed, meant in fixes.items()) + ".")
     if code_removed:
         notes.append("Code pasted in the question was left out of the search (its words would mislead it).")
     flags: list[str] = []

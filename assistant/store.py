@@ -377,6 +377,10 @@ class PaperIndex:
         owner = self.owners([cid for cid, _ in found])
         return [Hit(cid, owner[cid], score, "") for cid, score in found if cid in owner]
 
+    def chunks_with(self, term: str) -> int:
+        """How many committed chunks hold the BM25 term ``term`` (a stemmed word)."""
+        return self.bm25.chunks_with(term)
+
     def term_idf(self, query: str, exclude: Collection[str] = ()) -> list[tuple[str, float | None]]:
         """Each distinct BM25 term of ``query`` with its inverse document frequency over chunks,
         ``log(1 + (N - df + 0.5) / (df + 0.5))`` (Lucene's BM25 IDF); None for a term no chunk has.
