@@ -84,19 +84,37 @@ def to_english(question: str, settings: Settings, model: str | None = None) -> s
 
     name = model or settings.llm.model
     messages = [{"role": "system", "content": TRANSLATE_PROMPT}, {"role": "user", "content": question}]
-    try:
-        raw = get_model(name, settings).complete(messages, max_tokens=96)
-    except PapersError as exc:
-        raise UnsupportedLanguage(
-            f"only English questions are supported, and the model {name} could not translate this one ({exc})"
-        ) from exc
-    lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
-    english = lines[0].strip(" \"'`") if lines else ""
-    english = re.sub(r"^(?:english(?: question)?|translation)\s*:\s*", "", english, flags=re.I)
-    if english.casefold().strip(" ?.!") == question.casefold().strip(" ?.!"):
-        return None  # the model kept it: it was English that looked foreign ("De novo design?")
-    if not english or not is_english(english):
-        raise UnsupportedLanguage(
-            f"only English questions are supported, and the model {name} gave no usable translation ({raw[:80]!r})"
-        )
-    return english
+    raw, english = "", ""
+    for _attempt in range(2):  # a small model sometimes answers the question instead: asked once more
+        try:
+            raw = get_model(name, settings).complete(messages, max_tokens=96)
+        except PapersError as exc:
+            raise UnsupportedLanguage(
+                f"only English questions are supported, and the model {name} could not translate this one ({exc})"
+            ) from exc
+        lines = [line.strip() for line in raw.strip().splitlines() if line.strip()]
+        english = lines[0].strip(" \"'`") if lines else ""
+        english = re.sub(r"^(?:english(?: question)?|translation)\s*:\s*", "", english, flags=re.I)
+        if english.casefold().strip(" ?.!") == question.casefold().strip(" ?.!"):
+            return None  # the model kept it: it was English that looked foreign ("De novo design?")
+        if english and is_english(english) and _translates(question, english):
+            return english
+        messages = [*messages[:1], {"role": "user", "content": f"{RETRY_PROMPT}\n\n{question}"}]
+    raise UnsupportedLanguage(
+        f"only English questions are supported, and the model {name} gave no usable translation ({raw[:80]!r}): "
+        "ask in English"
+    )
+
+
+RETRY_PROMPT = (
+    "Translate this question into English. Do not answer it. Keep its acronyms. Reply with the question only."
+)
+
+
+def _translates(question: str, english: str) -> bool:
+    """Could ``english`` be a translation of ``question``, not an answer to it? A question stays a
+    question ("?"), and its acronyms and figures ("LLM", "GPT-4", "2024") survive translation."""
+    if "?" in question and not english.rstrip().endswith("?"):
+        return False
+    kept = re.findall(r"\b(?:[A-Z]{2,}\w*|\w*\d\w*)\b", question)
+    return all(token.casefold() in english.casefold() for token in kept)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from assistant.llm import Messages, Model, Reply
 
-SCRIPT: list[str] = []  # the reply of every call; a test sets SCRIPT[:] = [text]
+SCRIPT: list[str] = []  # the replies, one per call, the last repeated; a test sets SCRIPT[:] = [text, ...]
 SEEN: list[Messages] = []  # the messages of every call
 
 
@@ -24,7 +24,7 @@ class _Stream(list):  # type: ignore[type-arg]
 
 
 class ScriptedModel(Model):
-    """``scripted/<anything>``: streams ``SCRIPT[-1]`` word by word."""
+    """``scripted/<anything>``: streams the call's ``SCRIPT`` text word by word."""
 
     prefix: ClassVar[str] = "scripted/"
 
@@ -34,7 +34,8 @@ class ScriptedModel(Model):
     @contextlib.contextmanager
     def stream(self, messages: Messages, *, max_tokens: int | None = None) -> Iterator[Reply]:
         SEEN.append(messages)
-        texts: list[str | None] = [w + " " for w in SCRIPT[-1].split(" ")] + [None]
+        reply = SCRIPT[min(len(SEEN), len(SCRIPT)) - 1]  # the n-th call gets the n-th text (the last thereafter)
+        texts: list[str | None] = [w + " " for w in reply.split(" ")] + [None]
         chunks = _Stream(_chunk(text, None if text is not None else "stop") for text in texts)
         cfg = self.settings.llm
         yield Reply(self.name, chunks, time.monotonic() + cfg.timeout_s, cfg, max_tokens or cfg.max_tokens)

@@ -102,3 +102,22 @@ def test_generate_mode_shows_a_restatement_flagged_where_auto_drops_it(corpus_in
     assert generate.answer and generate.sentences and all(s.flagged for s in generate.sentences)
     auto = chain.answer(question, mode="auto", model="scripted/test")
     assert "is found in the paper" not in auto.answer and auto.answer  # dropped, and the extract answers
+
+
+def test_a_translation_that_answers_instead_is_asked_again_then_refused(scripted_model: list[str]) -> None:
+    """The review's case: "¿Cómo se puede acelerar la inferencia de los LLM?" came back "translated" as
+    "By using more advanced techniques and algorithms." and was answered. A translation keeps the
+    question mark and the acronyms; the model is asked once more, then the question is refused."""
+    from assistant.errors import UnsupportedLanguage
+    from assistant.language import to_english
+    from assistant.settings import load_settings
+
+    settings = load_settings()
+    question = "¿Cómo se puede acelerar la inferencia de los LLM?"
+    scripted_model[:] = ["By using more advanced techniques and algorithms.", "How can LLM inference be accelerated?"]
+    assert to_english(question, settings, "scripted/test") == "How can LLM inference be accelerated?"
+    assert len(plugin_models.SEEN) == 2 and "Do not answer it" in plugin_models.SEEN[1][-1]["content"]
+    plugin_models.SEEN.clear()
+    scripted_model[:] = ["By using more advanced techniques and algorithms.", "How can inference be made faster?"]
+    with pytest.raises(UnsupportedLanguage, match=r"no usable translation.*ask in English"):
+        to_english(question, settings, "scripted/test")  # the second reply lost "LLM"
