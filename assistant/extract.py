@@ -85,12 +85,24 @@ def clean(sentence: str) -> str:
 
 
 _LATEX_ESCAPE = re.compile(r"\\([%&_$#])")
+_LATEX_SYMBOLS = (
+    (re.compile(r"\\textless\s*"), "<"),
+    (re.compile(r"\\textgreater\s*"), ">"),
+    (re.compile(r"\\(?:rightarrow|to)\b\s*"), "→ "),
+    (re.compile(r"(?<=\s)rightarrow(?=\s)"), "→"),  # its backslash lost: "51.9% rightarrow 67.8%"
+    (re.compile(r"\\infty\b|(?<=\w{2})infty\b"), "∞"),
+    (re.compile(r"(?<=[\w)])~(?=[\w(\[])"), " "),  # a LaTeX non-breaking space: "models~(DMs)"
+    (re.compile(r"\{([=<>+-])\}"), r"\1"),  # "D{=}1"
+)
 
 
 def unescape_latex(text: str) -> str:
-    """``15.9\\%`` -> ``15.9%``: the escapes of LaTeX special characters that abstracts keep (and a
-    model copies), shown as the characters they stand for."""
-    return _LATEX_ESCAPE.sub(r"\1", text)
+    """``15.9\\%`` -> ``15.9%``: the LaTeX that abstracts keep (and a model copies) shown as what it
+    stands for: escaped special characters, ``\\textless``, arrows, ``~``, ``{=}``, ````x''`` quotes."""
+    out = _LATEX_ESCAPE.sub(r"\1", text)
+    for pattern, replacement in _LATEX_SYMBOLS:
+        out = pattern.sub(replacement, out)
+    return _LATEX_QUOTES.sub(r'"\1"', out).replace("``", '"').replace("''", '"')
 
 
 def third_person(sentence: str) -> str:

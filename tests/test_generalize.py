@@ -105,6 +105,11 @@ def test_extracts_are_cleaned_of_reference_marks_and_latex_quotes() -> None:
     # LaTeX escapes the abstracts keep, in a quote and in a model sentence that copied them
     assert clean(r"It gains 15.9\% on MATH \& GSM8K.") == "It gains 15.9% on MATH & GSM8K."
     assert tidy(r"Llama-3.1-8B gains 15.9\% on MATH.", []) == "Llama-3.1-8B gains 15.9% on MATH."
+    # and the rest of the LaTeX the review found in answers
+    assert clean(r"It needs \textless2MB; models~(DMs) go from D{=}1.") == "It needs <2MB; models (DMs) go from D=1."
+    assert tidy("Accuracy rises (51.9% rightarrow 67.8%) as they sharpen'' outputs.", []) == (
+        'Accuracy rises (51.9% → 67.8%) as they sharpen" outputs.'
+    )
 
 
 def test_contribution_sentences_outrank_background() -> None:
