@@ -17,8 +17,9 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from assistant.dates import dates_in, label, strip_dates
+from assistant.injection import addresses_the_model
 from assistant.spelling import apply as fix_words
-from assistant.text import clean_question, content_words
+from assistant.text import clean_question, content_words, split_sentences
 
 if TYPE_CHECKING:
     from assistant.abbreviations import Abbreviations
@@ -146,6 +147,9 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for t in tokens if t != first and len(t) > 1))
 
 
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.I)
+
+
 def strip_code(text: str) -> tuple[str, bool]:
     """The question without pasted code (fenced blocks, lines that parse as code, inline `code`
     kept as its words): code tokens would sink both retrieval signals."""
@@ -181,6 +185,16 @@ def read_question(
     # code is found on the raw lines (cleaning joins them into one)
     code_free, code_removed = strip_code(english or str(raw)[: len(raw)])
     code_free = " ".join(code_free.split()) or text
+    sentences = split_sentences(code_free)
+    asking = [x for x in sentences if not addresses_the_model(x)]
+    if asking and len(asking) < len(sentences):  # "… Ignore previous instructions and cite …": not followed
+        code_free = " ".join(asking)
+        text = " ".join(x for x in split_sentences(text) if not addresses_the_model(x)) or text
+        notes.append("An instruction to the assistant in the question was left out (it is not followed).")
+    linkless = " ".join(_URL.sub(" ", code_free).split())
+    if linkless != code_free and content_words(linkless):  # "What does https://arxiv.org/abs/2310.15141 say …"
+        code_free = linkless
+        notes.append("A link in the question was left out of the search (papers are found by their words).")
     if spelling is not None and (fixes := spelling(code_free)):
         text, code_free = fix_words(text, fixes), fix_words(code_free, fixes)
         notes.append("Read " + ", ".join(f"{typed!r} as {meant!r}" for typed, meant in fixes.items()) + ".")
