@@ -326,6 +326,11 @@ def overrule(decision: Decision, query: Query, evidence: list[Evidence], authore
         # the question names a retrieved paper by the name its title gives ("Compare Happy and ProtoGCD")
         names = ", ".join(repr(short_name(ev.source.title)) for ev in named)
         return replace(decision, coverage="answered", reason=f"the question names indexed papers: {names}")
+    if decision.coverage == "none" and (named := named_papers(query.english, evidence)):
+        # "What BLEU score does SpecTr reach on WMT?": SpecTr is here, the rest of the question is not in it
+        name = short_name(named[0].source.title)
+        why = f"the question names {name!r}, which is indexed, but its other words are not in that paper"
+        return replace(decision, coverage="closest", reason=why)
     return decision
 
 

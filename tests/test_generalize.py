@@ -201,6 +201,8 @@ def test_ingest_calibrates_abstention_for_its_collection(corpus_index) -> None: 
         # score below the floor (no paper is about chip placement), but passages as close as for many
         # answerable questions: the closest papers are shown, never a flat "none"
         ("Has reinforcement learning been used for chip macro placement?", "closest"),
+        # a near miss on a paper the question names: that paper is shown as the closest, never "none"
+        ("What BLEU score does SpecTr reach on WMT translation?", "closest"),
     ],
 )
 def test_calibrated_decision_on_named_and_off_topic_questions(corpus_index, question: str, coverage: str) -> None:  # type: ignore[no-untyped-def]
@@ -220,7 +222,9 @@ def test_calibrated_decision_on_named_and_off_topic_questions(corpus_index, ques
     calibration = AnswerChain(settings).calibration
     assert calibration is not None and calibration.closest_dense is not None
     if coverage == "closest" and retrieved.decision.relevance < retrieved.decision.floor:
-        assert payload["signals"]["dense"] >= calibration.closest_dense  # held at "closest" by its passages
+        # held at "closest" by its passages, or by the indexed paper it names
+        named = payload["reason"].startswith("the question names")
+        assert named or payload["signals"]["dense"] >= calibration.closest_dense, payload
     if coverage == "none":
         assert calibration is not None and calibration.dense_floor is not None
         if payload["signals"]["dense"] < calibration.dense_floor:  # about nothing here, whatever the score
