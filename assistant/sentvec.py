@@ -152,7 +152,7 @@ class PendingSentences:
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.parts = 0
-        self.known = set()
+        self.known.clear()  # the same set: a writer's _staged view of it empties too
 
 
 def write_generation(

@@ -2,8 +2,9 @@
 
 An :class:`IndexWriter` is a :class:`~assistant.store.PaperIndex` (it reads what it writes) that
 never writes what readers use. It works on a copy of the committed Chroma store (:meth:`IndexWriter.begin`),
-writes the next generation's BM25 folder beside the current one and the papers' rows as the next
-generation in the catalog, and only then replaces ``manifest.json`` atomically, naming the copy
+writes the next generation's BM25 and sentence folders beside the current ones (sentence vectors
+are staged on disk until then, ``assistant.sentvec``) and the papers' rows as the next generation in
+the catalog, and only then replaces ``manifest.json`` atomically, naming the copy
 (:meth:`IndexWriter.commit`). What a killed run left beside the committed state is reused or removed
 by the next run; a damaged or lost manifest, catalog or store is recovered by ``ingest --repair``
 (:meth:`IndexWriter.open_for_write`). ``docs/architecture.md`` has the whole protocol.
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant import storage
+from assistant import generations, storage
 from assistant.bm25 import build_bm25
 from assistant.catalog import CATALOG, Catalog, PaperEntry, PaperTable
 from assistant.chroma import (
@@ -36,15 +37,8 @@ from assistant.chroma import (
     server_dir,
 )
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
-from assistant.generations import (
-    SentenceChange,
-    carried_counts,
-    commit_sentences,
-    on_disk_sentences,
-    remove_unreferenced,
-)
 from assistant.manifest import BACKUP, MANIFEST_VERSION, Manifest, empty_manifest, read_manifest
-from assistant.sentvec import PendingSentences, newest_folder
+from assistant.sentvec import LegacySentences, PendingSentences, SentenceFile, newest_folder
 from assistant.storage import write_atomic
 from assistant.store import PaperIndex
 from assistant.text import title_key
@@ -232,6 +226,11 @@ class IndexWriter(PaperIndex):
         for start in range(0, len(ids), step):
             self.collection.delete(ids=ids[start : start + step])
 
+    @property
+    def sentences(self) -> SentenceFile | LegacySentences:
+        """None of the committed rows when the writer starts empty (``fresh``: a rebuild, a lost store)."""
+        return LegacySentences(None) if self.fresh else super().sentences
+
     def begin(self) -> None:
         """Start writing: every write from here on goes to a copy of the committed vector store.
 
@@ -294,7 +293,7 @@ class IndexWriter(PaperIndex):
         self._chroma_dir = self.committed_dir
         shutil.rmtree(self.root / f"bm25-{generation + 1}", ignore_errors=True)
         self._pending.discard()
-        if f"sentences-{generation + 1}" not in {on_disk_sentences(self.root), self.committed_sentences}:
+        if f"sentences-{generation + 1}" not in {generations.on_disk_sentences(self.root), self.committed_sentences}:
             shutil.rmtree(self.root / f"sentences-{generation + 1}", ignore_errors=True)
         storage.clear_staging(self.root)
         if self._catalog is not None and self._catalog_writable:
@@ -330,7 +329,7 @@ class IndexWriter(PaperIndex):
         deferred = self.server is not None and not clear
         if stale and not deferred:
             self.delete(stale)
-        counts = carried_counts(self.manifest, changes, before, clear)
+        counts = generations.carried_counts(self.manifest, changes, before, clear)
         manifest.generation = generation
         manifest.chroma_dir = self._chroma_dir
         manifest.previous_chroma_dir = self.committed_dir if self.committed_dir != self._chroma_dir else None
@@ -343,10 +342,11 @@ class IndexWriter(PaperIndex):
         if self.collection.count() != counts[1] + lingering[0]:
             self._sweep_all(changes, clear)  # what a killed run (or an older version) left unowned
             stale = []
-        manifest.sentence_dir = self._commit_sentences(SentenceChange(changes, before, clear, counts[2]), generation)
-        manifest.previous_sentence_dir = self.committed_sentences
-        if manifest.previous_sentence_dir == manifest.sentence_dir:
-            manifest.previous_sentence_dir = None
+        manifest.sentence_dir = self._commit_sentences(
+            generations.SentenceChange(changes, before, clear, counts[2]), generation
+        )
+        previous = self.committed_sentences
+        manifest.previous_sentence_dir = previous if previous != manifest.sentence_dir else None
         ids, texts = self._all_chunk_texts(exclude=set(stale))
         if len(ids) != manifest.chunk_count:
             raise IndexError_(
@@ -361,10 +361,8 @@ class IndexWriter(PaperIndex):
         if stale and deferred:
             self.delete(stale)
         self.manifest = manifest
-        self.committed_sentences = manifest.sentence_dir
-        self._close_clients()
-        self._pending = PendingSentences(self.root / f"sentences-{generation + 1}.parts.tmp")
-        self._staged = self._pending.known
+        self.committed_sentences, self._sentences = manifest.sentence_dir, None
+        self._pending.folder = self.root / f"sentences-{generation + 1}.parts.tmp"  # emptied by the commit
         manifest.attach(PaperTable(self._catalog, generation))
         self.committed_dir = manifest.chroma_dir
         self._owner = self._sentence_owner = None
@@ -374,18 +372,18 @@ class IndexWriter(PaperIndex):
         self._dated = {}
         self.tidy()
 
-    def _commit_sentences(self, change: SentenceChange, generation: int) -> str | None:
+    def _commit_sentences(self, change: generations.SentenceChange, generation: int) -> str | None:
         """The next generation's sentence folder (``assistant.generations``); an index built before
         it has its sentences moved out of Chroma here (the copy drops their collection)."""
-        legacy, base = self.legacy_sentences, None if self.fresh else self.sentences
+        legacy, base = self.legacy_sentences, self.sentences
 
         def listed_elsewhere() -> set[str]:
             table = PaperTable(self._catalog, self.manifest.generation)
             return {s for pid, e in table.iter_items() if pid not in change.changes for s in e.sentence_ids}
 
         where = (self.root, generation, self.manifest.sentence_dir, self.manifest.dimension)
-        name = commit_sentences(*where, base, self._pending, change, listed_elsewhere)
-        if legacy and self.server is None and base is not None:
+        name = generations.commit_sentences(*where, base, self._pending, change, listed_elsewhere)
+        if legacy and self.server is None and isinstance(base, LegacySentences) and base.collection is not None:
             with contextlib.suppress(Exception):
                 self.collection._client.delete_collection(base.collection.name)
         return name
@@ -435,7 +433,7 @@ class IndexWriter(PaperIndex):
         opened it before this commit finishes its question and then moves on (see ``changed``)."""
         if self.server is not None:
             self._tidy_server({self.manifest.chroma_dir, self.manifest.previous_chroma_dir})
-        remove_unreferenced(self.root, self.manifest)
+        generations.remove_unreferenced(self.root, self.manifest)
         generation = self.manifest.generation
         if self._catalog is not None and self._catalog_writable:
             self._catalog.forget_before(generation - 1)  # rows neither this generation nor the previous sees
