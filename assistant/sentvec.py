@@ -92,6 +92,32 @@ class SentenceFile:
                 out[key.decode()] = row
         return out
 
+    def nearest(self, vector: np.ndarray, paper_ids: Iterable[str], n: int) -> list[tuple[str, str, float]]:
+        """The ``n`` stored sentences of ``paper_ids`` most similar to the unit ``vector`` (dimension,):
+        (sentence id, paper id, cosine), best first (ties by id). A paper's ids share the prefix
+        ``<paper id>#`` and so one range of the sorted ids: two binary searches a paper, no catalog
+        read (only the generation's own rows are stored)."""
+        ids, vectors, _, _ = self._load()
+        pids = list(dict.fromkeys(paper_ids))
+        if not pids or not len(ids):
+            return []
+        prefixes = [(pid + "#").encode() for pid in pids]
+        starts = np.searchsorted(ids, np.array(prefixes))
+        ends = np.searchsorted(ids, np.array([p + b"\xff" for p in prefixes]))
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+        owner = np.repeat(np.arange(len(pids)), ends - starts)
+        if not len(rows):
+            return []
+        scores = np.asarray(vectors[rows], dtype="float32") @ np.asarray(vector, dtype="float32")
+        out = []
+        for k in np.argsort(-scores, kind="stable").tolist():
+            sid, pid = ids[rows[k]].decode(), pids[owner[k]]
+            if sid.rsplit("#", 1)[0] == pid:  # a paper id may hold "#": not another paper's row
+                out.append((sid, pid, float(scores[k])))
+                if len(out) >= n:
+                    break
+        return sorted(out, key=lambda hit: (-hit[2], hit[0]))
+
     def get(self, wanted: Iterable[str]) -> dict[str, tuple[str, np.ndarray]]:
         """Sentence id -> (text, float32 unit vector of shape (dimension,)) for those stored."""
         _, vectors, offsets, texts = self._load()

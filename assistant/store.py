@@ -271,18 +271,12 @@ class PaperIndex:
     def sentence_hits(self, vector: np.ndarray, paper_ids: Collection[str], n: int) -> list[Hit]:
         """The ``n`` abstract sentences of ``paper_ids`` most similar to the unit ``vector`` (cosine:
         exact dot products over their stored vectors, best first; ids are sentence ids)."""
-        import numpy as np
-
-        entries = self.manifest.papers.get_many(list(dict.fromkeys(paper_ids)))
-        wanted = [(sid, pid) for pid, entry in entries.items() for sid in entry.sentence_ids]
-        found = self.sentences.get([sid for sid, _ in wanted]) if wanted else {}
-        pairs = [(sid, pid) for sid, pid in wanted if sid in found]
-        if not pairs:
+        if isinstance(self.sentences, SentenceFile):  # by id prefix: no catalog read
+            return [Hit(sid, pid, score, "") for sid, pid, score in self.sentences.nearest(vector, paper_ids, n)]
+        if self.sentences.collection is None:
             return []
-        scores = np.stack([found[sid][1] for sid, _ in pairs]) @ np.asarray(vector, dtype="float32")
-        hits = [Hit(sid, pid, float(score), "") for (sid, pid), score in zip(pairs, scores.tolist(), strict=True)]
-        hits.sort(key=lambda h: (-h.score, h.chunk_id))
-        return hits[:n]
+        # an index built before assistant.sentvec: its HNSW collection, searched within these papers
+        return self._nearest(self.sentences.collection, "sentences", vector, n, set(paper_ids))
 
     def owners(self, unit_ids: Iterable[str], kind: str = "chunks") -> dict[str, str]:
         """Chunk (or sentence) id -> paper id, for those of ``unit_ids`` a committed paper lists:
@@ -338,7 +332,9 @@ class PaperIndex:
     def dense(self, vector: np.ndarray, n: int, allowed: Collection[str] | None = None) -> list[Hit]:
         """Nearest chunks by cosine similarity; chunks the manifest does not own are ignored.
         ``allowed``: only these papers' chunks are searched (a filter applied before ranking)."""
-        store, kind = self.collection, "chunks"
+        return self._nearest(self.collection, "chunks", vector, n, allowed)
+
+    def _nearest(self, store: Any, kind: str, vector: Any, n: int, allowed: Collection[str] | None) -> list[Hit]:
         count = self._counts.get(kind)
         if count is None:  # counted once per opened generation (loading a store's index is the cost)
             count = self._counts[kind] = store.count()

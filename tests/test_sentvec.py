@@ -138,3 +138,25 @@ def test_an_index_with_sentences_in_chroma_answers_and_its_next_ingest_moves_the
     assert name + "-sentences" not in [c.name for c in client.list_collections()]
     client.close()
     moved.close()
+
+
+def test_nearest_scores_exactly_the_sentences_of_the_papers_asked_for(tmp_path: Path) -> None:
+    rows = dict(ROWS) | {"arxiv:2#cc#dd:s0": ("A paper whose id holds '#'.", unit(1, 0, 0, 0))}
+    store = SentenceFile(build(tmp_path, "sentences-1", rows))
+    query = unit(1, 0.5, 0, 0)
+    got = store.nearest(query, ["arxiv:2", "doi:10.1/x", "absent"], 10)
+    want = sorted(
+        (
+            (sid, pid, float(rows[sid][1] @ query))
+            for sid, pid in [
+                ("arxiv:2#aa:s0", "arxiv:2"),
+                ("arxiv:2#aa:s1", "arxiv:2"),
+                ("doi:10.1/x#bb:s0", "doi:10.1/x"),
+            ]
+        ),
+        key=lambda hit: (-hit[2], hit[0]),
+    )
+    assert [(s, p) for s, p, _ in got] == [(s, p) for s, p, _ in want]  # not the "arxiv:2#cc" paper's row
+    assert all(abs(g[2] - w[2]) < 1e-3 for g, w in zip(got, want, strict=True))
+    assert [s for s, _, _ in store.nearest(query, ["arxiv:2#cc"], 1)] == ["arxiv:2#cc#dd:s0"]
+    assert len(store.nearest(query, ["arxiv:2", "doi:10.1/x"], 2)) == 2 and store.nearest(query, [], 5) == []
