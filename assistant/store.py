@@ -1,8 +1,8 @@
 """Store: reading one index, the generation its manifest names: its papers, vectors and BM25.
 
-:class:`PaperIndex` opens the committed generation (``assistant.manifest``), searches its chunks
-and abstract sentences, dense (``assistant.chroma``) and sparse (``assistant.bm25``), and reads
-papers from the catalog (``assistant.catalog``). Only what the manifest's papers list is ever
+:class:`PaperIndex` opens the committed generation (``assistant.manifest``), searches its chunks,
+dense (``assistant.chroma``) and sparse (``assistant.bm25``), reads abstract sentences and their
+vectors by id (``assistant.sentvec``) and papers from the catalog (``assistant.catalog``). Only what the manifest's papers list is ever
 returned, so vectors a writer added before its commit stay invisible. Writing is
 ``assistant.writer``'s :class:`~assistant.writer.IndexWriter`, a :class:`PaperIndex` that may also write.
 """
