@@ -2,8 +2,9 @@
 
 :class:`PaperIndex` opens the committed generation (``assistant.manifest``), searches its chunks,
 dense (``assistant.chroma``) and sparse (``assistant.bm25``), reads abstract sentences and their
-vectors by id (``assistant.sentvec``) and papers from the catalog (``assistant.catalog``). Only what the manifest's papers list is ever
-returned, so vectors a writer added before its commit stay invisible. Writing is
+vectors by id (``assistant.sentvec``) and papers from the catalog (``assistant.catalog``). Only
+what the manifest's papers list is ever returned, so vectors a writer added before its commit stay
+invisible. Writing is
 ``assistant.writer``'s :class:`~assistant.writer.IndexWriter`, a :class:`PaperIndex` that may also write.
 """
 
