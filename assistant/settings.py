@@ -272,7 +272,6 @@ class FetchSettings(_Section):
         description="Wait before the first retry, doubled for each next one; a longer Retry-After is honoured "
         "(up to 300 s).",
     )
-
     @field_validator("daily_url", "arxiv_url", mode="after")
     @classmethod
     def _url_parses(cls, value: str) -> str:
