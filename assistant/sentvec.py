@@ -109,7 +109,8 @@ class SentenceFile:
         owner = np.repeat(np.arange(len(pids)), ends - starts)
         if not len(rows):
             return []
-        scores = vectors[rows].astype("float32") @ np.asarray(vector, dtype="float32")
+        # einsum, not BLAS: a BLAS call wakes its thread pool, which then spins against the encoder's threads
+        scores = np.einsum("ij,j->i", vectors[rows].astype("float32"), np.asarray(vector, dtype="float32"))
         order = np.argsort(-scores, kind="stable")
         out: list[tuple[str, str, float]] = []
         step = max(n, 1)
