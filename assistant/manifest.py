@@ -10,6 +10,7 @@ Layout of the index directory::
     chroma-<gen>-<token>/    persistent Chroma (vectors + chunk text + metadata), one per generation
                              (``assistant.chroma``)
     bm25-<gen>/              bm25s index over the same chunks, one folder per generation (``assistant.bm25``)
+    sentences-<gen>/         abstract sentences with their vectors, memory-mapped arrays (``assistant.sentvec``)
     next-store.json          the store an ingest in progress writes (gone after its commit)
     .lock                    held by the one writer
 
@@ -55,6 +56,10 @@ class Manifest(BaseModel):
     paper_count: int = 0
     chunk_count: int = 0
     sentence_count: int = 0
+    # the sentence vectors' folder (``assistant.sentvec``); None: an index built before it, whose
+    # sentences are in the Chroma collection ``<name>-sentences`` (moved at its next commit)
+    sentence_dir: str | None = None
+    previous_sentence_dir: str | None = None  # kept until the next commit, like previous_chroma_dir
     inline_papers: dict[str, PaperEntry] = Field(default_factory=dict, alias="papers", exclude=True)
     _table: PaperTable | None = PrivateAttr(None)
 

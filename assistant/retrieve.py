@@ -122,15 +122,15 @@ class Retriever:
         allowed = self.index.papers_dated(dates) if dates else None
         if only is not None:
             allowed = set(only) if allowed is None else set(allowed) & set(only)
-        return Candidates(
-            query,
-            vector,
-            self.index.dense(vector, cfg.candidates, allowed),
-            self.index.sparse(query, cfg.candidates, allowed),
-            # a paper's best sentence: a ranking signal when weighted, and an abstention signal always
-            self.index.dense_sentences(vector, cfg.candidates, allowed),
-            started,
-        )
+        dense = self.index.dense(vector, cfg.candidates, allowed)
+        sparse = self.index.sparse(query, cfg.candidates, allowed)
+        # a paper's best sentence: a ranking signal when weighted, and an abstention signal always.
+        # Scored exactly over the abstract sentences of the papers the two lists found (stored vectors
+        # read by id, assistant.sentvec), not searched over every sentence: a paper neither list found
+        # has no rank to gain (see docs/architecture.md, Sentence vectors).
+        papers = dict.fromkeys(hit.paper_id for hit in (*dense, *sparse))
+        sentence = self.index.sentence_hits(vector, papers, cfg.candidates)
+        return Candidates(query, vector, dense, sparse, sentence, started)
 
     def rank(
         self,

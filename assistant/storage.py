@@ -134,14 +134,14 @@ def copy_store(committed: Path, staging: Path, extra: int = 0) -> None:
 
 def clear_staging(root: Path) -> list[str]:
     """Remove the partial copies a writer makes before renaming them into place (``chroma-*.tmp``,
-    ``bm25-*.tmp`` folders, ``*.json.tmp`` files): never read by anyone, and left only by a run
+    ``bm25-*.tmp``, ``sentences-*.tmp`` folders, ``*.json.tmp`` files): never read by anyone, and left only by a run
     that was killed or ran out of space. Call with the writer lock held. Returns the names removed."""
     removed: list[str] = []
     if not root.is_dir():
         return removed
     for path in root.iterdir():
         name = path.name
-        if path.is_dir() and name.endswith(".tmp") and name.startswith(("chroma-", "bm25-")):
+        if path.is_dir() and name.endswith(".tmp") and name.startswith(("chroma-", "bm25-", "sentences-")):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(name)
         elif path.is_file() and name.endswith(".json.tmp"):

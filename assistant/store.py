@@ -1,14 +1,16 @@
 """Store: reading one index, the generation its manifest names: its papers, vectors and BM25.
 
-:class:`PaperIndex` opens the committed generation (``assistant.manifest``), searches its chunks
-and abstract sentences, dense (``assistant.chroma``) and sparse (``assistant.bm25``), and reads
-papers from the catalog (``assistant.catalog``). Only what the manifest's papers list is ever
-returned, so vectors a writer added before its commit stay invisible. Writing is
+:class:`PaperIndex` opens the committed generation (``assistant.manifest``), searches its chunks,
+dense (``assistant.chroma``) and sparse (``assistant.bm25``), reads abstract sentences and their
+vectors by id (``assistant.sentvec``) and papers from the catalog (``assistant.catalog``). Only
+what the manifest's papers list is ever returned, so vectors a writer added before its commit stay
+invisible. Writing is
 ``assistant.writer``'s :class:`~assistant.writer.IndexWriter`, a :class:`PaperIndex` that may also write.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from assistant.chroma import (
 )
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.manifest import BACKUP, Manifest, check_compatible, paper_of, read_manifest
+from assistant.sentvec import LegacySentences, SentenceFile
 from assistant.storage import file_stamp
 from assistant.text import index_terms
 
@@ -55,6 +58,7 @@ class PaperIndex:
         self._bm25: Bm25 | None = None
         self._owner: dict[str, str] | None = None
         self._sentence_owner: dict[str, str] | None = None
+        self._staged: set[str] = set()  # a writer's sentence ids staged for its commit (assistant.writer)
         self._term_counts: dict[str, dict[str, int]] = {}
         self._dated: dict[tuple[str, ...], set[str]] = {}
         self._counts: dict[str, int] = {}  # vectors per store, counted once per opened generation
@@ -170,8 +174,6 @@ class PaperIndex:
 
     def close(self) -> None:
         """Release the Chroma clients (and their in-memory HNSW indexes) this reader opened."""
-        import contextlib
-
         self._close_clients()
         storage.remove_copies(self._copies)
         if self._catalog is not None:
@@ -180,8 +182,6 @@ class PaperIndex:
             self._catalog = None
 
     def _close_clients(self) -> None:
-        import contextlib
-
         clients, self._clients = self._clients, []
         for client in clients:
             with contextlib.suppress(Exception):
@@ -196,12 +196,24 @@ class PaperIndex:
         return self._collection
 
     @property
-    def sentences(self) -> Any:
-        """Abstract sentences with their vectors, embedded at ingest so that picking evidence for a
-        question costs dot products, not an encoder pass per sentence."""
+    def sentences(self) -> SentenceFile | LegacySentences:
+        """The committed abstract sentences with their vectors, embedded at ingest so that picking
+        evidence for a question costs dot products, not an encoder pass per sentence: the generation's
+        ``sentences-<gen>/`` arrays (``assistant.sentvec``), or for an index built before them its
+        Chroma collection ``<name>-sentences`` (read-only here; the next commit moves them)."""
         if self._sentences is None:
-            self._sentences = self._open_collection("-sentences")
+            if self.manifest.sentence_dir:
+                self._sentences = SentenceFile(self.root / self.manifest.sentence_dir)
+            elif self.legacy_sentences:
+                self._sentences = LegacySentences(self._open_collection("-sentences"))
+            else:
+                self._sentences = LegacySentences(None)  # none stored yet
         return self._sentences
+
+    @property
+    def legacy_sentences(self) -> bool:
+        """Are the committed sentences in the Chroma collection of an index built before ``sentvec``?"""
+        return not self.manifest.sentence_dir and self.expected_counts()[1] > 0
 
     def _open_collection(self, suffix: str) -> Any:
         name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
@@ -249,15 +261,23 @@ class PaperIndex:
         wanted = [sid for entry in entries.values() for sid in entry.sentence_ids]
         if not wanted:
             return {}
-        got = self.sentences.get(ids=wanted, include=["embeddings", "documents"])
-        rows_of = zip(got["ids"], got["documents"], got["embeddings"], strict=True)
-        found = {sid: (text, vec) for sid, text, vec in rows_of}
+        found = self.sentences.get(wanted)
         out = {}
         for pid, entry in entries.items():
             rows = [found[sid] for sid in entry.sentence_ids if sid in found]
             if rows:
                 out[pid] = ([r[0] for r in rows], np.asarray([r[1] for r in rows], dtype="float32"))
         return out
+
+    def sentence_hits(self, vector: np.ndarray, paper_ids: Collection[str], n: int) -> list[Hit]:
+        """The ``n`` abstract sentences of ``paper_ids`` most similar to the unit ``vector`` (cosine:
+        exact dot products over their stored vectors, best first; ids are sentence ids)."""
+        if isinstance(self.sentences, SentenceFile):  # by id prefix: no catalog read
+            return [Hit(sid, pid, score, "") for sid, pid, score in self.sentences.nearest(vector, paper_ids, n)]
+        if self.sentences.collection is None:
+            return []
+        # an index built before assistant.sentvec: its HNSW collection, searched within these papers
+        return self._nearest(self.sentences.collection, "sentences", vector, n, set(paper_ids))
 
     def owners(self, unit_ids: Iterable[str], kind: str = "chunks") -> dict[str, str]:
         """Chunk (or sentence) id -> paper id, for those of ``unit_ids`` a committed paper lists:
@@ -287,9 +307,6 @@ class PaperIndex:
 
     # -- the vector store's contents -------------------------------------------------------------
 
-    def _store(self, kind: str) -> Any:
-        return self.sentences if kind == "sentences" else self.collection
-
     def stored_papers(self) -> set[str]:
         """Paper ids that have chunks in the store (from Chroma's metadata), whatever the manifest says."""
         return {m["paper_id"] for m in self.collection.get(include=["metadatas"])["metadatas"] if m}
@@ -297,14 +314,19 @@ class PaperIndex:
     def existing(self, units: list[tuple[str, str]]) -> set[str]:
         """Those of ``(kind, id)`` the writer's store already holds (looked up by id, in slices)."""
         found: set[str] = set()
-        for kind in ("chunks", "sentences"):
-            ids = [uid for k, uid in units if k == kind]
-            for start in range(0, len(ids), 5000):
-                found.update(self._store(kind).get(ids=ids[start : start + 5000], include=[])["ids"])
-        return found
+        ids = [uid for k, uid in units if k == "chunks"]
+        for start in range(0, len(ids), 5000):
+            found.update(self.collection.get(ids=ids[start : start + 5000], include=[])["ids"])
+        sentences = [uid for k, uid in units if k == "sentences"]
+        with contextlib.suppress(IndexError_):  # a missing or damaged sentence folder: all are embedded again
+            found.update(self.sentences.rows(sentences))
+        return found | (self._staged & set(sentences))
 
     def stored_ids(self, kind: str = "chunks") -> set[str]:
-        return set(self._store(kind).get(include=[])["ids"])
+        """Every id the committed store holds of ``kind`` ("chunks" or "sentences")."""
+        if kind == "sentences":
+            return set(self.sentences.ids()) | self._staged
+        return set(self.collection.get(include=[])["ids"])
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -312,10 +334,6 @@ class PaperIndex:
         """Nearest chunks by cosine similarity; chunks the manifest does not own are ignored.
         ``allowed``: only these papers' chunks are searched (a filter applied before ranking)."""
         return self._nearest(self.collection, "chunks", vector, n, allowed)
-
-    def dense_sentences(self, vector: np.ndarray, n: int, allowed: Collection[str] | None = None) -> list[Hit]:
-        """Nearest abstract sentences (ids are sentence ids); [] for an index built without them."""
-        return self._nearest(self.sentences, "sentences", vector, n, allowed)
 
     def _nearest(self, store: Any, kind: str, vector: Any, n: int, allowed: Collection[str] | None) -> list[Hit]:
         count = self._counts.get(kind)

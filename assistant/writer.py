@@ -2,8 +2,9 @@
 
 An :class:`IndexWriter` is a :class:`~assistant.store.PaperIndex` (it reads what it writes) that
 never writes what readers use. It works on a copy of the committed Chroma store (:meth:`IndexWriter.begin`),
-writes the next generation's BM25 folder beside the current one and the papers' rows as the next
-generation in the catalog, and only then replaces ``manifest.json`` atomically, naming the copy
+writes the next generation's BM25 and sentence folders beside the current ones (sentence vectors
+are staged on disk until then, ``assistant.sentvec``) and the papers' rows as the next generation in
+the catalog, and only then replaces ``manifest.json`` atomically, naming the copy
 (:meth:`IndexWriter.commit`). What a killed run left beside the committed state is reused or removed
 by the next run; a damaged or lost manifest, catalog or store is recovered by ``ingest --repair``
 (:meth:`IndexWriter.open_for_write`). ``docs/architecture.md`` has the whole protocol.
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant import storage
+from assistant import generations, storage
 from assistant.bm25 import build_bm25
 from assistant.catalog import CATALOG, Catalog, PaperEntry, PaperTable
 from assistant.chroma import (
@@ -37,6 +38,7 @@ from assistant.chroma import (
 )
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.manifest import BACKUP, MANIFEST_VERSION, Manifest, empty_manifest, read_manifest
+from assistant.sentvec import LegacySentences, PendingSentences, SentenceFile, newest_folder
 from assistant.storage import write_atomic
 from assistant.store import PaperIndex
 from assistant.text import title_key
@@ -61,6 +63,9 @@ class IndexWriter(PaperIndex):
         self.restored = ""  # open_for_write(repair=True): how an unreadable manifest was recovered
         self.space_wanted = 0  # bytes a writer expects to add beyond the store's copy (checked before copying)
         self._retired: set[str] = set()  # server collections (tokens) this writer may drop: never another index's
+        self._pending = PendingSentences(root / f"sentences-{manifest.generation + 1}.parts.tmp")
+        self._staged = self._pending.known  # sentence ids this run staged: existing() and stored_ids() see them
+        self.committed_sentences = manifest.sentence_dir  # what readers use (a rebuild: the on-disk manifest's)
 
     @classmethod
     def open_for_write(
@@ -95,18 +100,18 @@ class IndexWriter(PaperIndex):
         if not rebuild and (recovered := cls._recover(settings, dimension, repair=repair)) is not None:
             return recovered
         if rebuild:
-            previous, committed = 0, "chroma"
+            previous, committed, sentences = 0, "chroma", None
             try:
                 if path.is_file():
                     on_disk = read_manifest(path)
-                    previous, committed = on_disk.generation, on_disk.chroma_dir
+                    previous, committed, sentences = on_disk.generation, on_disk.chroma_dir, on_disk.sentence_dir
             except IndexError_:
                 pass
             settings.index.path.mkdir(parents=True, exist_ok=True)
             empty = empty_manifest(settings, dimension).model_copy(update={"generation": previous})
             index = cls(settings.index.path, empty)
             index.fresh = True
-            index.committed_dir = committed
+            index.committed_dir, index.committed_sentences = committed, sentences
             return index
         if path.is_file():
             index = cls.open(settings)
@@ -181,8 +186,9 @@ class IndexWriter(PaperIndex):
         if newest is None and not path.exists():
             return None  # nothing was ever committed here
         generation = int(newest.split("-")[1]) if newest and newest != "chroma" else 0
+        # the newest sentence vectors left are reused too (only rows the sources list are kept)
         empty = empty_manifest(settings, dimension).model_copy(
-            update={"generation": generation, "chroma_dir": newest or "chroma"}
+            update={"generation": generation, "chroma_dir": newest or "chroma", "sentence_dir": newest_folder(root)}
         )
         index = cls(root, empty)
         index.fresh = newest is None
@@ -197,8 +203,12 @@ class IndexWriter(PaperIndex):
         metadatas: list[dict[str, Any]],
         kind: str = "chunks",
     ) -> None:
-        """Writes in slices of the client's max batch size (Chroma rejects larger batches)."""
-        target = self._store(kind)
+        """Chunks: written in slices of the client's max batch size (Chroma rejects larger batches).
+        Sentences: staged on disk for the commit's ``sentences-<gen>/`` (metadata not kept)."""
+        if kind == "sentences":
+            self._pending.add(ids, vectors, texts)
+            return
+        target = self.collection
         step = self.collection._client.get_max_batch_size()
         for start in range(0, len(ids), step):
             end = start + step
@@ -209,12 +219,17 @@ class IndexWriter(PaperIndex):
                 metadatas=metadatas[start:end],
             )
 
-    def delete(self, ids: Iterable[str], kind: str = "chunks") -> None:
-        target = self._store(kind)
+    def delete(self, ids: Iterable[str]) -> None:
+        """Delete chunks by id (a sentence is dropped by not being copied into the next generation)."""
         ids = list(ids)
         step = self.collection._client.get_max_batch_size()
         for start in range(0, len(ids), step):
-            target.delete(ids=ids[start : start + step])
+            self.collection.delete(ids=ids[start : start + step])
+
+    @property
+    def sentences(self) -> SentenceFile | LegacySentences:
+        """None of the committed rows when the writer starts empty (``fresh``: a rebuild, a lost store)."""
+        return LegacySentences(None) if self.fresh else super().sentences
 
     def begin(self) -> None:
         """Start writing: every write from here on goes to a copy of the committed vector store.
@@ -260,7 +275,7 @@ class IndexWriter(PaperIndex):
             write_atomic(pending, json.dumps({"chroma_dir": work.name}))
             os.replace(staging, work)
         self._chroma_dir = work.name
-        self._collection = self._sentences = None
+        self._close_clients()
 
     def abandon(self) -> None:
         """After a failed write (a full disk): remove what this writer made beside the committed state,
@@ -277,6 +292,9 @@ class IndexWriter(PaperIndex):
             (self.root / NEXT_STORE).unlink(missing_ok=True)
         self._chroma_dir = self.committed_dir
         shutil.rmtree(self.root / f"bm25-{generation + 1}", ignore_errors=True)
+        self._pending.discard()
+        if f"sentences-{generation + 1}" not in {generations.on_disk_sentences(self.root), self.committed_sentences}:
+            shutil.rmtree(self.root / f"sentences-{generation + 1}", ignore_errors=True)
         storage.clear_staging(self.root)
         if self._catalog is not None and self._catalog_writable:
             with contextlib.suppress(Exception):
@@ -311,8 +329,7 @@ class IndexWriter(PaperIndex):
         deferred = self.server is not None and not clear
         if stale and not deferred:
             self.delete(stale)
-            self.delete(stale, "sentences")
-        counts = self._carried_counts(manifest, changes, before, clear)
+        counts = generations.carried_counts(self.manifest, changes, before, clear)
         manifest.generation = generation
         manifest.chroma_dir = self._chroma_dir
         manifest.previous_chroma_dir = self.committed_dir if self.committed_dir != self._chroma_dir else None
@@ -322,10 +339,14 @@ class IndexWriter(PaperIndex):
         manifest.paper_count, manifest.chunk_count, manifest.sentence_count = counts
         old_chunks = {c for e in before.values() for c in e.chunk_ids} & set(stale)
         lingering = (len(old_chunks), len(stale) - len(old_chunks)) if deferred else (0, 0)
-        stored = (self.collection.count(), self.sentences.count())
-        if stored != (counts[1] + lingering[0], counts[2] + lingering[1]):
+        if self.collection.count() != counts[1] + lingering[0]:
             self._sweep_all(changes, clear)  # what a killed run (or an older version) left unowned
             stale = []
+        manifest.sentence_dir = self._commit_sentences(
+            generations.SentenceChange(changes, before, clear, counts[2]), generation
+        )
+        previous = self.committed_sentences
+        manifest.previous_sentence_dir = previous if previous != manifest.sentence_dir else None
         ids, texts = self._all_chunk_texts(exclude=set(stale))
         if len(ids) != manifest.chunk_count:
             raise IndexError_(
@@ -339,17 +360,33 @@ class IndexWriter(PaperIndex):
         write_atomic(self.root / BACKUP, text)  # what `ingest --repair` restores a damaged manifest from
         if stale and deferred:
             self.delete(stale)
-            self.delete(stale, "sentences")
         self.manifest = manifest
+        self.committed_sentences, self._sentences = manifest.sentence_dir, None
+        self._pending.folder = self.root / f"sentences-{generation + 1}.parts.tmp"  # emptied by the commit
         manifest.attach(PaperTable(self._catalog, generation))
         self.committed_dir = manifest.chroma_dir
-        self._owner = None
-        self._sentence_owner = None
+        self._owner = self._sentence_owner = None
         self._bm25 = None
         self._counts = {}
         self._any_dated = None
         self._dated = {}
         self.tidy()
+
+    def _commit_sentences(self, change: generations.SentenceChange, generation: int) -> str | None:
+        """The next generation's sentence folder (``assistant.generations``); an index built before
+        it has its sentences moved out of Chroma here (the copy drops their collection)."""
+        legacy, base = self.legacy_sentences, self.sentences
+
+        def listed_elsewhere() -> set[str]:
+            table = PaperTable(self._catalog, self.manifest.generation)
+            return {s for pid, e in table.iter_items() if pid not in change.changes for s in e.sentence_ids}
+
+        where = (self.root, generation, self.manifest.sentence_dir, self.manifest.dimension)
+        name = generations.commit_sentences(*where, base, self._pending, change, listed_elsewhere)
+        if legacy and self.server is None and isinstance(base, LegacySentences) and base.collection is not None:
+            with contextlib.suppress(Exception):
+                self.collection._client.delete_collection(base.collection.name)
+        return name
 
     def _tidy_server(self, keep: set[str | None]) -> None:
         """Drop this index's collections on the server that no kept generation names (after a rebuild)."""
@@ -363,26 +400,6 @@ class IndexWriter(PaperIndex):
             if found and found.group(1) not in tokens and found.group(1) in self._retired:
                 client.delete_collection(listed.name)
 
-    def _carried_counts(
-        self, manifest: Manifest, changes: dict[str, PaperEntry | None], before: dict[str, PaperEntry], clear: bool
-    ) -> tuple[int, int, int]:
-        """(papers, chunks, sentence vectors) after ``changes``, from the committed counts."""
-        if clear or self.manifest.version < 2:
-            papers = chunks = sentences = 0
-        else:
-            papers, chunks, sentences = (
-                self.manifest.paper_count,
-                self.manifest.chunk_count,
-                self.manifest.sentence_count,
-            )
-        for pid, entry in changes.items():
-            if (old := before.get(pid)) is not None:
-                papers, chunks, sentences = papers - 1, chunks - len(old.chunk_ids), sentences - len(old.sentence_ids)
-            if entry is not None:
-                papers, chunks = papers + 1, chunks + len(entry.chunk_ids)
-                sentences += len(entry.sentence_ids)
-        return papers, chunks, sentences
-
     def _sweep_all(self, changes: dict[str, PaperEntry | None], clear: bool) -> None:
         """Delete every stored vector that no paper of the next generation lists (reads all ids)."""
         keep: set[str] = set()
@@ -391,9 +408,8 @@ class IndexWriter(PaperIndex):
                 if pid not in changes:
                     keep.update((*entry.chunk_ids, *entry.sentence_ids))
         keep.update(u for e in changes.values() if e is not None for u in (*e.chunk_ids, *e.sentence_ids))
-        for kind in ("chunks", "sentences"):
-            if stale := self.stored_ids(kind) - keep:
-                self.delete(stale, kind)
+        if stale := self.stored_ids() - keep:
+            self.delete(stale)
 
     def _all_chunk_texts(self, exclude: set[str] | None = None) -> tuple[list[str], list[str]]:
         """Every stored chunk's id and text but ``exclude``, in id order, read in pages (what BM25 indexes)."""
@@ -415,20 +431,10 @@ class IndexWriter(PaperIndex):
         folders, vector stores) and the temporary files a killed run left (only names this project
         writes). The previous generation stays until the next commit, so a long-lived reader that
         opened it before this commit finishes its question and then moves on (see ``changed``)."""
-        (self.root / NEXT_STORE).unlink(missing_ok=True)
-        for leftover in ("manifest.json.tmp", BACKUP + ".tmp", NEXT_STORE + ".tmp"):
-            (self.root / leftover).unlink(missing_ok=True)
-        generation = self.manifest.generation
-        keep_bm25 = {f"bm25-{generation}", f"bm25-{generation - 1}"}
-        for folder in self.root.glob("bm25-*"):
-            if folder.name not in keep_bm25:
-                shutil.rmtree(folder, ignore_errors=True)
-        keep = {self.manifest.chroma_dir, self.manifest.previous_chroma_dir}
         if self.server is not None:
-            self._tidy_server(keep)
-        for folder in self.root.iterdir():
-            if folder.is_dir() and is_store(folder.name) and folder.name not in keep:
-                shutil.rmtree(folder, ignore_errors=True)
+            self._tidy_server({self.manifest.chroma_dir, self.manifest.previous_chroma_dir})
+        generations.remove_unreferenced(self.root, self.manifest)
+        generation = self.manifest.generation
         if self._catalog is not None and self._catalog_writable:
             self._catalog.forget_before(generation - 1)  # rows neither this generation nor the previous sees
 

@@ -99,6 +99,9 @@ def check(index: Path, expect: int) -> list[str]:
     stores = {p.name for p in index.glob("chroma*") if p.is_dir()}
     if not stores <= {manifest.chroma_dir, manifest.previous_chroma_dir}:
         problems.append(f"vector stores left: {sorted(stores)}")
+    sentences = {p.name for p in index.glob("sentences-*")}  # staged *.tmp ones included: the run finished
+    if not sentences <= {manifest.sentence_dir, manifest.previous_sentence_dir}:
+        problems.append(f"sentence folders left: {sorted(sentences)}")
     return problems
 
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from assistant import embedding
 from assistant.catalog import PaperEntry
 from assistant.dates import normalise_date
+from assistant.errors import IndexError_
+from assistant.generations import held_count_of
 from assistant.manifest import Manifest
 from assistant.store import PaperIndex
 from assistant.writer import IndexWriter
@@ -185,14 +187,20 @@ def _stored_ids(writer: IndexWriter) -> tuple[set[str], set[str]] | None:
     is missing and nothing is stale, and an incremental run reads no id it does not add."""
     if writer.fresh or not writer.store_present():
         return set(), set()
-    if (writer.collection.count(), writer.sentences.count()) == writer.expected_counts():
+    if (writer.collection.count(), held_count_of(writer.sentences)) == writer.expected_counts():
         return None
-    return writer.stored_ids(), writer.stored_ids("sentences")
+    try:
+        sentences = writer.stored_ids("sentences")
+    except IndexError_:  # a missing or damaged sentence folder: every sentence is re-embedded
+        sentences = set()
+    return writer.stored_ids(), sentences
 
 
 def _needs_repair(index: PaperIndex, stored: tuple[set[str], set[str]] | None) -> bool:
     """A crash after upserting but before commit leaves chunks no manifest owns; sweep them."""
     bm25_ok = (index.root / f"bm25-{index.manifest.generation}" / "ids.json").is_file()
+    if index.legacy_sentences:
+        return True  # an index built before assistant.sentvec: its commit moves the sentences out of Chroma
     if stored is None:
         return not bm25_ok
     chunks, sentences = stored

@@ -102,7 +102,9 @@ def test_ingest_and_answer_through_a_chroma_server(tmp_path: Path, chroma_server
     ).json()
     token = manifest["chroma_dir"].removeprefix("server/")
     names = sorted(c["name"] for c in collections)
-    assert names == sorted(n for n in names if n.endswith((token, token + "-sentences"))) and len(names) == 2
+    assert names == sorted(n for n in names if n.endswith(token)) and len(names) == 1
+    # the sentence vectors are in the index folder (assistant.sentvec), in server mode too
+    assert (index / manifest["sentence_dir"] / "vectors.npy").is_file() and manifest["sentence_count"] == 6
 
     found = run(tmp_path, config, "ask", "--retrieve-only", "--json", "How are glaciers studied with icequakes?")
     assert found.returncode == 0, found.stderr

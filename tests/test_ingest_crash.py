@@ -132,7 +132,7 @@ def test_killed_ingest_then_clean_rerun(tmp_path: Path, model, monkeypatch) -> N
     assert 0 < len(embedded) <= texts_to_embed - stored_at_kill
     ids = index_ids(index)
     assert ids.consistent() and len(ids.manifest) == 600
-    assert ids.generation == 1 and not list(index.glob("bm25-*.tmp"))
+    assert ids.generation == 1 and not list(index.glob("bm25-*.tmp")) and not list(index.glob("sentences-*.tmp"))
     assert [p.name for p in index.glob("chroma*")] == [read_manifest(index).chroma_dir]  # the copy was reused
 
     again = run_ingest([src], _settings(index))

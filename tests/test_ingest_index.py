@@ -220,9 +220,9 @@ def test_index_without_sentence_vectors_gains_them_without_reembedding_chunks(tm
     settings = _settings(tmp_path / "index")
     src = write_jsonl(tmp_path / "papers.jsonl", _three_papers(OLD))
     run_ingest([src], settings)
-    index = PaperIndex.open(settings)
-    index.sentences.delete(ids=sorted(index.stored_ids("sentences")))
     old = read_manifest(settings.index.path)
+    assert len(PaperIndex.open(settings).stored_ids("sentences")) == 3
+    shutil.rmtree(settings.index.path / str(old.sentence_dir))  # every sentence vector gone
     for entry in old.papers.values():
         entry.sentence_ids = []
     (settings.index.path / "manifest.json").write_text(old.model_dump_json())

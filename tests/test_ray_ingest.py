@@ -42,6 +42,7 @@ import pytest
 from servers import BIN, clean_env, free_port
 
 from assistant.errors import ClusterError
+from assistant.manifest import paper_of
 from assistant.settings import Settings
 from assistant.store import PaperIndex
 from ingest.distributed import parse_address
@@ -196,8 +197,18 @@ def _snapshot(index_dir: Path) -> dict[str, Any]:
             "generation": manifest.generation,
             "papers": {pid: entry.model_dump() for pid, entry in manifest.papers.items()},
         }
-        for kind, store in (("chunks", index.collection), ("sentences", index.sentences)):
-            got = store.get(include=["documents", "metadatas", "embeddings"])
+        sentence_ids = index.sentences.ids()
+        rows = index.sentences.get(sentence_ids)
+        sentences = {  # no metadata is stored with a sentence: its paper is in its id
+            "ids": sentence_ids,
+            "documents": [rows[sid][0] for sid in sentence_ids],
+            "metadatas": [{"paper_id": paper_of(sid)} for sid in sentence_ids],
+            "embeddings": [rows[sid][1] for sid in sentence_ids],
+        }
+        for kind, got in (
+            ("chunks", index.collection.get(include=["documents", "metadatas", "embeddings"])),
+            ("sentences", sentences),
+        ):
             order = np.argsort(got["ids"])
             out[kind] = {
                 "ids": [got["ids"][i] for i in order],
@@ -278,6 +289,7 @@ def test_a_bad_address_is_one_line_and_a_failure(tmp_path: Path) -> None:
 WORKER_FAILS = """
 import sys
 from assistant.errors import ClusterError
+from assistant.manifest import paper_of
 from assistant.settings import Settings
 from ingest.distributed import RayEncoder
 

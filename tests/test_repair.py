@@ -20,6 +20,7 @@ from test_ui import MOE_Q, MOE_TITLE, PAPERS, write_corpus
 from assistant.answer import AnswerChain
 from assistant.chroma import chroma_client, collection_name
 from assistant.manifest import BACKUP
+from assistant.sentvec import PendingSentences, SentenceFile, write_generation
 from assistant.settings import ChunkSettings, EmbeddingSettings, Settings, load_settings
 from assistant.store import PaperIndex
 from ingest.pipeline import run_ingest
@@ -67,6 +68,13 @@ def works(settings: Settings) -> None:
 def delete_vectors(settings: Settings, kind: str, count: int) -> list[str]:
     """Remove ``count`` vectors of ``kind`` from the committed store, behind the manifest's back."""
     manifest = json.loads((settings.index.path / "manifest.json").read_text())
+    if kind == "sentences":  # the committed sentences-<gen>/ folder, rewritten without them
+        folder = settings.index.path / manifest["sentence_dir"]
+        held = SentenceFile(folder)
+        ids = held.ids()
+        nothing = PendingSentences(folder.with_suffix(".none"))
+        write_generation(folder, held, ids[count:], nothing, manifest["dimension"])
+        return ids[:count]
     client = chroma_client(settings.index.path / manifest["chroma_dir"])
     name = collection_name(manifest["embedding_model"], manifest["chunk_size"], manifest["chunk_overlap"])
     store = client.get_collection(name + ("-sentences" if kind == "sentences" else ""), embedding_function=None)
