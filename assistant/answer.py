@@ -229,18 +229,18 @@ class AnswerChain:
         """The question read once (``assistant.query``): cleaned, translated when not English, its
         dates resolved against this collection, its abbreviations expanded with this collection's."""
         asked, _ = clean_question(question)  # EmptyQuestion when nothing is left
-        english = to_english(asked, self.settings, model)  # UnsupportedLanguage when it cannot be
+        english, index = to_english(asked, self.settings, model), generation.retriever.index  # UnsupportedLanguage
         query = read_question(
             question,
             english=english,
             dates=dates,
             abbreviations=generation.abbreviations() if self.settings.retrieval.abbreviations else None,
             collection_days=generation.days(),
-            spelling=partial(corrections, chunks_with=generation.retriever.index.chunks_with),
+            spelling=partial(corrections, chunks_with=index.chunks_with, writes=index.writes),
         )
         if english:
             query = replace(query, notes=(f'Translated to English for retrieval: "{english}".', *query.notes))
-        return with_date_note(query, generation.retriever.index)
+        return with_date_note(query, index)
 
     def answer(
         self,

@@ -49,9 +49,13 @@ def common_words() -> frozenset[str]:
     return frozenset(w for w in vocab if w.isalpha() and w.islower())
 
 
-def corrections(text: str, chunks_with: Callable[[str], int]) -> dict[str, str]:
+def corrections(
+    text: str, chunks_with: Callable[[str], int], writes: Callable[[str], bool] | None = None
+) -> dict[str, str]:
     """``{typed: corrected}`` for the words of ``text`` to read otherwise; ``chunks_with(term)`` is how
-    many indexed chunks hold a BM25 term (a stemmed word). Ties go to a common word, then the alphabetically first."""
+    many indexed chunks hold a BM25 term (a stemmed word), ``writes(word)`` whether a chunk holds the
+    word as written (a candidate sharing only a stem, "logists" for "logits", is no word of the
+    collection). Ties go to a common word, then the alphabetically first."""
     stem = stemmer().stemWord
     out: dict[str, str] = {}
     for word in dict.fromkeys(_WORD.findall(text)):
@@ -61,9 +65,11 @@ def corrections(text: str, chunks_with: Callable[[str], int]) -> dict[str, str]:
             continue  # "quickest", "boosters": a form the stemmer keeps whole of a word the collection has
         scored = [(chunks_with(stem(c)), c) for c in sorted(edits1(word)) if c not in bm25_stopwords()]
         # most chunks first; among one stem's spellings a common word ("models", not "modeles"); then a-z
-        best = max(scored, key=lambda p: (p[0], p[1] in common_words(), [-ord(ch) for ch in p[1]]), default=(0, ""))
-        if best[0] >= MIN_CHUNKS:
-            out[word] = best[1]
+        scored.sort(key=lambda p: (p[0], p[1] in common_words(), [-ord(ch) for ch in p[1]]), reverse=True)
+        for count, candidate in scored[:3]:
+            if count >= MIN_CHUNKS and (writes is None or writes(candidate)):
+                out[word] = candidate
+                break
     return out
 
 

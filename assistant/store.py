@@ -399,6 +399,11 @@ class PaperIndex:
         """How many committed chunks hold the BM25 term ``term`` (a stemmed word)."""
         return self.bm25.chunks_with(term)
 
+    def writes(self, word: str) -> bool:
+        """Does a stored chunk hold ``word`` as written, a whole word (Chroma's document filter)?"""
+        whole = [{"$contains": f" {word}{end}"} for end in " ,.;:)-"]
+        return bool(self.collection.get(where_document={"$or": whole}, limit=1, include=[])["ids"])
+
     def term_idf(self, query: str, exclude: Collection[str] = ()) -> list[tuple[str, float | None]]:
         """Each distinct BM25 term of ``query`` with its inverse document frequency over chunks,
         ``log(1 + (N - df + 0.5) / (df + 0.5))`` (Lucene's BM25 IDF); None for a term no chunk has.

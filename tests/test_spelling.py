@@ -49,6 +49,20 @@ def test_what_is_not_a_typo_stays_as_typed(typed: str) -> None:
     assert corrections(typed, chunks_with) == {}
 
 
+def test_a_candidate_the_collection_never_writes_is_not_a_reading() -> None:
+    """The second review's case: "logits" read as "logists", a stem only "logistic" gives."""
+    chunks = {**CHUNKS, stemmer().stemWord("logists"): 7}
+
+    def written(word: str) -> bool:  # the collection writes "logistic", never "logist" or "logists"
+        return not word.startswith("logist")
+
+    assert corrections("temperature scaling of logits", lambda t: chunks.get(t, 0), written) == {}
+    assert corrections("speculativ decodng", chunks_with, written) == {
+        "speculativ": "speculative",
+        "decodng": "decoding",
+    }
+
+
 def test_edits_are_slips_of_typing() -> None:
     assert {"decoding", "speculative"} <= edits1("decodng") | edits1("speculativ")
     assert "speculative" in edits1("specualtive") and "speculative" in edits1("speculattive")
@@ -63,3 +77,5 @@ def test_a_misspelt_question_is_answered_with_a_note(corpus_index) -> None:  # t
     assert retrieved.coverage == "answered", retrieved.decision
     assert "speculative" in retrieved.sources[0].title.lower() or "draft" in retrieved.sources[0].title.lower()
     assert "Read 'speculativ' as 'speculative', 'decodng' as 'decoding'." in retrieved.note
+    for real in ("temperature scaling of logits", "tutorials for beginners on transformers"):
+        assert "Read '" not in AnswerChain(settings).retrieve(real).note, real
