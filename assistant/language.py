@@ -25,7 +25,7 @@ _FOREIGN_FUNCTION_WORDS = frozenset(
     str.split(
         # German
         "der die das und ist nicht wie was welche welcher welches für mit von zu den dem ein eine einer "
-        "wird werden sind auf auch oder aber bei durch über können kann gibt es "
+        "wird werden sind auf auch oder aber bei durch über können kann gibt es warum mir ich wir sich wenn dass "
         # French
         "le la les des est et pour que qui dans une un du au aux sont avec comment quelle quelles quels "
         "quel sur ce cette ces peut-on pourquoi "
@@ -65,7 +65,9 @@ def is_english(question: str) -> bool:
         return False
     words = [w.lower() for w in _WORD.findall(question)]
     foreign = sum(len(w) >= 3 and w in _FOREIGN_FUNCTION_WORDS and w not in _ENGLISH_FUNCTION_WORDS for w in words)
-    english = sum(w in _ENGLISH_FUNCTION_WORDS and w != "a" for w in words)  # "a" is Portuguese too
+    # a word of both lists ("was", "do") tells neither: "Was ist spekulatives Dekodieren?" is German; "a" is
+    # Portuguese too
+    english = sum(w in _ENGLISH_FUNCTION_WORDS and w not in _FOREIGN_FUNCTION_WORDS and w != "a" for w in words)
     return not (foreign > english and (foreign >= 2 or english == 0))
 
 
