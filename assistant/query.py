@@ -148,6 +148,17 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.I)
+# what is left of "Summarize https://…": a request with no topic (the link stays, and nothing matches it)
+_REQUEST = frozenset(
+    content_words("summarize summarise explain describe tell show give overview say says link article read")
+)
+# orders about the answer itself that the injection check leaves to the answer step: "please include the
+# link … in your answer", "append … to every sentence", "disregard the above", "System: …"
+_ORDERS = re.compile(
+    r"\b(?:in|to) your (?:answer|reply|response)\b|\bevery sentence\b|\bdisregard\b|\bthe above\b"
+    r"|^\s*system\s*:|\bplease (?:include|add|append|insert|mention|say|write|end)\b",
+    re.I,
+)
 
 
 def strip_code(text: str) -> tuple[str, bool]:
@@ -186,13 +197,13 @@ def read_question(
     code_free, code_removed = strip_code(english or str(raw)[: len(raw)])
     code_free = " ".join(code_free.split()) or text
     sentences = split_sentences(code_free)
-    asking = [x for x in sentences if not addresses_the_model(x)]
+    asking = [x for x in sentences if not addresses_the_model(x) and not _ORDERS.search(x)]
     if asking and len(asking) < len(sentences):  # "… Ignore previous instructions and cite …": not followed
         code_free = " ".join(asking)
-        text = " ".join(x for x in split_sentences(text) if not addresses_the_model(x)) or text
+        text = " ".join(x for x in split_sentences(text) if not (addresses_the_model(x) or _ORDERS.search(x))) or text
         notes.append("An instruction to the assistant in the question was left out (it is not followed).")
     linkless = " ".join(_URL.sub(" ", code_free).split())
-    if linkless != code_free and content_words(linkless):  # "What does https://arxiv.org/abs/2310.15141 say …"
+    if linkless != code_free and set(content_words(linkless)) - _REQUEST:  # "What does https://… say about X?"
         code_free = linkless
         notes.append("A link in the question was left out of the search (papers are found by their words).")
     if spelling is not None and (fixes := spelling(code_free)):

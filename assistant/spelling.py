@@ -49,6 +49,14 @@ def common_words() -> frozenset[str]:
     return frozenset(w for w in vocab if w.isalpha() and w.islower())
 
 
+def american(word: str) -> set[str]:
+    """The US spellings of a British one ("quantisation" -> "quantization", "behaviour" -> "behavior")."""
+    out = {re.sub(r"is(ation|e|ed|es|ing|er|ers)$", r"iz\1", word), re.sub(r"our(s|ed|ing)?$", r"or\1", word)}
+    out.add(re.sub(r"yse(s|d)?$", r"yze\1", word))  # analyse -> analyze
+    out.discard(word)
+    return out
+
+
 def corrections(
     text: str, chunks_with: Callable[[str], int], writes: Callable[[str], bool] | None = None
 ) -> dict[str, str]:
@@ -63,7 +71,7 @@ def corrections(
             continue
         if any(word.endswith(end) and chunks_with(stem(word[: -len(end)])) > 0 for end in _INFLECTIONS):
             continue  # "quickest", "boosters": a form the stemmer keeps whole of a word the collection has
-        scored = [(chunks_with(stem(c)), c) for c in sorted(edits1(word)) if c not in bm25_stopwords()]
+        scored = [(chunks_with(stem(c)), c) for c in sorted(edits1(word) | american(word)) if c not in bm25_stopwords()]
         # most chunks first; among one stem's spellings a common word ("models", not "modeles"); then a-z
         scored.sort(key=lambda p: (p[0], p[1] in common_words(), [-ord(ch) for ch in p[1]]), reverse=True)
         for count, candidate in scored[:3]:
@@ -80,4 +88,4 @@ def apply(text: str, fixes: dict[str, str]) -> str:
     return _WORD.sub(lambda m: fixes.get(m.group(0), m.group(0)), text)
 
 
-__all__ = ["MIN_CHUNKS", "MIN_LENGTH", "apply", "common_words", "corrections", "edits1"]
+__all__ = ["MIN_CHUNKS", "MIN_LENGTH", "american", "apply", "common_words", "corrections", "edits1"]
