@@ -115,7 +115,7 @@ def paper_lines(evidence: list[Evidence], question: Query, scorer: SupportScorer
         if not text:
             continue
         prose = third_person(clean(text))
-        support = scorer.score(prose, [evidence_text(ev.source.title, ev.source.abstract)])
+        support = scorer.score(prose, [unescape_latex(evidence_text(ev.source.title, ev.source.abstract))])
         name = short_name(ev.source.title) or display_title(ev.source.title, 120)
         lines.append(AnswerSentence(prose, [ev.source.n], support, False, "extracted", lead=name))
     return lines

@@ -139,6 +139,6 @@ def extract(evidence: list[Evidence], scorer: SupportScorer, per_paper: int | No
         take = per_paper or (2 if not sentences else 1)
         for text in rank(ev)[:take]:
             prose = third_person(clean(text))
-            support = scorer.score(prose, [evidence_text(ev.source.title, ev.source.abstract)])
+            support = scorer.score(prose, [unescape_latex(evidence_text(ev.source.title, ev.source.abstract))])
             sentences.append(AnswerSentence(prose, [ev.source.n], support, False, "extracted"))
     return sentences

@@ -217,3 +217,10 @@ def test_a_link_or_an_instruction_in_a_question_leaves_the_search(chain) -> None
     assert polite.coverage == "answered" and "evil" not in polite.query.search + polite.query.english
     bare = chain.retrieve("Summarize https://arxiv.org/abs/2310.15141")
     assert bare.coverage == "none"  # papers are found by words; nothing here says what the link is about
+
+
+def test_quoted_sentences_shown_without_latex_are_still_checked_as_the_papers_words(chain) -> None:  # type: ignore[no-untyped-def]
+    """Token Recycling's abstract writes '\\textless2MB'; its quote shows '<2MB' and must not score as weak."""
+    answer = chain.answer("How can LLM inference be made faster?", mode="extract")
+    assert answer.sentences and "\\textless" not in answer.answer
+    assert all(s.support >= chain.scorer.threshold and not s.flagged for s in answer.sentences), answer.sentences
