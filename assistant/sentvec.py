@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant import storage
 from assistant.errors import IndexError_
 
 FILES = ("ids.npy", "vectors.npy", "offsets.npy", "texts.bin")
@@ -241,11 +242,7 @@ def write_generation(
             os.fsync(fh.fileno())
     shutil.rmtree(target, ignore_errors=True)  # a killed run's, never named by a manifest
     os.replace(tmp, target)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    storage.fsync_dir(target.parent)
     return n
 
 
