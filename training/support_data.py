@@ -21,6 +21,11 @@ MiniCheck (Tang et al., 2024), from abstracts of the bundled corpus and a seeded
   "we" -> "the authors", or lose filler words — the same form on the positive and the negative.
 - SciFact claims train (``claims_train.csv``): SUPPORT 1 and CONTRADICT 0 against their rationale
   sentences (train split only, with ``--scifact-claims``; leave it out for cross-validation).
+- ``--claim-reversals``: each SUPPORT claim also reversed (negation inserted or removed, else an
+  antonym) against the same rationale, label 0: contradictions in the words of a claim writer, not
+  of an abstract (SciFact's own CONTRADICT claims were written as negations of claims, Wadden et
+  al., 2020). ``--synthetic-max N`` keeps a seeded sample of N synthetic pairs (the second stage of
+  ``make models-support`` weighs the claims more).
 
 Never read: ``evals/support_pairs.jsonl`` (evaluation only), SciFact validation/test claims.
 """
@@ -348,6 +353,7 @@ def synthetic(rng: random.Random, corpus: Corpus, positions: list[int], per_doc:
 
 
 FOLDS = 5
+_NO_DOC = Doc("", "", "", "")  # negation and antonym read neither the other nor the neighbouring abstract
 CLAIM_REPEAT = 2  # SciFact's claims are the only real rewrites (and real contradictions): each is seen twice
 
 
@@ -382,6 +388,21 @@ def scifact_claims(path: Path, sentences: dict[str, Any], held_fold: int | None 
     return pairs
 
 
+def reversed_claims(rng: random.Random, claim_pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each SUPPORT claim reversed (negation inserted or removed, else an antonym), label 0,
+    against the same rationale; claims neither transform applies to are skipped."""
+    made = []
+    for pair in claim_pairs:
+        if pair["label"] != 1:
+            continue
+        for kind in rng.sample(["negation", "antonym"], 2):
+            changed = _unsupported(rng, pair["claim"], kind, _NO_DOC, _NO_DOC)
+            if changed is not None and changed[0] != pair["claim"]:
+                made.append({**pair, "claim": changed[0], "label": 0, "kind": f"scifact-{kind}"})
+                break
+    return made
+
+
 def build(
     seed: int,
     data: Path,
@@ -390,6 +411,8 @@ def build(
     scifact_docs: int,
     per_doc: int,
     held_fold: int | None = None,
+    claim_reversals: bool = False,
+    synthetic_max: int = 0,
 ) -> list[dict]:
     rng = random.Random(seed)
     bundled = Corpus(load_bundled(data))
@@ -400,7 +423,12 @@ def build(
     pairs += synthetic(rng, sci, sorted(rng.sample(eligible, min(scifact_docs, len(eligible)))), per_doc)
     if claims is not None:
         sentences = json.loads((claims.parent / "corpus_sentences.json").read_text(encoding="utf-8"))
-        pairs += scifact_claims(claims, sentences, held_fold) * CLAIM_REPEAT
+        claim_pairs = scifact_claims(claims, sentences, held_fold)
+        if synthetic_max and len(pairs) > synthetic_max:
+            pairs = rng.sample(pairs, synthetic_max)
+        if claim_reversals:
+            claim_pairs += reversed_claims(rng, claim_pairs)
+        pairs += claim_pairs * CLAIM_REPEAT
     rng.shuffle(pairs)
     return [{"query": p["claim"], "passage": p["evidence"], **p} for p in pairs]
 
@@ -417,9 +445,19 @@ def main() -> None:
     parser.add_argument(
         "--held-fold", type=int, default=None, help=f"leave out SciFact claims with id %% {FOLDS} == this fold"
     )
+    parser.add_argument("--claim-reversals", action="store_true", help="add each SUPPORT claim reversed, label 0")
+    parser.add_argument("--synthetic-max", type=int, default=0, help="keep a seeded sample of N synthetic pairs")
     args = parser.parse_args()
     pairs = build(
-        args.seed, args.data, args.scifact, args.scifact_claims, args.scifact_docs, args.per_doc, args.held_fold
+        args.seed,
+        args.data,
+        args.scifact,
+        args.scifact_claims,
+        args.scifact_docs,
+        args.per_doc,
+        args.held_fold,
+        args.claim_reversals,
+        args.synthetic_max,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as fh:

@@ -58,7 +58,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     random.seed(args.seed)
     base = model_dir(BASE, load_settings().cache)
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1, local_files_only=True)
+    start = args.init or base  # --init: continue from a model this script saved (a second stage)
+    model = AutoModelForSequenceClassification.from_pretrained(str(start), num_labels=1, local_files_only=True)
     pairs = [json.loads(line) for line in args.pairs.read_text(encoding="utf-8").splitlines() if line.strip()]
     if args.limit:
         pairs = pairs[: args.limit]
@@ -128,6 +129,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "lr": args.lr,
         "max_length": args.max_length,
         "seed": args.seed,
+        "init": str(args.init) if args.init else BASE,
         "threads": args.threads,
         "train_seconds": round(seconds, 1),
         "pairs_trained": seen,
@@ -146,6 +148,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--init", type=Path, default=None, help="start from this saved model (default: the base)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=4e-5)
     parser.add_argument("--max-length", type=int, default=160)
