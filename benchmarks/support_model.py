@@ -6,7 +6,7 @@
 - SciFact claims train (``claims_train.csv``): each claim with a SUPPORT or CONTRADICT label against
   the windows of the abstract it cites; passed rates at the threshold and AUC SUPPORT vs CONTRADICT.
   ``--held-fold K`` restricts it to the claims of fold K (claim id modulo 5, as
-  ``training.support_data.fold_of``), which a model trained with ``--held-fold K`` never saw.
+  ``training.claims.fold_of``), which a model trained with ``--held-fold K`` never saw.
 
     .venv/bin/python benchmarks/support_model.py --models /tmp/ce/support-onnx
 """
@@ -61,7 +61,7 @@ def main() -> None:
     from assistant.text import split_sentences
     from ingest.readers import read_paths
     from ingest.records import Paper
-    from training.support_data import fold_of
+    from training.claims import fold_of
 
     model = CrossEncoder.load("support", args.models, threads=2)
     papers = {p.title: p for p in read_paths([ROOT / "data"]) if isinstance(p, Paper)}

@@ -33,7 +33,6 @@ Never read: ``evals/support_pairs.jsonl`` (evaluation only), SciFact validation/
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import re
@@ -42,9 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from assistant.text import split_sentences
+from training.claims import FOLDS, scifact_claims
 from training.relevance_data import SCIFACT, Corpus, Doc, load_bundled, load_scifact
 
-CLAIMS = Path("../shared/benchmarks/scifact-claims/claims_train.csv")
 ANTONYMS = [
     ("increase", "decrease"),
     ("increases", "decreases"),
@@ -352,40 +351,8 @@ def synthetic(rng: random.Random, corpus: Corpus, positions: list[int], per_doc:
     return pairs
 
 
-FOLDS = 5
 _NO_DOC = Doc("", "", "", "")  # negation and antonym read neither the other nor the neighbouring abstract
 CLAIM_REPEAT = 2  # SciFact's claims are the only real rewrites (and real contradictions): each is seen twice
-
-
-def fold_of(claim_id: str) -> int:
-    """A SciFact claim's cross-validation fold (claim id modulo ``FOLDS``)."""
-    return int(claim_id) % FOLDS
-
-
-def scifact_claims(path: Path, sentences: dict[str, Any], held_fold: int | None = None) -> list[dict[str, Any]]:
-    """SUPPORT (1) and CONTRADICT (0) rows of the train claims against their rationale sentences
-    (``held_fold``: claims of that fold are left out, for a held-out evaluation)."""
-    pairs = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            label = {"SUPPORT": 1, "CONTRADICT": 0}.get(row["evidence_label"])
-            doc = sentences.get(row["evidence_doc_id"])
-            if label is None or doc is None or (held_fold is not None and fold_of(row["id"]) == held_fold):
-                continue
-            idx = [int(n) for n in re.findall(r"\d+", row["evidence_sentences"])]
-            sents = [doc["sentences"][n] for n in idx if n < len(doc["sentences"])][:3]
-            evidence = f"{doc['title'].rstrip('.')}. " + " ".join(sents)
-            pairs.append(
-                {
-                    "claim": row["claim"],
-                    "evidence": evidence,
-                    "label": label,
-                    "kind": "scifact",
-                    "group": f"claim:{row['id']}",
-                    "source": "scifact-claims",
-                }
-            )
-    return pairs
 
 
 def reversed_claims(rng: random.Random, claim_pairs: list[dict[str, Any]]) -> list[dict[str, Any]]:
