@@ -250,6 +250,7 @@ def calibrate(
         "seed": cfg.seed,
         "embedding_model": retriever.index.manifest.embedding_model,
         "changed_since": 0,
+        "counted_to": retriever.index.manifest.generation,  # changed_since counts the commits up to this one
         "seconds": round(time.perf_counter() - started, 1),
     }
     return calibration
@@ -276,9 +277,9 @@ def refresh(
     settings: Settings, changed: int, *, force: bool = False, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
     """After a commit: refit this collection's calibration when there is none, when ``force``, or
-    when ``changed`` papers (with those changed since the fit) reach ``abstention.refit_change`` of
-    the collection; otherwise keep it. Returns what was done, for the ingest report. The caller holds
-    the index's writer lock."""
+    when the papers changed since the fit (:func:`changed_since`: this run's ``changed`` and any
+    commit no refresh counted) reach ``abstention.refit_change`` of the collection; otherwise keep it.
+    Returns what was done, for the ingest report. The caller holds the index's writer lock."""
     from assistant.abstain import load_calibration
     from assistant.errors import IndexError_
     from assistant.retrieve import Retriever
@@ -303,10 +304,12 @@ def refresh(
         and not force
         and existing.fitted_on.get("embedding_model") == index.manifest.embedding_model
     ):
-        since = int(existing.fitted_on.get("changed_since", 0)) + changed
+        since = changed_since(existing, index, changed)
         if since < cfg.refit_change * max(papers, 1):
-            if changed:
-                existing.fitted_on["changed_since"] = since
+            generation = index.manifest.generation
+            fitted = existing.fitted_on
+            if fitted.get("changed_since") != since or fitted.get("counted_to") != generation:
+                fitted["changed_since"], fitted["counted_to"] = since, generation
                 save_calibration(settings, existing)
             return {"status": "kept", **_summary(existing)}
     calibration = calibrate(Retriever(settings, index), settings, progress)
@@ -315,6 +318,29 @@ def refresh(
         return {"status": "default", "reason": "too few usable titles and sentences: the built-in decision applies"}
     save_calibration(settings, calibration)
     return {"status": "fitted", **_summary(calibration)}
+
+
+def changed_since(existing: Calibration, index: PaperIndex, changed: int) -> int:
+    """Papers changed since ``existing`` was fitted, whatever runs did it: those counted by the runs
+    that refreshed it (``changed_since``, through generation ``counted_to``), plus ``changed`` when
+    this run's commit is the only one not counted yet; when other commits were not counted (a run
+    killed between its commit and this refresh, or a calibration older than ``counted_to``), the
+    papers the catalog says those generations wrote or removed. Never less than the drift of the
+    paper count since the fit."""
+    fitted = existing.fitted_on
+    generation = index.manifest.generation
+    counted = fitted.get("counted_to")
+    since = int(fitted.get("changed_since", 0))
+    if isinstance(counted, int) and (counted == generation or (counted == generation - 1 and changed)):
+        total = since + (changed if counted < generation else 0)
+    else:
+        start = counted if isinstance(counted, int) else int(fitted.get("generation", 0))
+        catalog = index.manifest.papers.catalog
+        written = catalog.written_between(start, generation) if catalog is not None else 0
+        # counted_to known: the catalog counts exactly what was not; unknown: the two overlap
+        total = since + written if isinstance(counted, int) else max(since + changed, written)
+    drift = abs(index.paper_count - int(fitted.get("papers", index.paper_count)))
+    return max(total, drift)
 
 
 def _summary(c: Calibration) -> dict[str, Any]:

@@ -137,6 +137,15 @@ class Catalog:
         row = self.db.execute(query, {"s": strong, "v": value, "g": generation}).fetchone()
         return row[0] if row else None
 
+    def written_between(self, after: int, upto: int) -> int:
+        """Papers that generations ``after`` + 1 .. ``upto`` added, rewrote or removed (counted from the
+        rows still kept: a removal older than the previous generation is forgotten)."""
+        query = (
+            "SELECT COUNT(DISTINCT id) FROM papers "
+            "WHERE (added > :a AND added <= :u) OR (removed > :a AND removed <= :u)"
+        )
+        return int(self.db.execute(query, {"a": after, "u": upto}).fetchone()[0])
+
     # -- writing ---------------------------------------------------------------------------------
 
     def discard_after(self, generation: int) -> None:

@@ -374,14 +374,23 @@ class WatchReport:
         return [c.line() for c in self.reported]
 
 
+def behind(root: Path, generation: int) -> int:
+    """How many watched questions of the index at ``root`` were last answered on a generation older
+    than ``generation`` (or never answered): a run killed after its commit left them so."""
+    return sum(w.last is None or w.last.generation < generation for w in WatchList(root).entries())
+
+
 def after_ingest(settings: Settings, changed: bool) -> WatchReport | None:
-    """After an ingest: when it ``changed`` the collection (or its calibration) and questions are
-    watched, answer them again on the new generation; otherwise None and nothing runs. Never raises
-    a PapersError: the ingest is committed whatever happens here (``WatchReport.error`` says why)."""
+    """After an ingest (or a fetch): when it ``changed`` the collection (or its calibration), or when
+    any watched question was last answered on an older generation than the index's (a run killed
+    between its commit and this step leaves them so; the next run catches up), answer every watched
+    question again on the current generation; otherwise None and nothing runs. Never raises a
+    PapersError: the ingest is committed whatever happens here (``WatchReport.error`` says why)."""
     watched = 0
     try:
-        watched = len(WatchList(settings.index.path).entries()) if changed else 0
-        if not watched:
+        root = settings.index.path
+        watched = len(WatchList(root).entries())
+        if not watched or not (changed or behind(root, _generation(root))):
             return None
         from assistant.answer import AnswerChain
 
@@ -393,3 +402,12 @@ def after_ingest(settings: Settings, changed: bool) -> WatchReport | None:
     except (PapersError, OSError) as exc:  # OSError: a watch.json this user cannot read or write
         return WatchReport(watched, error=redact(str(exc)))
     return WatchReport(len(changes), changes)
+
+
+def _generation(root: Path) -> int:
+    """The committed generation named by the index's manifest (0 when it cannot be read: the chain
+    opening it says why)."""
+    try:
+        return int(json.loads((root / "manifest.json").read_bytes())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from assistant.errors import handle_errors
+from assistant.errors import handle_errors, redact
 from assistant.settings import Settings, load_settings
 from ingest.paths import path_text
 
@@ -107,11 +107,13 @@ def _fetch(
 ) -> None:
     settings, report = _run(make, index_dir, dry_run, refresh, as_json=as_json)
     watched = None
-    if report.ingest is not None and not dry_run:  # the watched questions, as after `ingest`
+    if not dry_run:  # the watched questions, as after `ingest` (also those a killed run left behind)
         from assistant.watch import after_ingest
 
         done = report.ingest
-        changed = done.added + done.updated + done.removed > 0 or done.calibration.get("status") == "fitted"
+        changed = done is not None and (
+            done.added + done.updated + done.removed > 0 or done.calibration.get("status") == "fitted"
+        )
         watched = after_ingest(settings, changed)
     if as_json:
         click.echo(json.dumps(report.as_dict() | ({"watch": watched.as_dict()} if watched else {})))
@@ -129,17 +131,17 @@ def _fetch(
     asked = f"{report.requests} request{'s' if report.requests != 1 else ''}, {saved} new response{'s' * (saved != 1)}"
     if ingest is None:
         click.echo(f"{head}{asked}; nothing new to ingest → {path_text(settings.index.path)}")
-        return
-    verbs = ("to add", "to update") if dry_run else ("added", "updated")
-    click.echo(
-        f"{head}{asked}; {ingest.papers} papers in {len(report.ingested)} response file"
-        f"{'s' * (len(report.ingested) != 1)}: {ingest.added} {verbs[0]}, {ingest.updated} {verbs[1]}, "
-        f"{ingest.unchanged} unchanged, {len(ingest.skipped)} skipped"
-        + ("" if dry_run else f", {ingest.embedded} vectors embedded")
-        + f", in {report.seconds:.1f}s → {path_text(settings.index.path)}"
-    )
+    else:
+        verbs = ("to add", "to update") if dry_run else ("added", "updated")
+        click.echo(
+            f"{head}{asked}; {ingest.papers} papers in {len(report.ingested)} response file"
+            f"{'s' * (len(report.ingested) != 1)}: {ingest.added} {verbs[0]}, {ingest.updated} {verbs[1]}, "
+            f"{ingest.unchanged} unchanged, {len(ingest.skipped)} skipped"
+            + ("" if dry_run else f", {ingest.embedded} vectors embedded")
+            + f", in {report.seconds:.1f}s → {path_text(settings.index.path)}"
+        )
     for line in watched.lines() if watched else ():
-        click.echo(line)
+        click.echo(redact(line))
 
 
 @handle_errors
