@@ -69,7 +69,7 @@ def main(
         click.echo(json.dumps(report.as_dict() | ({"watch": watched.as_dict()} if watched else {})))
         return
     for skip in report.skipped:
-        click.echo(f"skipped {skip.source}:{skip.line or '-'}: {skip.reason}", err=True)
+        click.echo(f"skipped {skip.where}: {skip.reason}", err=True)
     if dry_run:
         for paper in report.pruned:
             click.echo(f"would remove {paper['id']}: {paper['title'][:100]} (from {', '.join(paper['sources'])})")

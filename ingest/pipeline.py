@@ -178,7 +178,7 @@ def _check_input(records: list[Paper | Skipped], paths: Sequence[Path], settings
     if not any(isinstance(r, Paper) for r in records) and not (repair and not paths):
         where = ", ".join(map(path_text, paths)) or "(no paths)"
         skipped = [r for r in records if isinstance(r, Skipped)]
-        reasons = "; ".join(f"{s.source}:{s.line or '-'}: {s.reason}" for s in skipped[:5])
+        reasons = "; ".join(f"{s.where}: {s.reason}" for s in skipped[:5])
         raise InputError(f"nothing to ingest in {where}" + (f" ({reasons})" if reasons else ""))
 
 

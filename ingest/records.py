@@ -108,6 +108,11 @@ class Skipped:
     line: int | None
     reason: str
 
+    @property
+    def where(self) -> str:
+        """``file:line``, or ``file`` when the record has no line (an item of a JSON list, a feed entry)."""
+        return f"{self.source}:{self.line}" if self.line else self.source
+
     def as_dict(self) -> dict[str, object]:
         return {"source": self.source, "line": self.line, "reason": self.reason}
 

@@ -370,6 +370,8 @@ def test_command_line_usage_errors(tmp_path: Path) -> None:
     backwards = runner.invoke(_papers(), ["fetch", "daily", "--since", "2024-09-04", "--until", "2024-09-02"])
     assert [r.exit_code for r in (both, future, backwards)] == [2, 2, 2]
     assert "after today" in future.output and "before --since" in backwards.output
+    no_day = runner.invoke(_papers(), ["fetch", "daily", "--date", "2024-02-30"])
+    assert no_day.exit_code == 2 and "'2024-02-30' is not a date (YYYY-MM-DD" in no_day.output
 
 
 def _papers() -> Any:

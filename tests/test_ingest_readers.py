@@ -237,3 +237,36 @@ def test_unsupported_missing_and_hidden_files(tmp_path: Path) -> None:
     assert set(reasons) == {"notes.md", "missing.jsonl"}  # the hidden file is passed over
     assert "unsupported file type '.md'" in reasons["notes.md"]
     assert "no such file" in reasons["missing.jsonl"]
+
+
+def test_hf_daily_ids_that_are_not_arxiv_ids_are_skipped_naming_file_and_item(tmp_path: Path) -> None:
+    item = {"title": "A Paper", "summary": "An abstract about retrieval.", "authors": []}
+    items = [
+        {"paper": {**item, "id": "../../etc/passwd"}},
+        {"paper": {**item, "id": "2409.01234v2", "title": "New style"}},
+        {"paper": {**item, "id": "hep-th/9901001", "title": "Old style"}},
+        {"paper": {**item, "id": "x2409.01234/../y", "title": "Hidden"}},
+        {"paper": {**item, "id": "https://arxiv.org/abs/2409.01234", "title": "A URL"}},
+    ]
+    file = tmp_path / "day.json"
+    file.write_text(__import__("json").dumps(items), encoding="utf-8")
+    read = list(read_file(file))
+    papers = [r for r in read if isinstance(r, Paper)]
+    skipped = [r for r in read if isinstance(r, Skipped)]
+    assert [(p.title, p.arxiv_id, p.url) for p in papers] == [
+        ("New style", "2409.01234", "https://arxiv.org/abs/2409.01234v2"),
+        ("Old style", "hep-th/9901001", "https://arxiv.org/abs/hep-th/9901001"),
+    ]
+    assert [(s.source, s.line) for s in skipped] == [(str(file), None)] * 3
+    assert skipped[0].reason == "item 1: paper.id '../../etc/passwd' is not an arXiv id (NNNN.NNNNN or archive/NNNNNNN)"
+    assert skipped[0].where == str(file) and Skipped("f.jsonl", 3, "r").where == "f.jsonl:3"
+    assert all("etc/passwd" not in (p.url or "") for p in papers)
+
+
+def test_a_fetched_folder_is_read_without_its_job_records(tmp_path: Path) -> None:
+    job = tmp_path / "fetched" / "daily" / "2024-09-03"
+    job.mkdir(parents=True)
+    (job / "job.json").write_text('{"source": "daily", "key": "2024-09-03", "params": {}, "runs": []}')
+    (job / "0000.json").write_text('[{"paper": {"id": "2409.00003", "title": "T", "summary": "An abstract."}}]')
+    read = list(read_paths([tmp_path / "fetched"]))
+    assert [type(r).__name__ for r in read] == ["Paper"], read

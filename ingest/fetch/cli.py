@@ -19,7 +19,19 @@ from assistant.errors import handle_errors, redact
 from assistant.settings import Settings, load_settings
 from ingest.paths import path_text
 
-DateType = click.DateTime(["%Y-%m-%d"])
+
+class DateType(click.ParamType):
+    """A day written YYYY-MM-DD: ``2024-02-30`` is "not a date", not a format mismatch."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.strptime(str(value), "%Y-%m-%d")
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD, e.g. 2024-09-03)", param, ctx)
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -52,9 +64,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--date", "day", type=DateType, help="One day (YYYY-MM-DD).")
-@click.option("--since", type=DateType, help="First day of a range (YYYY-MM-DD).")
-@click.option("--until", type=DateType, help="Last day of the range, included (default: today, UTC).")
+@click.option("--date", "day", type=DateType(), help="One day (YYYY-MM-DD).")
+@click.option("--since", type=DateType(), help="First day of a range (YYYY-MM-DD).")
+@click.option("--until", type=DateType(), help="Last day of the range, included (default: today, UTC).")
 @_common
 def daily(
     day: datetime | None,
@@ -125,7 +137,7 @@ def _fetch(
     ingest = report.ingest
     if ingest is not None:
         for skip in ingest.skipped:
-            click.echo(f"skipped {skip.source}:{skip.line or '-'}: {skip.reason}", err=True)
+            click.echo(f"skipped {skip.where}: {skip.reason}", err=True)
     saved = sum(1 for r in report.responses if r.saved)
     head = "dry run, nothing changed: " if dry_run else ""
     asked = f"{report.requests} request{'s' if report.requests != 1 else ''}, {saved} new response{'s' * (saved != 1)}"

@@ -44,7 +44,9 @@ def walk(paths: Iterable[Path]) -> Iterator[Path | Skipped]:
     ``Skipped`` for each folder that is not read: one that cannot be listed, or a symbolic link to a
     folder this walk has already read (a loop, or a second way to the same files). Folders reached
     through symbolic links are followed after the real folders of the same path (so a link to one
-    of them is the one passed over); hidden files and folders are passed over."""
+    of them is the one passed over); hidden files and folders are passed over, and so are the
+    ``job.json`` records of ``papers fetch`` in ``fetched/<source>/<job>/`` (so ``ingest <index>/fetched``
+    reads the responses only)."""
     for path in paths:
         if not path.is_dir():
             yield path
@@ -80,8 +82,15 @@ def _walk_folder(folder: Path, entered: dict[tuple[int, int], Path], links: list
             links.append(child)  # followed once the real folders are read (loops are stopped above)
         elif is_dir:
             yield from _walk_folder(child, entered, links)
+        elif _fetch_record(child):
+            continue  # `papers fetch`'s provenance record beside its responses, not papers
         else:
             yield child  # a broken link or a pipe is reported by read_file, not passed over
+
+
+def _fetch_record(file: Path) -> bool:
+    """``<index>/fetched/<source>/<job>/job.json`` (``ingest.fetch.store``): passed over in a folder."""
+    return file.name == "job.json" and file.parent.parent.parent.name == "fetched"
 
 
 def read_paths(paths: Iterable[Path]) -> Iterator[Paper | Skipped]:

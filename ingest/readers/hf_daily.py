@@ -1,15 +1,23 @@
 """JSON of the Hugging Face daily-papers API: a list of ``{"paper": {id, title, summary, ...}}``.
 
 A plain list of ``{title, abstract}`` objects is accepted too.
+
+``paper.id`` becomes the paper's arXiv id and its ``https://arxiv.org/abs/<id>`` URL only when it is
+an arXiv id as a whole (new style ``2409.01234`` or old style ``hep-th/9901001``, either with
+``vN``); any other value (``../../etc/passwd``, a URL, a number) skips the item with one line naming
+the file and the item: the API gives every paper its arXiv id, so such an item is not one of its papers.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 from ingest.readers.common import authors_of, first, paper_from_mapping
 from ingest.records import Paper, Skipped
+
+ARXIV_ID = re.compile(r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?")
 
 
 def read(text: str, source: str) -> Iterator[Paper | Skipped]:
@@ -43,6 +51,11 @@ def _record(item: object, source: str, number: int) -> Paper | Skipped:
     if not title or not summary:
         return Skipped(source, None, f"item {number} lacks paper.title or paper.summary")
     arxiv_id = first(paper, "id")
+    if arxiv_id is not None and not ARXIV_ID.fullmatch(arxiv_id):
+        shown = arxiv_id[:80]
+        return Skipped(
+            source, None, f"item {number}: paper.id {shown!r} is not an arXiv id (NNNN.NNNNN or archive/NNNNNNN)"
+        )
     return Paper(
         title=title,
         abstract=summary,
