@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.dates import normalise_date
 from ingest.identity import abstracts_agree, same_file
+from ingest.paths import FETCHED
 
 if TYPE_CHECKING:
     from assistant.catalog import PaperEntry
@@ -120,10 +121,17 @@ def merge_stored(entry: PaperEntry, paper: Paper) -> Merged:
             update["version"] = version
         if update:  # origins are rewritten with a field they describe, never on their own
             update["origins"] = origins
-        sources = sorted({*entry.sources, paper.source})
+        # an absolute path an older release stored for this same response (the index since moved) goes
+        sources = sorted({*(s for s in entry.sources if not _same_response(s, paper.source)), paper.source})
         if sources != entry.sources:
             update["sources"] = sources
     return Merged(result, text_changed, update, filled, kept)
+
+
+def _same_response(stored: str, new: str) -> bool:
+    """``stored`` is the absolute form of ``new``, a response source relative to the index
+    (``fetched/...``, ``ingest.paths.index_source``), written where the index was then."""
+    return new.startswith(FETCHED + "/") and stored.startswith("/") and stored.endswith("/" + new)
 
 
 def _stored_values(entry: PaperEntry) -> dict[str, Any]:

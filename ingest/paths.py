@@ -15,7 +15,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-_ENTRY = re.compile(r"#entry\d+$")  # how ingest.readers.arxiv_atom names one entry of a feed
+# how ingest.readers.arxiv_atom names one entry of a feed, and ingest.readers.hf_daily one item of a list
+_ENTRY = re.compile(r"#(?:entry|item)\d+$")
+FETCHED = "fetched"  # ingest.fetch.store's folder of saved responses, inside the index
 
 
 def path_text(path: Path | str) -> str:
@@ -46,9 +48,30 @@ def _escape(text: str) -> str:
 
 
 def file_of(source: str) -> str:
-    """The file a record's source names: an Atom entry's ``file#entry3`` is ``file`` (a ``#`` that is
-    part of a file name stays)."""
+    """The file a record's source names: an Atom entry's ``file#entry3`` (a list item's ``file#item3``)
+    is ``file`` (a ``#`` that is part of a file name stays)."""
     return _ENTRY.sub("", source)
+
+
+def index_source(source: str, root: Path) -> str:
+    """``source`` as the index at ``root`` stores it: a response ``papers fetch`` saved in the index
+    (``<root>/fetched/...``) relative to the index (``fetched/daily/2024-09-03/0000.json#item2``), so it
+    still names its file once the index is copied or moved; any other source (a user's file) as given."""
+    file = file_of(source)
+    for base in {os.path.abspath(root / FETCHED), os.path.realpath(root / FETCHED)}:
+        for form in _forms(file):
+            if form.startswith(base + os.sep):
+                rest = os.path.relpath(form, os.path.dirname(base)).replace(os.sep, "/")
+                return rest + source[len(file) :]
+    return source
+
+
+def source_file(source: str, root: Path) -> str:
+    """A stored source as shown: one relative to the index (:func:`index_source`) resolved against
+    ``root`` (its :func:`path_text` form, ``#entry`` kept); any other as stored."""
+    if source.startswith(FETCHED + "/"):
+        return path_text(root / file_of(source)) + source[len(file_of(source)) :]
+    return source
 
 
 def _forms(text: str) -> set[str]:

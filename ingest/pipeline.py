@@ -20,7 +20,7 @@ from assistant.writer import IndexWriter
 from ingest.apply import Applied, Encoder, Progress, apply
 from ingest.identity import Merge
 from ingest.lock import writer_lock
-from ingest.paths import path_text
+from ingest.paths import index_source, path_text
 from ingest.plan import Plan, plan
 from ingest.prune import check_share
 from ingest.readers import read_paths
@@ -124,16 +124,18 @@ def run_ingest(
         raise InputError(
             f"not pruning: {', '.join(missing)} does not exist (a path that cannot be read removes nothing)"
         )
-    records = list(read_paths(paths))
-    _check_input(records, paths, settings, repair=repair)
     root = settings.index.path
+    records = [_in_index(r, root) for r in read_paths(paths)]
+    _check_input(records, paths, settings, repair=repair)
     dimension = embedding.MODELS[settings.embedding.model].dimension
     sentences, prune_under = settings.embedding.sentence_vectors, paths if prune else None
     if dry_run:  # a reader's view of the committed index: no lock, nothing written
         exists = (root / "manifest.json").is_file()
         index = PaperIndex.open(settings) if exists else PaperIndex(root, empty_manifest(settings, dimension))
         try:
-            report = _report(plan(records, index.manifest.papers, sentence_vectors=sentences, prune_under=prune_under))
+            report = _report(
+                plan(records, index.manifest.papers, sentence_vectors=sentences, prune_under=prune_under, root=root)
+            )
         finally:
             index.close()
         report.duplicates = len(report.merged)
@@ -150,7 +152,7 @@ def run_ingest(
                 "`ingest --repair PATHS` (only what the vector store lacks is embedded)"
             )
         in_store = writer.stored_papers() if writer.restored == "sources" else set()
-        planned = plan(records, writer.manifest.papers, sentence_vectors=sentences, prune_under=prune_under)
+        planned = plan(records, writer.manifest.papers, sentence_vectors=sentences, prune_under=prune_under, root=root)
         if prune:  # refused before anything is written
             check_share(planned.remove, writer.paper_count, paths, confirmed=yes)
         report = _report(planned)
@@ -166,6 +168,14 @@ def run_ingest(
     report.duplicates = len(report.merged)  # within the run and against the index
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _in_index(record: Paper | Skipped, root: Path) -> Paper | Skipped:
+    """A paper read from the index's own ``fetched/`` responses names them relative to the index
+    (``ingest.paths.index_source``); skipped records are shown at once, as read."""
+    if isinstance(record, Paper):
+        record.source = index_source(record.source, root)
+    return record
 
 
 def _check_input(records: list[Paper | Skipped], paths: Sequence[Path], settings: Settings, *, repair: bool) -> None:

@@ -17,13 +17,14 @@ metadata may be filled in). Nothing is removed unless ``prune_under`` is given.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from assistant.catalog import PaperEntry
 from ingest.identity import Merge, alternate_id, deduplicate, match_stored, stored_keys
 from ingest.merge import merge_stored
+from ingest.paths import source_file
 from ingest.prune import Remove, plan_prune
 from ingest.records import Paper, Skipped
 
@@ -114,10 +115,12 @@ def plan(
     *,
     sentence_vectors: bool = True,
     prune_under: Sequence[Path] | None = None,
+    root: Path | None = None,
 ) -> Plan:
     """The :class:`Plan` of ingesting ``records`` into an index holding ``stored`` (id -> entry;
     a ``PaperTable`` is queried by its SQLite indexes, a dict is read whole). ``prune_under``: the
-    paths the run read, for ``--prune`` (None: nothing is removed). Reads no file and writes
+    paths the run read, for ``--prune`` (None: nothing is removed). ``root``: the index, against which
+    sources stored relative to it (``ingest.paths.index_source``) are resolved. Reads no file and writes
     nothing; raises nothing of its own (a catalog that cannot be read raises ``IndexError_``)."""
     papers: list[Paper] = []
     result = Plan(sentence_vectors=sentence_vectors)
@@ -144,8 +147,10 @@ def plan(
             gains = sentence_vectors and not entry.sentence_ids  # stored before sentence vectors: add them
             result.keep.append(Keep(pid, merged.paper, merged.update, gains, position))
     if prune_under is not None:
-        pruned = plan_prune(stored, set(ids), prune_under, [s.source for s in result.skipped])
+        pruned = plan_prune(stored, set(ids), prune_under, [s.source for s in result.skipped], root)
         result.remove, result.trim, result.kept_from_damaged = pruned.remove, pruned.trim, pruned.kept_from_damaged
+    if root is not None:  # as shown: a source relative to the index names its file where the index is now
+        result.merges = [replace(m, source=source_file(m.source, root)) for m in result.merges]
     return result
 
 

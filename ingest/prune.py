@@ -21,7 +21,7 @@ from pathlib import Path
 
 from assistant.catalog import PaperEntry, PaperTable
 from assistant.errors import InputError
-from ingest.paths import file_of, is_under, path_text
+from ingest.paths import file_of, is_under, path_text, source_file
 
 CONFIRM_SHARE = 0.20  # a prune removing more than this share of the committed papers needs --yes
 EXAMPLES = 5  # papers named in a refusal
@@ -57,28 +57,34 @@ def roots_of(paths: Sequence[Path]) -> list[str]:
 
 
 def plan_prune(
-    stored: Mapping[str, PaperEntry], seen: set[str], paths: Sequence[Path], damaged: Iterable[str]
+    stored: Mapping[str, PaperEntry],
+    seen: set[str],
+    paths: Sequence[Path],
+    damaged: Iterable[str],
+    root: Path | None = None,
 ) -> PrunePlan:
     """Which of the ``stored`` papers (those this run did not find: not in ``seen``) go, given the run
     read ``paths`` and could not read the sources in ``damaged`` whole. ``stored``: id -> entry, a
-    catalog's ``PaperTable`` (read 500 entries per query) or a plain dict."""
+    catalog's ``PaperTable`` (read 500 entries per query) or a plain dict. ``root``: the index, against
+    which sources stored relative to it (``fetched/...``) are resolved; a Remove lists them so resolved."""
     roots = roots_of(paths)
     unread = [file_of(source) for source in damaged]  # files, and folders that could not be listed
     plan = PrunePlan()
     unseen = sorted(set(stored) - seen)
     for start in range(0, len(unseen), 500):
         for pid, entry in sorted(_entries(stored, unseen[start : start + 500]).items()):
-            given = [s for s in entry.sources if is_under(s, roots)]
+            where = {s: source_file(s, root) if root is not None else s for s in entry.sources}
+            given = [s for s in entry.sources if is_under(where[s], roots)]
             if not given:
                 continue  # from sources this run was not given: never touched
-            if any(is_under(source, unread) for source in given):
+            if any(is_under(where[source], unread) for source in given):
                 plan.kept_from_damaged += 1
                 continue
             others = [s for s in entry.sources if s not in given]
             if others:
                 plan.trim[pid] = others
             else:
-                plan.remove.append(Remove(pid, entry.title, list(entry.sources)))
+                plan.remove.append(Remove(pid, entry.title, [where[s] for s in entry.sources]))
     return plan
 
 

@@ -438,3 +438,52 @@ def test_an_answer_over_max_response_mb_is_one_error_and_saves_nothing_of_it(tmp
     assert asked == 2  # the 2nd, then the 3rd once: a size error is not retried
     assert (index / "fetched" / "daily" / "2024-09-02" / "0000.json").exists()
     assert not (index / "fetched" / "daily" / "2024-09-03" / "0000.json").exists()
+
+
+def test_provenance_is_relative_to_the_index_and_survives_a_move(tmp_path: Path) -> None:
+    import shutil
+
+    from ingest.paths import source_file
+
+    with replay(daily_routes()) as server:
+        settings = settings_for(tmp_path / "index", server)
+        run_fetch(DailySource(settings.fetch, DAYS), settings)
+    papers_before = {pid: e.sources for pid, e in load_manifest(tmp_path / "index").papers.items()}
+    assert all(s.startswith("fetched/daily/") for sources in papers_before.values() for s in sources)
+    entry = next(e for e in load_manifest(tmp_path / "index").papers.values() if e.arxiv_id == "2409.00602")
+    assert entry.sources == ["fetched/daily/2024-09-02/0000.json#item2"]  # the record kept of the two
+
+    moved = tmp_path / "elsewhere" / "index"
+    moved.parent.mkdir()
+    shutil.move(tmp_path / "index", moved)
+    shown = source_file(entry.sources[0], moved)
+    assert shown == str(moved / "fetched/daily/2024-09-02/0000.json") + "#item2"
+    assert Path(shown.split("#")[0]).is_file()
+
+    # the moved index reads its own responses again: nothing changes, no second (absolute) source
+    settings = settings.at(moved)
+    again = run_ingest([moved / "fetched"], settings)
+    assert (again.added, again.updated, again.papers) == (0, 0, 7) and not again.skipped
+    assert {pid: e.sources for pid, e in load_manifest(moved).papers.items()} == papers_before
+
+    # --prune resolves them against the index: a response removed removes the papers only it held
+    (moved / "fetched/daily/2024-09-04/0000.json").unlink()
+    pruned = run_ingest([moved / "fetched"], settings, prune=True, yes=True)
+    day4 = json.loads(fixture("daily/2024-09-04.json").body)
+    assert pruned.removed == len([i for i in day4 if i["paper"]["id"] != "2409.00602"]) > 0
+    day4_file = str(moved / "fetched/daily/2024-09-04/0000.json")
+    assert all(r["sources"][0].startswith(day4_file + "#item") for r in pruned.pruned)
+    entries = load_manifest(moved).papers
+    assert all(s.startswith("fetched/daily/2024-09-0") for e in entries.values() for s in e.sources)
+
+
+def test_an_absolute_response_path_of_an_older_release_is_replaced_not_piled_up() -> None:
+    from assistant.catalog import PaperEntry
+    from ingest.merge import merge_stored
+    from ingest.records import Paper
+
+    old = "/old/place/idx/fetched/daily/2024-09-03/0000.json#item1"
+    entry = PaperEntry(title="T", abstract="An abstract.", hash="h", chunk_ids=[], sources=[old, "/data/mine.jsonl"])
+    paper = Paper(title="T", abstract="An abstract.", source="fetched/daily/2024-09-03/0000.json#item1")
+    merged = merge_stored(entry, paper)
+    assert merged.update["sources"] == ["/data/mine.jsonl", "fetched/daily/2024-09-03/0000.json#item1"]
