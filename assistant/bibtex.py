@@ -15,8 +15,8 @@ Nothing is invented: a Daily Papers listing gives "Sep 3", so such an entry has 
 
 Keys (:func:`cite_key`) are a pure function of the paper: ``<first author's last name or first title
 word><year><next title word>-<6 hex of sha256(paper id)>``, so the same paper has the same key in
-every export, whatever else is cited; keys of two papers in one file that still collide get a
-longer hash (:func:`unique_keys`).
+every export, except when another paper cited in the same file would get the same key: then both
+get a longer hash in that file (:func:`unique_keys`).
 
 Escaping is our own small function (:func:`escape_text`) rather than a library's: the rules needed
 are few and exact, and a product dependency (latexcodec, pylatexenc) would decode as much as it

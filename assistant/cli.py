@@ -12,6 +12,7 @@ a usage error (bad option, empty question, ``--k`` out of range) exits 2 with cl
 
 from __future__ import annotations
 
+import json
 import sys
 from importlib import import_module
 from importlib.metadata import entry_points
@@ -28,16 +29,18 @@ from assistant.settings import MAX_K
 __all__ = ["EXIT_ERROR", "EXIT_USAGE", "fail", "handle_errors", "main", "papers"]
 
 
-def _question(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """The same check as every other door (``assistant.text.clean_question``); blank is a usage error."""
+def _check_question(question: str, fmt: str) -> None:
+    """The same check as every other door (``assistant.text.clean_question``): blank is a usage error
+    (exit 2); the JSON formats print ``{"error": ...}`` on stdout too, as for their other errors."""
     from assistant.errors import EmptyQuestion
     from assistant.text import clean_question
 
     try:
-        clean_question(value)
+        clean_question(question)
     except EmptyQuestion as exc:
-        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-    return value
+        if fmt in ("json", "bundle"):
+            click.echo(json.dumps({"error": str(exc)}))
+        raise click.BadParameter(str(exc), param_hint="'QUESTION'") from None
 
 
 def _dates(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -52,7 +55,7 @@ def _dates(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
 
 
 @click.command()
-@click.argument("question", callback=_question)
+@click.argument("question")
 @click.option("--k", type=click.IntRange(1, MAX_K), help=f"Papers to retrieve, 1-{MAX_K} (default from settings: 5).")
 @click.option("--model", help="Any litellm model string; default: the embedded local model.")
 @click.option("--mode", type=click.Choice(["auto", "generate", "extract"]), help="How to answer.")
@@ -94,6 +97,7 @@ def main(
     fmt = "json" if as_json else fmt or "text"
     if retrieve_only and fmt not in ("text", "json"):
         raise click.UsageError(f"--retrieve-only prints text or json, not {fmt}")
+    _check_question(question, fmt)
     # JSON formats print {"error": ...} on stdout too (assistant.errors.handle_errors reads as_json)
     handle_errors(_ask)(
         question, k, model, mode, index_dir, dates, retrieve_only, fmt, as_json=fmt in ("json", "bundle")

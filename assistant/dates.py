@@ -138,6 +138,15 @@ def normalise_date(text: str | None) -> str | None:
     return day.iso() if day else None
 
 
+def shown_date(text: str | None) -> str | None:
+    """A paper's date as every paper list shows it: its day (``2024-09-24T12:00:00Z`` -> ``2024-09-24``)
+    when the date carries a year, month and day, else as the source gave it ("Sep 3")."""
+    if not text:
+        return None
+    iso = normalise_date(text)
+    return iso if iso and len(iso) == 10 else text
+
+
 def date_matches(paper_date: str, wanted: str) -> bool:
     """Does a paper dated ``paper_date`` (raw or ISO) match ``wanted`` (``--date`` text)?"""
     have, want = parse_date(paper_date), parse_date(wanted)

@@ -30,6 +30,7 @@ import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
+from assistant.dates import shown_date
 from assistant.display import short_title, shown_payload
 from assistant.text import content_words, split_sentences
 
@@ -117,7 +118,7 @@ def backing_evidence(answer: Answer) -> dict[int, list[str]]:
 
 def _paper_line(source: Source, with_url: bool = True) -> str:
     """ "[n] title — date, url" (titles shortened for display)."""
-    extra = ", ".join(x for x in [source.date, source.url if with_url else None] if x)
+    extra = ", ".join(x for x in [shown_date(source.date), source.url if with_url else None] if x)
     return f"[{source.n}] {short_title(source.title)}" + (f" — {extra}" if extra else "")
 
 

@@ -24,14 +24,16 @@ import difflib
 import json
 import math
 import re
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from assistant.dates import shown_date
 from assistant.display import short_title
-from assistant.errors import IndexError_, InputError, handle_errors
+from assistant.errors import EXIT_USAGE, IndexError_, InputError, handle_errors
 from assistant.settings import MAX_K
 from assistant.text import title_key
 
@@ -186,6 +188,12 @@ def main(paper: str, k: int, index_dir: Path | None, as_json: bool) -> None:
     from assistant.settings import load_settings
     from assistant.store import PaperIndex
 
+    if not paper.split():  # a usage error, as an empty question is at every door (exit 2)
+        message = "give a paper title or id"
+        if as_json:
+            click.echo(json.dumps({"error": message}))
+        click.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_USAGE)
     settings = load_settings(**({"index": index_dir} if index_dir else {}))
     index = PaperIndex.open(settings)
     try:
@@ -203,5 +211,6 @@ def main(paper: str, k: int, index_dir: Path | None, as_json: bool) -> None:
     if not found:
         click.echo("  (no other paper in the index)")
     for i, s in enumerate(found, start=1):
-        extra = ", ".join(x for x in [s.date, s.url] if x)
-        click.echo(f"  {i}. [{s.score:.3f}] {short_title(s.title)}" + (f" — {extra}" if extra else ""))
+        extra = ", ".join(x for x in [shown_date(s.date), s.url] if x)
+        line = f"  {i}. [{s.score:.3f}] {short_title(s.title)} ({s.paper_id})"
+        click.echo(line + (f" — {extra}" if extra else ""))

@@ -5,6 +5,7 @@ unknown title is one clear error with "did you mean" suggestions."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ PAPERS = [
         "abstract": "Mixture-of-experts transformers route each token to a small subset of expert feed-forward "
         "networks. A balancing loss spreads tokens evenly over the experts, so sparse models infer faster.",
         "doi": "10.1234/MoE.2024.7",
+        "date": "2024-09-24T12:00:00Z",
     },
     {
         "title": "Contrastive Pretraining of Protein Structure Encoders",
@@ -148,3 +150,23 @@ def test_the_command(settings: Settings) -> None:
     assert runner.invoke(papers, ["similar", MOE, "--k", "0", *where]).exit_code == 2
     gone = runner.invoke(papers, ["similar", MOE, "--index", str(Path(settings.index.path) / "none")])
     assert gone.exit_code == 1 and "no index at" in gone.stderr
+
+
+def test_empty_input_is_a_usage_error_and_json_formats_say_so_in_json(settings: Settings) -> None:
+    runner = CliRunner()
+    where = ["--index", str(settings.index.path)]
+    for args in (["similar", "  ", *where], ["similar", "", "--json", *where]):
+        result = runner.invoke(papers, args)
+        assert result.exit_code == 2 and result.stderr == "error: give a paper title or id\n", args
+        assert result.stdout == ('{"error": "give a paper title or id"}\n' if "--json" in args else "")
+    for fmt in (["--json"], ["--format", "bundle"], ["--format", "json"]):
+        asked = runner.invoke(papers, ["ask", "", *fmt, *where])
+        assert asked.exit_code == 2 and json.loads(asked.stdout)["error"].startswith("the question is empty"), fmt
+    assert runner.invoke(papers, ["ask", "", "--format", "markdown", *where]).stdout == ""
+
+
+def test_the_list_shows_each_paper_id_and_its_day(settings: Settings) -> None:
+    text = CliRunner().invoke(papers, ["similar", "2409.00001", "--index", str(settings.index.path)]).stdout
+    lines = [line for line in text.splitlines() if line.startswith("  ")]
+    assert all(re.search(r"\((arxiv|doi|title):[^)]+\)", line) for line in lines), lines
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d", text) and f"{MOE_TWIN} (doi:10.1234/moe.2024.7) — 2024-09-24" in text

@@ -353,6 +353,7 @@ class Handlers:
     def more_like_this(self, paper: str | None, k: float | None = 5) -> str:
         """Markdown: the papers nearest ``paper`` (a retrieved paper's id, or any title or id typed),
         from the stored vectors (``assistant.similar``; no model runs)."""
+        from assistant.dates import shown_date
         from assistant.similar import resolve, similar
 
         text = _plain(paper)
@@ -367,7 +368,9 @@ class Handlers:
             return f"⚠ {md_escape(_failure_message(exc))}"
         lines = [f"**Papers like** {md_escape(short_title(title))}", ""]
         for s in found:
-            lines.append(f"- {md_escape(short_title(s.title))} <sub>similarity {s.score:.2f}</sub>")
+            day = shown_date(s.date)
+            about = md_escape(f"{s.paper_id}, {day}" if day else s.paper_id)
+            lines.append(f"- {md_escape(short_title(s.title))} <sub>{about}; similarity {s.score:.2f}</sub>")
         return "\n".join(lines) if found else lines[0] + "\n\nNo other paper in the index."
 
     def chat_api(self, message: str, model: str = "", mode: str = "", k: int = 0, dates: str = "") -> Iterator[str]:
