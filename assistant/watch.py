@@ -23,6 +23,7 @@ changed the collection (:func:`after_ingest`), the UI's "Watched questions" pane
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -179,8 +180,9 @@ def _now() -> str:
 
 
 def _key(question: str) -> str:
-    """What makes two questions the same: the cleaned text, case folded."""
-    return question.casefold()
+    """What makes two questions the same: the cleaned text, case folded, in one Unicode form (NFKC:
+    "café" typed with a combining accent is the same question as with "é")."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", question).casefold())
 
 
 class WatchList:
@@ -198,6 +200,13 @@ class WatchList:
             return {"version": VERSION, "next_id": 1, "questions": []}
         try:
             data = json.loads(raw.decode("utf-8"))
+            version = data.get("version", VERSION)
+            if not isinstance(version, int) or isinstance(version, bool) or version > VERSION:
+                raise IndexError_(
+                    f"the watched questions file {self.path} has version {version!r}, newer than this release "
+                    f"reads ({VERSION}) or not a version at all; use the release that wrote it, or move it away "
+                    "(nothing was changed)"
+                )
             ids = [Watched.from_dict(q).id for q in data["questions"]]  # every entry must read
             if len(set(ids)) != len(ids):
                 raise ValueError("two questions have the same id")

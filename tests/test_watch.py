@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import papers
+from assistant.errors import InputError
 from assistant.watch import WATCH_FILE, Cited, Snapshot, Watched, WatchList
 
 REPO = Path(__file__).resolve().parent.parent
@@ -326,3 +327,26 @@ def test_mark_seen_marks_what_was_shown_not_an_answer_recorded_since(tmp_path: P
     entries = {w.id: w for w in watch.entries()}
     assert entries[first.id].seen == old and entries[first.id].unseen is not None
     assert entries[second.id].seen is None
+
+
+def test_the_same_question_in_another_unicode_form_is_already_watched(tmp_path: Path) -> None:
+    import unicodedata
+
+    (tmp_path / "manifest.json").write_text("{}")
+    watch = WatchList(tmp_path)
+    watch.add(unicodedata.normalize("NFC", "Which café studies exist?"))
+    with pytest.raises(InputError, match="already watched as #1"):
+        watch.add(unicodedata.normalize("NFD", "Which CAFÉ studies exist?"))
+    assert len(watch.entries()) == 1
+
+
+@pytest.mark.parametrize("version", ["99", '"1"', "null"])
+def test_a_newer_or_unknown_version_is_refused_and_never_rewritten(tmp_path: Path, version: str) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    content = '{"version": ' + version + ', "next_id": 2, "questions": [{"id": 1, "question": "q?"}]}'
+    (tmp_path / WATCH_FILE).write_text(content)
+    for args in (["list"], ["add", "Another question?"], ["remove", "1"]):
+        result = CliRunner().invoke(papers, ["watch", *args, "--index", str(tmp_path)])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert f"has version {json.loads(version)!r}" in result.output
+    assert (tmp_path / WATCH_FILE).read_text() == content
