@@ -199,13 +199,13 @@ def bundle(
         "abstained": answer.abstained,
         "intent": answer.intent,
         "mode": answer.mode,
-        "model": answer.model,
+        "model": answer.model if model_wrote(answer) else None,  # no model ran (extract, no answer)
         "error": answer.error,
         "note": answer.note,
         "translation": answer.translation,
         "dates": answer.dates,
         "index": {
-            "path": str(index.root),
+            "path": str(Path(index.root).resolve()),
             "generation": manifest.generation,
             "catalog": CATALOG,
             "catalog_sha256": file_sha256(index.root / CATALOG),

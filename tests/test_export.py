@@ -176,7 +176,8 @@ def test_bundle_records_what_the_answer_was_read_from(answer: Answer, chain: Ans
     catalog = settings.index.path / "papers.sqlite"
     assert data["index"]["catalog_sha256"] == hashlib.sha256(catalog.read_bytes()).hexdigest()
     assert data["index"]["embedding_model"] == index.manifest.embedding_model
-    assert data["model"] == answer.model and data["mode"] == "extract"
+    assert data["model"] is None and data["mode"] == "extract"  # no model ran
+    assert data["index"]["path"] == str(settings.index.path.resolve())
     assert data["settings"]["index"]["path"] == str(settings.index.path)
     assert data["settings"]["ui"]["username"] == "auditor"
     assert [(r["paper_id"], r["score"]) for r in data["retrieved"]] == [(s.paper_id, s.score) for s in answer.sources]
@@ -212,6 +213,17 @@ def test_ask_format_on_the_command_line(settings: Settings) -> None:
     missing = runner.invoke(ask, ["--format", "bundle", "--index", str(settings.index.path / "none"), MOE_Q])
     assert missing.exit_code == 1 and json.loads(missing.stdout)["error"].startswith("no index at")
     assert set(FORMATS) == {"text", "markdown", "json", "bibtex", "bundle"}
+
+
+def test_the_bundle_names_its_index_resolved_and_no_model_for_extract(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(settings.index.path.parent)
+    typed = ["--index", settings.index.path.name, "--mode", "extract", "--format", "bundle", MOE_Q]
+    audit = CliRunner().invoke(ask, typed)
+    assert audit.exit_code == 0, audit.output
+    data = json.loads(audit.stdout)
+    assert data["index"]["path"] == str(settings.index.path.resolve()) and data["model"] is None
 
 
 def test_ui_export_control_offers_markdown_and_bibtex(settings: Settings, chain: AnswerChain) -> None:

@@ -487,3 +487,48 @@ def test_an_absolute_response_path_of_an_older_release_is_replaced_not_piled_up(
     paper = Paper(title="T", abstract="An abstract.", source="fetched/daily/2024-09-03/0000.json#item1")
     merged = merge_stored(entry, paper)
     assert merged.update["sources"] == ["/data/mine.jsonl", "fetched/daily/2024-09-03/0000.json#item1"]
+
+
+def test_a_fetch_while_an_ingest_writes_the_index_asks_nothing(tmp_path: Path) -> None:
+    from assistant.errors import IndexLockedError
+    from ingest.lock import writer_lock
+
+    index = tmp_path / "index"
+    with replay(daily_routes()) as server:
+        settings = settings_for(index, server)
+        with writer_lock(index), pytest.raises(IndexLockedError, match="is being written by"):
+            run_fetch(DailySource(settings.fetch, DAYS), settings)
+        assert server.log == []  # refused before any request
+        assert run_fetch(DailySource(settings.fetch, DAYS), settings).ingest is not None  # free again: it runs
+
+
+def test_an_ingest_that_takes_the_index_during_a_fetch_leaves_the_responses_for_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.fetch.run as fetch_run
+    from assistant.errors import IndexLockedError
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        raise IndexLockedError("index X is being written by ingest pid 1")
+
+    with replay(daily_routes()) as server:
+        settings = settings_for(tmp_path / "index", server)
+        monkeypatch.setattr(fetch_run, "run_ingest", locked)
+        with pytest.raises(IndexLockedError, match=r"the responses fetched \(3 files\) are saved under .*same command"):
+            run_fetch(DailySource(settings.fetch, DAYS), settings)
+        monkeypatch.undo()
+        again = run_fetch(DailySource(settings.fetch, DAYS), settings)
+    assert again.requests == 0 and again.ingest is not None and again.ingest.added == 7
+
+
+def test_ctrl_c_says_what_is_kept_and_how_to_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.fetch.run as fetch_run
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fetch_run, "run_fetch", interrupted)
+    result = CliRunner().invoke(_papers(), ["fetch", "daily", "--date", "2024-09-03", "--index", str(tmp_path / "i")])
+    assert result.exit_code == 130
+    assert "interrupted: every response saved so far is kept under" in result.output
+    assert "run the same command again to resume" in result.output and "Aborted!" not in result.output

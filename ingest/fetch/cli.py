@@ -19,6 +19,8 @@ from assistant.errors import handle_errors, redact
 from assistant.settings import Settings, load_settings
 from ingest.paths import path_text
 
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
+
 
 class DateType(click.ParamType):
     """A day written YYYY-MM-DD: ``2024-02-30`` is "not a date", not a format mismatch."""
@@ -172,13 +174,24 @@ def _run(
         click.echo(f"{item.url}: {item.papers} papers ({where})")
 
     progress = None if as_json or not sys.stderr.isatty() else progress_bar()
-    report = run_fetch(
-        make(settings),
-        settings,
-        refresh=refresh,
-        dry_run=dry_run,
-        progress=progress,
-        on_response=show,
-        notice=None if as_json else lambda line: click.echo(line, err=True),
-    )
+    try:
+        report = run_fetch(
+            make(settings),
+            settings,
+            refresh=refresh,
+            dry_run=dry_run,
+            progress=progress,
+            on_response=show,
+            notice=None if as_json else lambda line: click.echo(line, err=True),
+        )
+    except KeyboardInterrupt:  # Ctrl-C: say what is kept, not only click's "Aborted!"
+        kept = (
+            "nothing under the index changed (dry run)"
+            if dry_run
+            else f"every response saved so far is kept under {path_text(settings.index.path / 'fetched')}; "
+            "run the same command again to resume (it asks only for the pages not saved, and ingests those "
+            "not ingested yet)"
+        )
+        click.echo(f"\ninterrupted: {kept}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     return settings, report

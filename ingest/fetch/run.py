@@ -30,10 +30,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from assistant.errors import FetchError
+from assistant.errors import FetchError, IndexLockedError
 from assistant.settings import Settings
 from ingest.fetch.http import Client, Response
 from ingest.fetch.store import Job, Page, Run, Store, now
+from ingest.lock import writer_lock
 from ingest.paths import path_text
 from ingest.pipeline import IngestReport, Progress, run_ingest
 from ingest.readers import read_file
@@ -135,6 +136,9 @@ def run_fetch(
                 sleep=sleep,
             ) as client,
         ):
+            if not dry_run:  # an ingest writing the index now: refused before any request, not after
+                with writer_lock(index):
+                    pass
             jobs = source.jobs(store)
             try:
                 for job in jobs:
@@ -232,7 +236,13 @@ def _ingest_pending(
     if not files:
         return
     report.ingested = [path_text(f) for f in files]
-    report.ingest = run_ingest(files, settings, dry_run=dry_run, progress=progress)
+    try:
+        report.ingest = run_ingest(files, settings, dry_run=dry_run, progress=progress)
+    except IndexLockedError as exc:  # an ingest started since the fetch began
+        raise IndexLockedError(
+            f"{exc}; the responses fetched ({len(files)} file{'s' * (len(files) != 1)}) are saved under "
+            f"{path_text(store.root)}, and the same command ingests them once the index is free"
+        ) from None
     if dry_run:
         return
     for _, page in pending:
