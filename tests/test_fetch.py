@@ -532,3 +532,15 @@ def test_ctrl_c_says_what_is_kept_and_how_to_resume(tmp_path: Path, monkeypatch:
     assert result.exit_code == 130
     assert "interrupted: every response saved so far is kept under" in result.output
     assert "run the same command again to resume" in result.output and "Aborted!" not in result.output
+
+
+def test_a_delay_under_3_s_for_the_real_arxiv_host_is_a_settings_error() -> None:
+    from assistant.errors import ConfigError
+
+    for url in ("https://export.arxiv.org/api/query", "http://ARXIV.org/api/query"):
+        with pytest.raises(ConfigError, match=r"fetch.arxiv_delay_s = 0 is below the 3 s"):
+            ArxivSource(FetchSettings(arxiv_url=url, arxiv_delay_s=0), QUERY, 10)
+    ArxivSource(FetchSettings(arxiv_delay_s=3), QUERY, 10)  # the default host at 3 s
+    ArxivSource(FetchSettings(arxiv_url="http://127.0.0.1:9/api/query", arxiv_delay_s=0), QUERY, 10)  # your own
+    result = CliRunner().invoke(_papers(), ["fetch", "arxiv", "--query", "x"], env={"PAPERS_FETCH__ARXIV_DELAY_S": "1"})
+    assert result.exit_code == 1 and result.output.startswith("error: fetch.arxiv_delay_s = 1 is below")

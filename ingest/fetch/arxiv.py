@@ -19,14 +19,16 @@ from __future__ import annotations
 import hashlib
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlsplit
 
-from assistant.errors import FetchError
+from assistant.errors import ConfigError, FetchError
 from assistant.settings import FetchSettings
 from ingest.fetch.http import Response, describe_status
 from ingest.fetch.store import Job, Run, Store
 from ingest.readers.arxiv_atom import ERROR_ID, NS
 
 NAME = "arxiv"
+MIN_DELAY_S = 3.0  # arXiv's terms of use for its API: no more than one request every 3 seconds
 MAX_RESULTS = 30_000  # the most results the arXiv API pages through for one query
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
 SORT = {"sortBy": "submittedDate", "sortOrder": "descending"}
@@ -45,6 +47,13 @@ class ArxivSource:
     accept = "application/atom+xml"
 
     def __init__(self, settings: FetchSettings, query: str, limit: int) -> None:
+        host = (urlsplit(settings.arxiv_url).hostname or "").lower()
+        if (host == "arxiv.org" or host.endswith(".arxiv.org")) and settings.arxiv_delay_s < MIN_DELAY_S:
+            raise ConfigError(
+                f"fetch.arxiv_delay_s = {settings.arxiv_delay_s:g} is below the {MIN_DELAY_S:g} s between requests "
+                f"that arXiv asks of API clients ({host}); set it to {MIN_DELAY_S:g} or more "
+                "(a lower value is only for a server of your own)"
+            )
         self.url = settings.arxiv_url
         self.page_size = settings.arxiv_page_size
         self.delay_s = settings.arxiv_delay_s
