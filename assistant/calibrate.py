@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.abstain import (
@@ -343,6 +344,21 @@ def changed_since(existing: Calibration, index: PaperIndex, changed: int) -> int
     return max(total, drift)
 
 
+def behind(root: Path) -> bool:
+    """Were commits made that the index's calibration has not counted (a run killed between its commit
+    and its refresh)? Reads the two small files only; False without a calibration (a collection too
+    small for one, or calibration off: the next ingest decides)."""
+    try:
+        generation = int(json.loads((root / "manifest.json").read_bytes())["generation"])
+        fitted = json.loads((root / CALIBRATION_FILE).read_bytes())["fitted_on"]
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError, KeyError, TypeError):
+        return True  # unreadable: the refresh fits it again
+    counted = fitted.get("counted_to") if isinstance(fitted, dict) else None
+    return not isinstance(counted, int) or counted < generation
+
+
 def _summary(c: Calibration) -> dict[str, Any]:
     return {
         "pseudo_questions": c.fitted_on.get("pseudo_questions"),
@@ -360,6 +376,7 @@ __all__ = [
     "FEATURES",
     "MIN_PAPERS",
     "PseudoQuestion",
+    "behind",
     "calibrate",
     "fit",
     "pseudo_questions",

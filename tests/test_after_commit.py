@@ -165,3 +165,27 @@ def test_a_run_killed_before_the_refit_leaves_no_stale_calibration(
     rerun = run_ingest([c], settings)
     assert rerun.added == 0 and rerun.calibration["status"] == "fitted", rerun.calibration
     assert rerun.calibration["papers"] == 49 and rerun.calibration["changed_since"] == 0
+
+
+def test_a_fetch_with_nothing_to_ingest_refits_what_a_killed_run_left_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.pipeline
+
+    index = tmp_path / "index"
+    papers_ = real_papers(46)
+    assert run_ingest([write(tmp_path / "a.jsonl", papers_[:40])], settings_at(index)).calibration["status"] == "fitted"
+    with replay({daily_key("2024-09-03"): [fixture("daily/2024-09-03.json")]}) as server:
+        monkeypatch.setenv("PAPERS_FETCH__DAILY_URL", server.base("/api/daily_papers"))
+        monkeypatch.setenv("PAPERS_FETCH__DAILY_DELAY_S", "0")
+        args = ["fetch", "daily", "--date", "2024-09-03", "--index", str(index), "--json"]
+        assert CliRunner().invoke(papers, args).exit_code == 0  # 3 papers: the calibration is kept
+        with monkeypatch.context() as killed:
+            killed.setattr(ingest.pipeline, "_recalibrate", lambda *a, **k: {})
+            assert run_ingest([write(tmp_path / "b.jsonl", papers_[40:46])], settings_at(index)).added == 6
+        quiet = CliRunner().invoke(papers, args)
+    assert quiet.exit_code == 0, quiet.output
+    report = json.loads(quiet.output)
+    assert report["ingest"] is None and report["calibration"]["status"] == "fitted", report
+    fitted_on = json.loads((index / CALIBRATION_FILE).read_text())["fitted_on"]
+    assert fitted_on["papers"] == 49 and fitted_on["counted_to"] == generation(index)

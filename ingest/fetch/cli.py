@@ -145,6 +145,8 @@ def _fetch(
     asked = f"{report.requests} request{'s' if report.requests != 1 else ''}, {saved} new response{'s' * (saved != 1)}"
     if ingest is None:
         click.echo(f"{head}{asked}; nothing new to ingest → {path_text(settings.index.path)}")
+        if report.calibration.get("status") == "fitted":
+            click.echo("abstention calibrated again: a stopped run had committed papers without refitting it")
     else:
         verbs = ("to add", "to update") if dry_run else ("added", "updated")
         click.echo(

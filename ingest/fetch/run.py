@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from assistant.calibrate import behind, refresh
 from assistant.errors import FetchError, IndexLockedError
 from assistant.settings import Settings
 from ingest.fetch.http import Client, Response
@@ -85,6 +86,7 @@ class FetchReport:
     notes: list[str] = field(default_factory=list)
     ingested: list[str] = field(default_factory=list)
     ingest: IngestReport | None = None
+    calibration: dict[str, Any] = field(default_factory=dict)  # with nothing to ingest: a refit caught up
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -96,6 +98,7 @@ class FetchReport:
             "notes": self.notes,
             "ingested": self.ingested,
             "ingest": self.ingest.as_dict() if self.ingest else None,
+            "calibration": self.calibration,
             "seconds": round(self.seconds, 3),
         }
 
@@ -234,6 +237,9 @@ def _ingest_pending(
     pending = [(job, page) for job in jobs for page in job.pages() if page.papers and not page.ingested]
     files = list(dict.fromkeys(store.path(job, page.file) for job, page in pending))
     if not files:
+        if not dry_run and settings.abstention.calibrate and behind(settings.index.path):  # a run killed before its refit: catch up now
+            with writer_lock(settings.index.path):
+                report.calibration = refresh(settings, 0)
         return
     report.ingested = [path_text(f) for f in files]
     try:
