@@ -11,8 +11,9 @@
 ``job.json`` is the provenance record and the resume state at once: for each run (a first fetch,
 a ``--refresh``, a new look at today's papers) the pages it fetched, each with its URL, when,
 its status, the sha256 of the saved bytes, the file, the papers read from it (arXiv id or title)
-and whether it has been ingested. Every paper in the index names its file (``sources``), so a
-paper leads to its response and the response to its URL. A response is written to a hidden
+and whether it has been ingested. Every paper in the index names its file (``sources``, relative
+to the index: ``fetched/daily/2024-09-03/0000.json#item2``, see ``ingest.paths.index_source``), so a
+paper leads to its response and the response to its URL, wherever the index is moved. A response is written to a hidden
 temporary file and renamed, and ``job.json`` is replaced atomically after it, so a killed run
 leaves only complete pages listed; the next run fetches the pages not listed and ingests the
 pages not ingested. A page whose bytes equal a saved page's is not saved twice.
