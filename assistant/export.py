@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.dates import shown_date
 from assistant.errors import redact
 from assistant.render import NO_SURVIVOR, answer_terminal, model_wrote, state, to_json, verdict, why
 
@@ -97,7 +98,7 @@ def _reference_md(n: int, pid: str, paper: PaperEntry) -> str:
     if paper.authors:
         parts.append(md(", ".join(paper.authors[:6]) + (" et al." if len(paper.authors) > 6 else "")))
     if paper.date:
-        parts.append(md(paper.date))
+        parts.append(md(shown_date(paper.date) or paper.date))
     if paper.arxiv_id:
         parts.append(f"arXiv:{md(paper.arxiv_id)}")
     if paper.doi:

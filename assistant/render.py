@@ -267,7 +267,8 @@ def safe_url(url: str | None) -> str | None:
 
 def _meta_md(source: Source) -> str:
     url = safe_url(source.url)
-    return " · ".join(x for x in [md_escape(source.date) if source.date else "", f"[link]({url})" if url else ""] if x)
+    day = shown_date(source.date)
+    return " · ".join(x for x in [md_escape(day) if day else "", f"[link]({url})" if url else ""] if x)
 
 
 def paper_list_md(sources: list[Source], evidence: dict[int, list[str]]) -> str:
