@@ -237,7 +237,8 @@ def _ingest_pending(
     pending = [(job, page) for job in jobs for page in job.pages() if page.papers and not page.ingested]
     files = list(dict.fromkeys(store.path(job, page.file) for job, page in pending))
     if not files:
-        if not dry_run and settings.abstention.calibrate and behind(settings.index.path):  # a run killed before its refit: catch up now
+        # a run killed between its commit and its refit: catch the refit up now
+        if not dry_run and settings.abstention.calibrate and behind(settings.index.path):
             with writer_lock(settings.index.path):
                 report.calibration = refresh(settings, 0)
         return
