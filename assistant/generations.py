@@ -113,7 +113,7 @@ def on_disk_sentences(root: Path) -> str | None:
 
 def remove_unreferenced(root: Path, manifest: Manifest) -> None:
     """Remove from ``root`` what the committed ``manifest`` does not keep: BM25 folders, vector stores
-    and sentence folders of generations older than the previous one, and the temporary files a
+    (bases and deltas) and sentence folders that neither it nor the previous generation lists, and the temporary files a
     killed run left (only names this project writes; staged ``*.tmp`` folders are
     ``storage.clear_staging``'s). Call with the writer lock held."""
     (root / NEXT_STORE).unlink(missing_ok=True)
@@ -124,7 +124,7 @@ def remove_unreferenced(root: Path, manifest: Manifest) -> None:
     for folder in root.glob("bm25-*"):
         if folder.name not in keep_bm25:
             shutil.rmtree(folder, ignore_errors=True)
-    keep = {manifest.chroma_dir, manifest.previous_chroma_dir}
+    keep = manifest.kept_stores()
     for folder in root.iterdir():
         if folder.is_dir() and is_store(folder.name) and folder.name not in keep:
             shutil.rmtree(folder, ignore_errors=True)
