@@ -20,7 +20,8 @@ Crash safety comes from ordering and from never writing what readers use: a writ
 (``assistant.writer``) adds its vectors to a new delta store (or, at a compaction, to a copy of the
 committed stores), writes the next generation's BM25 folder beside the current one, and only then
 replaces ``manifest.json`` atomically, naming it. Readers (``assistant.store``) trust the
-manifest; what a killed run left beside it is reused or removed by the next run. ``docs/architecture.md`` has the whole protocol.
+manifest; what a killed run left beside it is reused or removed by the next run.
+``docs/architecture.md`` has the whole protocol.
 """
 
 from __future__ import annotations
