@@ -102,6 +102,17 @@ def store_names(root: Path) -> list[tuple[int, str]]:
     return found
 
 
+def healthy_deltas(root: Path, after: int) -> list[str]:
+    """Delta stores (``assistant.segments``) on disk written after generation ``after``, oldest
+    first, that open and answer a query (:func:`probe_store`): what a repair from the sources reuses."""
+    found = []
+    for folder in root.iterdir() if root.is_dir() else []:
+        match = re.fullmatch(r"chroma-(\d+)-[0-9a-f]{8}-delta", folder.name)
+        if folder.is_dir() and match and int(match.group(1)) > after:
+            found.append((int(match.group(1)), folder.name))
+    return [name for _, name in sorted(found) if probe_store(root / name)]
+
+
 def committed_stores(root: Path) -> list[str]:
     """Stores on disk that a commit made: all but the one an unfinished ingest is writing (named in
     next-store.json), so a first ingest killed before its commit is simply run again."""

@@ -25,21 +25,30 @@ from assistant.storage import write_atomic
 
 
 def prepare(
-    root: Path, generation: int, committed: list[str], collection: str, *, copy: bool, fresh: bool, extra: int
+    root: Path,
+    generation: int,
+    committed: list[str],
+    keep: set[str | None],
+    collection: str,
+    *,
+    copy: bool,
+    fresh: bool,
+    extra: int,
 ) -> str:
     """Name of the store the writer of ``generation`` writes (a folder under ``root``).
 
-    ``committed``: the committed stores, base first (never written, reused or removed here);
-    ``collection``: the chunk collection's name (what a compaction merges); ``copy``: a new base
-    (the committed base copied with its deltas merged in; empty when ``fresh`` or there is none),
-    else a new empty delta; ``extra``: bytes the run expects to add (checked before anything is
-    written). Raises ``storage.DiskFullError`` when the disk cannot hold them."""
+    ``committed``: the committed stores, base first, and ``keep``: every store a kept generation
+    lists (none of them is ever written, reused or removed here); ``collection``: the chunk
+    collection's name (what a compaction merges); ``copy``: a new base (the committed base copied
+    with its deltas merged in; an empty store when ``fresh`` or there is none), else a new empty
+    delta; ``extra``: bytes the run expects to add (checked before anything is written). Raises
+    ``storage.DiskFullError`` when the disk cannot hold them."""
     pending = root / NEXT_STORE
     try:
         candidate = root / json.loads(pending.read_text())["chroma_dir"]
         # never a committed store (a kill between the manifest's replacement and the removal of
         # next-store.json leaves it named there)
-        if is_store(candidate.name) and candidate.name not in committed and candidate.is_dir():
+        if is_store(candidate.name) and candidate.name not in {*committed, *keep} and candidate.is_dir():
             if is_delta(candidate.name) != copy and probe_store(candidate):
                 return candidate.name
             shutil.rmtree(candidate)

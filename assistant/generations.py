@@ -11,6 +11,7 @@ generation (the committed rows its papers still list, plus those this run staged
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,13 @@ def carried_counts(
             papers, chunks = papers + 1, chunks + len(entry.chunk_ids)
             sentences += len(entry.sentence_ids)
     return papers, chunks, sentences
+
+
+def newest_on_disk(root: Path) -> int:
+    """The highest generation a folder under ``root`` is named for (``chroma-``, ``bm25-``,
+    ``sentences-<gen>``), 0 for none: a repair from the sources commits above every one of them."""
+    found = (re.match(r"(?:chroma|bm25|sentences)-(\d+)", p.name) for p in root.iterdir())
+    return max((int(m[1]) for m in found if m), default=0)
 
 
 def on_disk_sentences(root: Path) -> str | None:

@@ -319,11 +319,13 @@ class PaperIndex:
 
     def stored_ids(self, kind: str = "chunks") -> set[str]:
         """Every id of ``kind`` ("chunks" or "sentences") the committed stores hold for this generation:
-        where they hold garbage (``assistant.segments``), only the ids a committed paper lists."""
+        where they hold garbage (``assistant.segments``), only the ids a committed paper lists (all,
+        when a writer starts from no committed papers: a repair from the sources reuses any)."""
         if kind == "sentences":
             return set(self.sentences.ids()) | self._staged
-        held = self.collection.ids()
-        return held if len(self.collection.parts) == 1 and not self.collection.garbage else set(self.owners(held))
+        held, store = self.collection.ids(), self.collection
+        everything = (len(store.parts) == 1 and not store.garbage) or self.manifest.papers.cleared
+        return held if everything else set(self.owners(held))
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from assistant.chroma import (
     collection_name,
     committed_stores,
     drop_retired,
+    healthy_deltas,
     is_store,
     newest_store,
     server_dir,
@@ -162,17 +163,15 @@ class IndexWriter(PaperIndex):
                 or not repair
             ):
                 return None
-            if (root / manifest.chroma_dir).is_dir():  # a delta is gone: the run re-embeds what it held
-                lost = manifest.model_copy(update={"chroma_deltas": present, "chunk_garbage": 0})
-                index = cls(root, lost)
-                index.restored = "store"
-                return index
-            # the committed base is gone: start from the newest base left (the previous generation's),
-            # or an empty one if none is, and the run re-embeds what that lacks from the manifest's text
-            newest = newest_store(root)
-            update = {"chroma_dir": newest or "chroma", "chroma_deltas": [], "chunk_garbage": 0}
+            # a lost store: start from what is left (the base, or else the newest base on disk, the
+            # previous generation's, or else the first delta left) with the deltas left, or from an
+            # empty store, and the run re-embeds what they lack from the manifest's text
+            base = manifest.chroma_dir if (root / manifest.chroma_dir).is_dir() else newest_store(root)
+            if base is None and present:
+                base, present = present[0], present[1:]
+            update = {"chroma_dir": base or "chroma", "chroma_deltas": present, "chunk_garbage": 0}
             index = cls(root, manifest.model_copy(update=update))
-            index.committed_dir, index.restored, index.fresh = newest or "chroma", "store", newest is None
+            index.committed_dir, index.restored, index.fresh = base or "chroma", "store", base is None
             return index
         try:
             restored = read_manifest(backup)
@@ -195,10 +194,12 @@ class IndexWriter(PaperIndex):
         if newest is None and not path.exists():
             return None  # nothing was ever committed here
         generation = int(newest.split("-")[1]) if newest and newest != "chroma" else 0
-        # the newest sentence vectors left are reused too (only rows the sources list are kept)
-        empty = empty_manifest(settings, dimension).model_copy(
-            update={"generation": generation, "chroma_dir": newest or "chroma", "sentence_dir": newest_folder(root)}
-        )
+        # the deltas written after that base, and the newest sentence vectors left, are reused too
+        # (only the rows the sources list are kept); the next generation is above any folder's
+        deltas = healthy_deltas(root, generation) if newest else []
+        update = {"generation": max(generation, generations.newest_on_disk(root))}
+        update |= {"chroma_dir": newest or "chroma", "chroma_deltas": deltas, "sentence_dir": newest_folder(root)}
+        empty = empty_manifest(settings, dimension).model_copy(update=update)
         index = cls(root, empty)
         index.fresh = newest is None
         index.restored = "sources"
@@ -266,11 +267,12 @@ class IndexWriter(PaperIndex):
         if not copy:
             copy = compaction_due(self.collection, len(self._deltas))
         name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
-        committed = [] if self.fresh else [self.committed_dir, *self._deltas]
+        keep = self.manifest.kept_stores() | {self.committed_dir, *self.committed_deltas}
         work = delta.prepare(
             self.root,
             self.manifest.generation + 1,
-            committed,
+            [self.committed_dir, *self._deltas],
+            keep,
             name,
             copy=copy,
             fresh=self.fresh,
