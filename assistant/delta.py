@@ -63,7 +63,7 @@ def prepare(
         deltas = [root / name for name in committed[1:]]
         storage.copy_store(base, staging, extra=extra + sum(storage.folder_size(d) for d in deltas))
         try:
-            _merge(staging, deltas, collection)
+            merge_into(staging, deltas, collection)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -76,9 +76,10 @@ def prepare(
     return work.name
 
 
-def _merge(target: Path, deltas: list[Path], collection: str) -> None:
-    """Upsert every vector of ``deltas`` (oldest first) into the store at ``target`` (a staging copy:
-    no reader opens it, and a kill leaves only a ``*.tmp`` folder the next run removes)."""
+def merge_into(target: Path, deltas: list[Path], collection: str) -> None:
+    """Upsert every vector of the collection ``collection`` of the stores ``deltas`` (oldest first)
+    into the store at ``target``: a writer's staging copy (no reader opens it, and a kill leaves only
+    a ``*.tmp`` folder the next run removes), or a benchmark's copy moved to a server."""
     if not deltas:
         return
     client = chroma_client(target)
