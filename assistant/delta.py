@@ -19,7 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant import storage
+from assistant.catalog import PaperEntry
 from assistant.chroma import NEXT_STORE, chroma_client, is_store, probe_store
+from assistant.manifest import paper_of
 from assistant.segments import Segments, delta_name, is_delta
 from assistant.storage import write_atomic
 
@@ -105,6 +107,32 @@ def merge_into(target: Path, deltas: list[Path], collection: str) -> None:
                 source.close()
     finally:
         client.close()
+
+
+def next_visible(
+    bm25: Path,
+    changes: dict[str, PaperEntry | None],
+    clear: bool,
+    owners: Callable[[list[str]], dict[str, str]],
+) -> Callable[[list[str]], set[str]]:
+    """``visible(ids)``: of stored chunk ids, those a paper of the next generation lists. ``changes``:
+    the commit's papers (new entry, or None: removed); ``clear``: no committed paper is kept. The
+    changed papers' new ids, and of every other paper the ids the committed generation lists: its
+    BM25 ids (``bm25``: its folder; exactly the chunks it indexed, one file read where asking the
+    catalog reads every paper's row), else ``owners(ids)`` (the catalog) when that folder is
+    missing or damaged."""
+    listed = {c for e in changes.values() if e is not None for c in e.chunk_ids}
+    try:
+        committed: set[str] | None = set(json.loads((bm25 / "ids.json").read_text()))
+    except (OSError, ValueError):
+        committed = None
+
+    def visible(ids: list[str]) -> set[str]:
+        rest = [] if clear else [u for u in ids if u not in listed and paper_of(u) not in changes]
+        kept = set(rest) & committed if committed is not None else set(owners(rest))
+        return (listed & set(ids)) | kept
+
+    return visible
 
 
 def chunk_texts(store: Segments, visible: Callable[[list[str]], set[str]]) -> tuple[list[str], list[str]]:

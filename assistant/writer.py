@@ -35,7 +35,7 @@ from assistant.chroma import (
     server_dir,
 )
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
-from assistant.manifest import BACKUP, MANIFEST_VERSION, Manifest, empty_manifest, paper_of, read_manifest
+from assistant.manifest import BACKUP, MANIFEST_VERSION, Manifest, empty_manifest, read_manifest
 from assistant.segments import compaction_due
 from assistant.sentvec import LegacySentences, PendingSentences, SentenceFile, newest_folder
 from assistant.storage import write_atomic
@@ -365,7 +365,10 @@ class IndexWriter(PaperIndex):
         manifest.previous_sentence_dir = previous if previous != manifest.sentence_dir else None
         excluded = set(stale)
         ids, texts = delta.chunk_texts(
-            self.collection, self._next_visible(changes, clear) if adding else lambda got: set(got) - excluded
+            self.collection,
+            delta.next_visible(self.root / f"bm25-{self.manifest.generation}", changes, clear, self.owners)
+            if adding
+            else lambda got: set(got) - excluded,
         )
         if len(ids) != manifest.chunk_count:
             raise IndexError_(
@@ -420,17 +423,6 @@ class IndexWriter(PaperIndex):
         keep.update(u for e in changes.values() if e is not None for u in (*e.chunk_ids, *e.sentence_ids))
         if stale := self.stored_ids() - keep:
             self.delete(stale)
-
-    def _next_visible(self, changes: dict[str, PaperEntry | None], clear: bool) -> Callable[[list[str]], set[str]]:
-        """Of stored chunk ids, those a paper of the next generation lists: the changed papers' new
-        ids, and the ids the committed generation lists of every other paper (``owners``)."""
-        listed = {c for e in changes.values() if e is not None for c in e.chunk_ids}
-
-        def visible(ids: list[str]) -> set[str]:
-            rest = [] if clear else [u for u in ids if u not in listed and paper_of(u) not in changes]
-            return (listed & set(ids)) | set(self.owners(rest))
-
-        return visible
 
     def tidy(self) -> None:
         """Remove what no committed state refers to: generations older than the previous one (BM25
