@@ -188,6 +188,15 @@ class Catalog:
             self.db.execute("DELETE FROM papers WHERE removed IS NOT NULL AND removed <= ?", (generation,))
 
 
+def catalog_readable(path: Path) -> bool:
+    """Does the catalog at ``path`` open? (False: missing tables or a damaged file)"""
+    try:
+        Catalog(path).close()
+    except IndexError_:
+        return False
+    return True
+
+
 def _open_reader(path: Path) -> sqlite3.Connection:
     """A reader's connection, query_only whatever the mode.
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import IndexError_
+from assistant.errors import IndexError_, IndexMismatchError
 
 SERVER_PREFIX = "server/"  # Manifest.chroma_dir of an index whose vectors live in a Chroma server
 NEXT_STORE = "next-store.json"  # names the store an ingest in progress writes
@@ -56,6 +56,34 @@ def chroma_http_client(host: str, port: int, timeout_s: float) -> Any:
     return client
 
 
+def server_collection(server: tuple[str, int, float], full: str, root: Path, *, create: bool) -> Any:
+    """The collection ``full`` on the Chroma server ``(host, port, timeout_s)``; without ``create``
+    a missing one is an IndexMismatchError naming the index at ``root`` (a reader never creates one)."""
+    client = chroma_http_client(*server)
+    if not create:
+        try:
+            return client.get_collection(full, embedding_function=None)
+        except Exception as exc:  # chromadb's NotFoundError (its type differs across versions)
+            host, port, _ = server
+            raise IndexMismatchError(
+                f"the Chroma server at {host}:{port} has no collection {full} that index {root} "
+                "was built with: is index.chroma_host / chroma_port the server it was built on?"
+            ) from exc
+    return client.get_or_create_collection(
+        name=full, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+    )
+
+
+def drop_retired(client: Any, name: str, keep: set[str | None], retired: set[str]) -> None:
+    """Drop the collections ``<name>-<token>[-sentences]`` on a Chroma server whose token no kept
+    store names (``server/<token>`` in ``keep``) and a writer of this index retired (``retired``)."""
+    tokens = {k.removeprefix(SERVER_PREFIX) for k in keep if k and k.startswith(SERVER_PREFIX)}
+    for listed in client.list_collections():
+        found = re.fullmatch(re.escape(name) + r"-([0-9a-f]{8})(?:-sentences)?", listed.name)
+        if found and found.group(1) not in tokens and found.group(1) in retired:
+            client.delete_collection(listed.name)
+
+
 def chroma_client(path: Path) -> Any:
     """Embedded Chroma with telemetry off; it never embeds anything itself (no default EF)."""
     import chromadb
@@ -72,6 +100,17 @@ def store_names(root: Path) -> list[tuple[int, str]]:
         if folder.is_dir() and (match or folder.name == "chroma"):
             found.append((int(match.group(1)) if match else 0, folder.name))
     return found
+
+
+def healthy_deltas(root: Path, after: int) -> list[str]:
+    """Delta stores (``assistant.segments``) on disk written after generation ``after``, oldest
+    first, that open and answer a query (:func:`probe_store`): what a repair from the sources reuses."""
+    found = []
+    for folder in root.iterdir() if root.is_dir() else []:
+        match = re.fullmatch(r"chroma-(\d+)-[0-9a-f]{8}-delta", folder.name)
+        if folder.is_dir() and match and int(match.group(1)) > after:
+            found.append((int(match.group(1)), folder.name))
+    return [name for _, name in sorted(found) if probe_store(root / name)]
 
 
 def committed_stores(root: Path) -> list[str]:
@@ -92,7 +131,8 @@ def newest_store(root: Path) -> str | None:
     return None
 
 
-_STORE = re.compile(r"chroma(?:-\d+-[0-9a-f]{8}(?:\.tmp)?)?")  # "chroma" (before copies), chroma-<gen>-<token>
+# "chroma" (before copies), chroma-<gen>-<token> (a base), chroma-<gen>-<token>-delta (assistant.segments)
+_STORE = re.compile(r"chroma(?:-\d+-[0-9a-f]{8}(?:-delta)?(?:\.tmp)?)?")
 
 
 def is_store(name: str) -> bool:

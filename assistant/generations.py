@@ -11,6 +11,7 @@ generation (the committed rows its papers still list, plus those this run staged
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,6 +104,13 @@ def carried_counts(
     return papers, chunks, sentences
 
 
+def newest_on_disk(root: Path) -> int:
+    """The highest generation a folder under ``root`` is named for (``chroma-``, ``bm25-``,
+    ``sentences-<gen>``), 0 for none: a repair from the sources commits above every one of them."""
+    found = (re.match(r"(?:chroma|bm25|sentences)-(\d+)", p.name) for p in root.iterdir())
+    return max((int(m[1]) for m in found if m), default=0)
+
+
 def on_disk_sentences(root: Path) -> str | None:
     """The sentence folder the manifest on disk names (None when it names none or is unreadable)."""
     try:
@@ -113,7 +121,7 @@ def on_disk_sentences(root: Path) -> str | None:
 
 def remove_unreferenced(root: Path, manifest: Manifest) -> None:
     """Remove from ``root`` what the committed ``manifest`` does not keep: BM25 folders, vector stores
-    and sentence folders of generations older than the previous one, and the temporary files a
+    (bases and deltas) and sentence folders that neither it nor the previous generation lists, and the temporary files a
     killed run left (only names this project writes; staged ``*.tmp`` folders are
     ``storage.clear_staging``'s). Call with the writer lock held."""
     (root / NEXT_STORE).unlink(missing_ok=True)
@@ -124,7 +132,7 @@ def remove_unreferenced(root: Path, manifest: Manifest) -> None:
     for folder in root.glob("bm25-*"):
         if folder.name not in keep_bm25:
             shutil.rmtree(folder, ignore_errors=True)
-    keep = {manifest.chroma_dir, manifest.previous_chroma_dir}
+    keep = manifest.kept_stores()
     for folder in root.iterdir():
         if folder.is_dir() and is_store(folder.name) and folder.name not in keep:
             shutil.rmtree(folder, ignore_errors=True)

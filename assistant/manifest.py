@@ -7,18 +7,21 @@ Layout of the index directory::
     manifest.backup.json     the same, written after it at every commit (what ``ingest --repair`` restores)
     papers.sqlite            the paper records (ids, chunk ids, sentence ids, text) of every kept
                              generation, versioned by generation (``assistant.catalog``)
-    chroma-<gen>-<token>/    persistent Chroma (vectors + chunk text + metadata), one per generation
-                             (``assistant.chroma``)
+    chroma-<gen>-<token>/    persistent Chroma (vectors + chunk text + metadata): the base store
+                             (``assistant.chroma``), written whole only by a compaction or a rebuild
+    chroma-<gen>-<token>-delta/  the vectors one commit added (``assistant.segments``); the manifest
+                             lists the base and its deltas, and no listed store is written again
     bm25-<gen>/              bm25s index over the same chunks, one folder per generation (``assistant.bm25``)
     sentences-<gen>/         abstract sentences with their vectors, memory-mapped arrays (``assistant.sentvec``)
     next-store.json          the store an ingest in progress writes (gone after its commit)
     .lock                    held by the one writer
 
 Crash safety comes from ordering and from never writing what readers use: a writer
-(``assistant.writer``) works on a copy of the committed Chroma store, writes the next generation's
-BM25 folder beside the current one, and only then replaces ``manifest.json`` atomically, naming
-the copy. Readers (``assistant.store``) trust the manifest; what a killed run left beside it is
-reused or removed by the next run. ``docs/architecture.md`` has the whole protocol.
+(``assistant.writer``) adds its vectors to a new delta store (or, at a compaction, to a copy of the
+committed stores), writes the next generation's BM25 folder beside the current one, and only then
+replaces ``manifest.json`` atomically, naming it. Readers (``assistant.store``) trust the
+manifest; what a killed run left beside it is reused or removed by the next run.
+``docs/architecture.md`` has the whole protocol.
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ class Manifest(BaseModel):
     # the previous generation's store, kept until the next commit: a reader still answering from it
     # (a long-lived UI between questions) finishes its question, then moves to this generation
     previous_chroma_dir: str | None = None
+    # delta stores read with chroma_dir, oldest first (``assistant.segments``); none in an index built
+    # before them, which opens as it is and gains its first delta at the next commit
+    chroma_deltas: list[str] = Field(default_factory=list)
+    previous_chroma_deltas: list[str] = Field(default_factory=list)  # the previous generation's, kept with it
+    chunk_garbage: int = 0  # vectors the listed stores hold that no paper lists (replaced, removed)
     paper_count: int = 0
     chunk_count: int = 0
     sentence_count: int = 0
@@ -76,6 +84,10 @@ class Manifest(BaseModel):
     def staged(self) -> Manifest:
         """A writer's copy: the same header and papers, changes to ``papers`` staged apart."""
         return self.model_copy().attach(self.papers.staged_copy())
+
+    def kept_stores(self) -> set[str | None]:
+        """The vector stores this generation and the previous one read (bases and deltas)."""
+        return {self.chroma_dir, self.previous_chroma_dir, *self.chroma_deltas, *self.previous_chroma_deltas}
 
     def chunk_owner(self) -> dict[str, str]:
         """Every chunk id -> its paper (reads every record: for tools and tests, not the query path)."""

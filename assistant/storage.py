@@ -1,7 +1,8 @@
 """The file system under an index: free space, read-only media, and what an interrupted writer left.
 
-* **Disk full.** A writer first copies the committed vector store (``IndexWriter.begin``): it checks
-  that the copy fits before making it (:func:`check_space`), and any write that still fails for
+* **Disk full.** A writer first makes its vector store (``IndexWriter.begin``): a small delta, or
+  at a compaction a copy of the committed store; it checks that it fits before making it
+  (:func:`check_space`), and any write that still fails for
   want of space (:func:`is_disk_full`: ``ENOSPC``, SQLite's "database or disk is full", Chroma's
   wrapped errors) becomes one :class:`DiskFullError` line naming the folder, the space needed and
   the space free, after the run's own partial copy is removed. Copies a killed run left

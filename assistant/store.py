@@ -22,13 +22,14 @@ from assistant.catalog import CATALOG, Catalog, PaperTable
 from assistant.chroma import (
     SERVER_PREFIX,
     chroma_client,
-    chroma_http_client,
     collection_name,
     committed_stores,
+    server_collection,
     server_dir,
 )
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.manifest import BACKUP, Manifest, check_compatible, paper_of, read_manifest
+from assistant.segments import Segments, nearest
 from assistant.sentvec import LegacySentences, SentenceFile
 from assistant.storage import file_stamp
 from assistant.text import index_terms
@@ -63,7 +64,9 @@ class PaperIndex:
         self._dated: dict[tuple[str, ...], set[str]] = {}
         self._counts: dict[str, int] = {}  # vectors per store, counted once per opened generation
         self._any_dated: bool | None = None
-        self._chroma_dir = manifest.chroma_dir  # the committed store, or the writer's copy after begin()
+        self._chroma_dir = manifest.chroma_dir  # the committed base store, or the writer's copy after begin()
+        self._deltas = list(manifest.chroma_deltas)  # the committed delta stores read with it (assistant.segments)
+        self._work: str | None = None  # a writer's own delta store, after begin()
         self._clients: list[Any] = []
         self._copies: dict[Path, Path] = {}  # read-only stores -> the private copies opened (assistant.storage)
         self.stamp: tuple[int, int, int] | None = None  # manifest.json as read (see changed())
@@ -115,8 +118,9 @@ class PaperIndex:
                 self.manifest.chroma_dir = self._chroma_dir = self.committed_dir = server_dir()
 
     def store_present(self) -> bool:
-        """Is the committed vector store there? (a server's is assumed to be)"""
-        return self.server is not None or (self.root / self.manifest.chroma_dir).is_dir()
+        """Is every committed vector store there (the base and its deltas)? (a server's is assumed to be)"""
+        names = [self.manifest.chroma_dir, *self.manifest.chroma_deltas]
+        return self.server is not None or all((self.root / name).is_dir() for name in names)
 
     def _attach_catalog(self, *, writable: bool) -> None:
         """Give the manifest its papers: the catalog at its generation (format 2 and any writer)."""
@@ -189,10 +193,13 @@ class PaperIndex:
         self._collection = self._sentences = None
 
     @property
-    def collection(self) -> Any:
-        """Chunks: what dense retrieval searches and BM25 indexes."""
+    def collection(self) -> Segments:
+        """Chunks: what dense retrieval searches and BM25 indexes: the base store, its deltas and a
+        writer's own delta, read as one (``assistant.segments``; stored garbage is not counted)."""
         if self._collection is None:
-            self._collection = self._open_collection("")
+            names = [self._chroma_dir, *([] if self.server else [*self._deltas, *filter(None, [self._work])])]
+            garbage = self.manifest.chunk_garbage if self._chroma_dir == self.committed_dir else 0
+            self._collection = Segments([self._open_collection("", name) for name in names], garbage)
         return self._collection
 
     @property
@@ -215,25 +222,13 @@ class PaperIndex:
         """Are the committed sentences in the Chroma collection of an index built before ``sentvec``?"""
         return not self.manifest.sentence_dir and self.expected_counts()[1] > 0
 
-    def _open_collection(self, suffix: str) -> Any:
+    def _open_collection(self, suffix: str, store: str | None = None) -> Any:
         name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
-        if self.server is not None:
-            client = chroma_http_client(*self.server)
-            token = self._chroma_dir.removeprefix(SERVER_PREFIX)
-            full = f"{name}-{token}{suffix}"
-            if not self._catalog_writable and self.manifest.paper_count:  # a reader never creates collections
-                try:
-                    return client.get_collection(full, embedding_function=None)
-                except Exception as exc:  # chromadb's NotFoundError (its type differs across versions)
-                    host, port, _ = self.server
-                    raise IndexMismatchError(
-                        f"the Chroma server at {host}:{port} has no collection {full} that index {self.root} "
-                        "was built with: is index.chroma_host / chroma_port the server it was built on?"
-                    ) from exc
-            return client.get_or_create_collection(
-                name=full, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
-        path = self.root / self._chroma_dir
+        if self.server is not None:  # a reader never creates collections
+            creating = self._catalog_writable or not self.manifest.paper_count
+            full = f"{name}-{self._chroma_dir.removeprefix(SERVER_PREFIX)}{suffix}"
+            return server_collection(self.server, full, self.root, create=creating)
+        path = self.root / (store or self._chroma_dir)
         if not path.is_dir():  # never let Chroma create an empty store where the committed one should be
             raise IndexMissingError(
                 f"the vector store {path} is missing: if an ingest just replaced it, ask again; otherwise "
@@ -277,7 +272,7 @@ class PaperIndex:
         if self.sentences.collection is None:
             return []
         # an index built before assistant.sentvec: its HNSW collection, searched within these papers
-        return self._nearest(self.sentences.collection, "sentences", vector, n, set(paper_ids))
+        return self._nearest(Segments([self.sentences.collection]), "sentences", vector, n, set(paper_ids))
 
     def owners(self, unit_ids: Iterable[str], kind: str = "chunks") -> dict[str, str]:
         """Chunk (or sentence) id -> paper id, for those of ``unit_ids`` a committed paper lists:
@@ -323,10 +318,14 @@ class PaperIndex:
         return found | (self._staged & set(sentences))
 
     def stored_ids(self, kind: str = "chunks") -> set[str]:
-        """Every id the committed store holds of ``kind`` ("chunks" or "sentences")."""
+        """Every id of ``kind`` ("chunks" or "sentences") the committed stores hold for this generation:
+        where they hold garbage (``assistant.segments``), only the ids a committed paper lists (all,
+        when a writer starts from no committed papers: a repair from the sources reuses any)."""
         if kind == "sentences":
             return set(self.sentences.ids()) | self._staged
-        return set(self.collection.get(include=[])["ids"])
+        held, store = self.collection.ids(), self.collection
+        everything = (len(store.parts) == 1 and not store.garbage) or self.manifest.papers.cleared
+        return held if everything else set(self.owners(held))
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -335,7 +334,7 @@ class PaperIndex:
         ``allowed``: only these papers' chunks are searched (a filter applied before ranking)."""
         return self._nearest(self.collection, "chunks", vector, n, allowed)
 
-    def _nearest(self, store: Any, kind: str, vector: Any, n: int, allowed: Collection[str] | None) -> list[Hit]:
+    def _nearest(self, store: Segments, kind: str, vector: Any, n: int, allowed: Collection[str] | None) -> list[Hit]:
         count = self._counts.get(kind)
         if count is None:  # counted once per opened generation (loading a store's index is the cost)
             count = self._counts[kind] = store.count()
@@ -343,15 +342,8 @@ class PaperIndex:
             return []
         where = {"paper_id": {"$in": sorted(allowed)}} if allowed is not None else None
         # distances only: fetching 200 documents costs ~10 ms; texts come later for the few chunks shown
-        result = store.query(
-            query_embeddings=[vector], n_results=min(n + 10, count), include=["distances"], where=where
-        )
-        owner = self.owners(result["ids"][0], kind)
-        hits = []
-        for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True):
-            if cid in owner:
-                hits.append(Hit(cid, owner[cid], 1.0 - float(dist), ""))
-        return hits[:n]
+        found = nearest(store, vector, n, where, lambda ids: self.owners(ids, kind))
+        return [Hit(cid, pid, 1.0 - dist, "") for cid, pid, dist in found]
 
     def papers_dated(self, wanted: list[str]) -> set[str]:
         """Papers whose date matches any of ``wanted`` (see :func:`assistant.dates.date_matches`): the
@@ -401,8 +393,10 @@ class PaperIndex:
 
     def writes(self, word: str) -> bool:
         """Does a stored chunk hold ``word`` as written, a whole word (Chroma's document filter)?"""
-        whole = [{"$contains": f" {word}{end}"} for end in " ,.;:)-"]
-        return bool(self.collection.get(where_document={"$or": whole}, limit=1, include=[])["ids"])
+        whole = {"$or": [{"$contains": f" {word}{end}"} for end in " ,.;:)-"]}
+        if len(self.collection.parts) == 1 and not self.collection.garbage:
+            return bool(self.collection.get(where_document=whole, limit=1, include=[])["ids"])
+        return bool(self.owners(self.collection.get(where_document=whole, include=[])["ids"]))  # garbage never counts
 
     def term_idf(self, query: str, exclude: Collection[str] = ()) -> list[tuple[str, float | None]]:
         """Each distinct BM25 term of ``query`` with its inverse document frequency over chunks,

@@ -1,10 +1,11 @@
 """Writer: an index open for writing: stage papers, upsert vectors, commit, recover, tidy.
 
 An :class:`IndexWriter` is a :class:`~assistant.store.PaperIndex` (it reads what it writes) that
-never writes what readers use. It works on a copy of the committed Chroma store (:meth:`IndexWriter.begin`),
-writes the next generation's BM25 and sentence folders beside the current ones (sentence vectors
-are staged on disk until then, ``assistant.sentvec``) and the papers' rows as the next generation in
-the catalog, and only then replaces ``manifest.json`` atomically, naming the copy
+never writes what readers use. It adds its vectors to a new delta store beside the committed ones
+(or, at a compaction, to a new base: :meth:`IndexWriter.begin`, ``assistant.segments``), writes the
+next generation's BM25 and sentence folders beside the current ones (sentence vectors are staged on
+disk until then, ``assistant.sentvec``) and the papers' rows as the next generation in the catalog,
+and only then replaces ``manifest.json`` atomically, naming the new store
 (:meth:`IndexWriter.commit`). What a killed run left beside the committed state is reused or removed
 by the next run; a damaged or lost manifest, catalog or store is recovered by ``ingest --repair``
 (:meth:`IndexWriter.open_for_write`). ``docs/architecture.md`` has the whole protocol.
@@ -13,31 +14,29 @@ by the next run; a damaged or lost manifest, catalog or store is recovered by ``
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import re
-import secrets
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant import generations, storage
+from assistant import delta, generations, storage
 from assistant.bm25 import build_bm25
-from assistant.catalog import CATALOG, Catalog, PaperEntry, PaperTable
+from assistant.catalog import CATALOG, PaperEntry, PaperTable, catalog_readable
 from assistant.chroma import (
     NEXT_STORE,
     SERVER_PREFIX,
     chroma_http_client,
     collection_name,
     committed_stores,
+    drop_retired,
+    healthy_deltas,
     is_store,
     newest_store,
-    probe_store,
     server_dir,
 )
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.manifest import BACKUP, MANIFEST_VERSION, Manifest, empty_manifest, read_manifest
+from assistant.segments import compaction_due
 from assistant.sentvec import LegacySentences, PendingSentences, SentenceFile, newest_folder
 from assistant.storage import write_atomic
 from assistant.store import PaperIndex
@@ -62,6 +61,9 @@ class IndexWriter(PaperIndex):
         self.fresh = False  # a rebuild: begin() starts from an empty store instead of a copy
         self.restored = ""  # open_for_write(repair=True): how an unreadable manifest was recovered
         self.space_wanted = 0  # bytes a writer expects to add beyond the store's copy (checked before copying)
+        self.copying = False  # begin() made a new base (a copy of the committed stores), not a delta
+        self.committed_deltas = list(manifest.chroma_deltas)  # read with committed_dir (a rebuild: the on-disk ones)
+        self._begun = False
         self._retired: set[str] = set()  # server collections (tokens) this writer may drop: never another index's
         self._pending = PendingSentences(root / f"sentences-{manifest.generation + 1}.parts.tmp")
         self._staged = self._pending.known  # sentence ids this run staged: existing() and stored_ids() see them
@@ -100,18 +102,19 @@ class IndexWriter(PaperIndex):
         if not rebuild and (recovered := cls._recover(settings, dimension, repair=repair)) is not None:
             return recovered
         if rebuild:
-            previous, committed, sentences = 0, "chroma", None
+            previous, committed, sentences, deltas = 0, "chroma", None, []
             try:
                 if path.is_file():
                     on_disk = read_manifest(path)
                     previous, committed, sentences = on_disk.generation, on_disk.chroma_dir, on_disk.sentence_dir
+                    deltas = on_disk.chroma_deltas
             except IndexError_:
                 pass
             settings.index.path.mkdir(parents=True, exist_ok=True)
             empty = empty_manifest(settings, dimension).model_copy(update={"generation": previous})
             index = cls(settings.index.path, empty)
             index.fresh = True
-            index.committed_dir, index.committed_sentences = committed, sentences
+            index.committed_dir, index.committed_sentences, index.committed_deltas = committed, sentences, deltas
             return index
         if path.is_file():
             index = cls.open(settings)
@@ -143,7 +146,7 @@ class IndexWriter(PaperIndex):
         catalog_lost = False
         try:
             manifest = read_manifest(path)
-            if manifest.version >= 2 and manifest.paper_count and not _catalog_readable(root):
+            if manifest.version >= 2 and manifest.paper_count and not catalog_readable(root / CATALOG):
                 catalog_lost = True
                 # a lost or damaged catalog: re-read the sources, reusing every vector the store holds
                 for name in (CATALOG, CATALOG + "-journal"):
@@ -152,18 +155,23 @@ class IndexWriter(PaperIndex):
         except IndexError_:
             pass
         else:
+            present = [d for d in manifest.chroma_deltas if (root / d).is_dir()]
             if (
                 manifest.chroma_dir.startswith(SERVER_PREFIX)  # a server's store cannot be lost from here
-                or (root / manifest.chroma_dir).is_dir()
+                or ((root / manifest.chroma_dir).is_dir() and present == manifest.chroma_deltas)
                 or not (manifest.paper_count or manifest.inline_papers)
                 or not repair
             ):
                 return None
-            # the committed store is gone: start from the newest store left (the previous generation's),
-            # or an empty one if none is, and the run re-embeds what that lacks from the manifest's text
-            newest = newest_store(root)
-            index = cls(root, manifest.model_copy(update={"chroma_dir": newest or "chroma"}))
-            index.committed_dir, index.restored, index.fresh = newest or "chroma", "store", newest is None
+            # a lost store: start from what is left (the base, or else the newest base on disk, the
+            # previous generation's, or else the first delta left) with the deltas left, or from an
+            # empty store, and the run re-embeds what they lack from the manifest's text
+            base = manifest.chroma_dir if (root / manifest.chroma_dir).is_dir() else newest_store(root)
+            if base is None and present:
+                base, present = present[0], present[1:]
+            update = {"chroma_dir": base or "chroma", "chroma_deltas": present, "chunk_garbage": 0}
+            index = cls(root, manifest.model_copy(update=update))
+            index.committed_dir, index.restored, index.fresh = base or "chroma", "store", base is None
             return index
         try:
             restored = read_manifest(backup)
@@ -186,10 +194,12 @@ class IndexWriter(PaperIndex):
         if newest is None and not path.exists():
             return None  # nothing was ever committed here
         generation = int(newest.split("-")[1]) if newest and newest != "chroma" else 0
-        # the newest sentence vectors left are reused too (only rows the sources list are kept)
-        empty = empty_manifest(settings, dimension).model_copy(
-            update={"generation": generation, "chroma_dir": newest or "chroma", "sentence_dir": newest_folder(root)}
-        )
+        # the deltas written after that base, and the newest sentence vectors left, are reused too
+        # (only the rows the sources list are kept); the next generation is above any folder's
+        deltas = healthy_deltas(root, generation) if newest else []
+        update = {"generation": max(generation, generations.newest_on_disk(root))}
+        update |= {"chroma_dir": newest or "chroma", "chroma_deltas": deltas, "sentence_dir": newest_folder(root)}
+        empty = empty_manifest(settings, dimension).model_copy(update=update)
         index = cls(root, empty)
         index.fresh = newest is None
         index.restored = "sources"
@@ -232,14 +242,18 @@ class IndexWriter(PaperIndex):
         return LegacySentences(None) if self.fresh else super().sentences
 
     def begin(self) -> None:
-        """Start writing: every write from here on goes to a copy of the committed vector store.
+        """Start writing: every write from here on goes to a store no reader uses.
 
         Chroma rewrites its HNSW files in place, and a process killed in the middle leaves files
-        its loader crashes on (a SIGSEGV, not an error: chroma-core/chroma#7238). So the committed
-        store is never written: the writer works on ``chroma-<generation>-<token>/`` (named in
-        ``next-store.json``) and :meth:`commit` points the manifest at it. A copy that a killed run
-        left behind is reused when it opens and answers a query in a separate process
-        (:func:`probe_store`); otherwise it is deleted and the committed store copied afresh.
+        its loader crashes on (a SIGSEGV, not an error: chroma-core/chroma#7238). So no committed
+        store is ever written: the writer adds its vectors to a new, empty delta store
+        (``chroma-<generation>-<token>-delta``, ``assistant.segments``), read together with the
+        committed base and deltas, and :meth:`commit` lists it in the manifest. A compaction
+        (``segments.compaction_due``: too many deltas, or deltas and garbage too large a share of
+        the base), a rebuild, an index's first commit and an index whose sentences are still in
+        Chroma make a new base instead: a copy of the committed base with its deltas merged in (or
+        an empty store). Either is named in ``next-store.json`` before it appears and reused after
+        a kill only when it probes healthy in a separate process (``assistant.delta.prepare``).
         """
         if self.server is not None:
             # A Chroma server is its own process: a killed ingest cannot tear its files, so the writer
@@ -247,35 +261,29 @@ class IndexWriter(PaperIndex):
             # (PaperIndex.owners), so vectors added before the commit stay invisible until it.
             self._chroma_dir = self.manifest.chroma_dir
             return
-        if self._chroma_dir != self.manifest.chroma_dir:
+        if self._begun:
             return
-        pending = self.root / NEXT_STORE
-        work: Path | None = None
-        try:
-            candidate = self.root / json.loads(pending.read_text())["chroma_dir"]
-            # never the committed store (a kill between the manifest's replacement and the removal
-            # of next-store.json leaves it named there): that one is only ever copied
-            if is_store(candidate.name) and candidate.name != self.committed_dir and candidate.is_dir():
-                if probe_store(candidate):
-                    work = candidate
-                else:
-                    shutil.rmtree(candidate)
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        if work is None:
-            work = self.root / f"chroma-{self.manifest.generation + 1}-{secrets.token_hex(4)}"
-            staging = work.with_name(work.name + ".tmp")
-            shutil.rmtree(staging, ignore_errors=True)
-            committed = self.root / self.manifest.chroma_dir
-            if committed.is_dir() and not self.fresh:
-                storage.copy_store(committed, staging, extra=self.space_wanted)
-            else:
-                staging.mkdir(parents=True)
-            # named before it appears: a kill in between leaves no store that nothing names
-            write_atomic(pending, json.dumps({"chroma_dir": work.name}))
-            os.replace(staging, work)
-        self._chroma_dir = work.name
+        copy = self.fresh or self.legacy_sentences or not self.store_present()
+        if not copy:
+            copy = compaction_due(self.collection, len(self._deltas))
+        name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
+        keep = self.manifest.kept_stores() | {self.committed_dir, *self.committed_deltas}
+        work = delta.prepare(
+            self.root,
+            self.manifest.generation + 1,
+            [self.committed_dir, *self._deltas],
+            keep,
+            name,
+            copy=copy,
+            fresh=self.fresh,
+            extra=self.space_wanted,
+        )
         self._close_clients()
+        if copy:
+            self._chroma_dir, self._deltas = work, []
+        else:
+            self._work = work
+        self.copying, self._begun = copy, True
 
     def abandon(self) -> None:
         """After a failed write (a full disk): remove what this writer made beside the committed state,
@@ -284,13 +292,16 @@ class IndexWriter(PaperIndex):
         self._close_clients()
         try:
             on_disk = read_manifest(self.root / "manifest.json")
-            keep, generation = {on_disk.chroma_dir, on_disk.previous_chroma_dir}, on_disk.generation
+            generation = on_disk.generation
         except IndexError_:
-            keep, generation = {self.committed_dir, self.manifest.previous_chroma_dir}, self.manifest.generation
-        if self.server is None and is_store(self._chroma_dir) and self._chroma_dir not in keep:
-            shutil.rmtree(self.root / self._chroma_dir, ignore_errors=True)
+            on_disk, generation = self.manifest, self.manifest.generation
+        keep = on_disk.kept_stores() | {self.committed_dir, *self.committed_deltas}
+        mine = self._work or self._chroma_dir
+        if self.server is None and is_store(mine) and mine not in keep:
+            shutil.rmtree(self.root / mine, ignore_errors=True)
             (self.root / NEXT_STORE).unlink(missing_ok=True)
-        self._chroma_dir = self.committed_dir
+        self._chroma_dir, self._deltas, self._work = self.committed_dir, list(self.committed_deltas), None
+        self._begun = False
         shutil.rmtree(self.root / f"bm25-{generation + 1}", ignore_errors=True)
         self._pending.discard()
         if f"sentences-{generation + 1}" not in {generations.on_disk_sentences(self.root), self.committed_sentences}:
@@ -327,19 +338,24 @@ class IndexWriter(PaperIndex):
         # a Chroma server's collections are what readers of the committed generation search: their
         # replaced vectors go only after the manifest names the next generation (below)
         deferred = self.server is not None and not clear
-        if stale and not deferred:
+        adding = self._work is not None  # a delta: stale vectors stay, as garbage no reader sees
+        if stale and not deferred and not adding:
             self.delete(stale)
         counts = generations.carried_counts(self.manifest, changes, before, clear)
         manifest.generation = generation
         manifest.chroma_dir = self._chroma_dir
-        manifest.previous_chroma_dir = self.committed_dir if self.committed_dir != self._chroma_dir else None
+        new_base = self.committed_dir != self._chroma_dir
+        manifest.previous_chroma_dir = self.committed_dir if new_base else None
+        manifest.previous_chroma_deltas = list(self.committed_deltas) if new_base else []
+        filled = adding and self.collection.sizes()[-1] > 0  # an empty delta is not listed (tidy removes it)
+        manifest.chroma_deltas = [*self._deltas, *([self._work] if filled and self._work else [])]
         if self.manifest.previous_chroma_dir and self.manifest.previous_chroma_dir.startswith(SERVER_PREFIX):
             self._retired.add(self.manifest.previous_chroma_dir.removeprefix(SERVER_PREFIX))
         manifest.version = MANIFEST_VERSION
         manifest.paper_count, manifest.chunk_count, manifest.sentence_count = counts
         old_chunks = {c for e in before.values() for c in e.chunk_ids} & set(stale)
         lingering = (len(old_chunks), len(stale) - len(old_chunks)) if deferred else (0, 0)
-        if self.collection.count() != counts[1] + lingering[0]:
+        if not adding and self.collection.stored() != counts[1] + lingering[0]:
             self._sweep_all(changes, clear)  # what a killed run (or an older version) left unowned
             stale = []
         manifest.sentence_dir = self._commit_sentences(
@@ -347,12 +363,19 @@ class IndexWriter(PaperIndex):
         )
         previous = self.committed_sentences
         manifest.previous_sentence_dir = previous if previous != manifest.sentence_dir else None
-        ids, texts = self._all_chunk_texts(exclude=set(stale))
+        excluded = set(stale)
+        ids, texts = delta.chunk_texts(
+            self.collection,
+            delta.next_visible(self.root / f"bm25-{self.manifest.generation}", changes, clear, self.owners)
+            if adding
+            else lambda got: set(got) - excluded,
+        )
         if len(ids) != manifest.chunk_count:
             raise IndexError_(
                 f"the vector store of {self.root} holds {len(ids)} chunks where the index lists "
                 f"{manifest.chunk_count}: repair the index with `ingest --repair`"
             )
+        manifest.chunk_garbage = self.collection.stored() - manifest.chunk_count if adding else 0
         build_bm25(self.root / f"bm25-{generation}", ids, texts)
         self._catalog.apply(changes, generation, match_key, clear=clear)
         text = manifest.model_dump_json()
@@ -364,7 +387,9 @@ class IndexWriter(PaperIndex):
         self.committed_sentences, self._sentences = manifest.sentence_dir, None
         self._pending.folder = self.root / f"sentences-{generation + 1}.parts.tmp"  # emptied by the commit
         manifest.attach(PaperTable(self._catalog, generation))
-        self.committed_dir = manifest.chroma_dir
+        self.committed_dir, self.committed_deltas = manifest.chroma_dir, list(manifest.chroma_deltas)
+        self._deltas, self._work, self._begun = list(manifest.chroma_deltas), None, False
+        self._close_clients()  # the next reads open the stores this manifest lists
         self._owner = self._sentence_owner = None
         self._bm25 = None
         self._counts = {}
@@ -388,18 +413,6 @@ class IndexWriter(PaperIndex):
                 self.collection._client.delete_collection(base.collection.name)
         return name
 
-    def _tidy_server(self, keep: set[str | None]) -> None:
-        """Drop this index's collections on the server that no kept generation names (after a rebuild)."""
-        name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
-        tokens = {k.removeprefix(SERVER_PREFIX) for k in keep if k and k.startswith(SERVER_PREFIX)}
-        client = chroma_http_client(*self.server) if self.server else None
-        if client is None or not self._catalog_writable:
-            return
-        for listed in client.list_collections():
-            found = re.fullmatch(re.escape(name) + r"-([0-9a-f]{8})(?:-sentences)?", listed.name)
-            if found and found.group(1) not in tokens and found.group(1) in self._retired:
-                client.delete_collection(listed.name)
-
     def _sweep_all(self, changes: dict[str, PaperEntry | None], clear: bool) -> None:
         """Delete every stored vector that no paper of the next generation lists (reads all ids)."""
         keep: set[str] = set()
@@ -411,37 +424,17 @@ class IndexWriter(PaperIndex):
         if stale := self.stored_ids() - keep:
             self.delete(stale)
 
-    def _all_chunk_texts(self, exclude: set[str] | None = None) -> tuple[list[str], list[str]]:
-        """Every stored chunk's id and text but ``exclude``, in id order, read in pages (what BM25 indexes)."""
-        pairs: list[tuple[str, str]] = []
-        step, offset = 5000, 0
-        while True:
-            got = self.collection.get(include=["documents"], limit=step, offset=offset)
-            pairs += zip(got["ids"], got["documents"], strict=True)
-            if len(got["ids"]) < step:
-                break
-            offset += step
-        pairs.sort()
-        if exclude:
-            pairs = [p for p in pairs if p[0] not in exclude]
-        return [p[0] for p in pairs], [p[1] for p in pairs]
-
     def tidy(self) -> None:
         """Remove what no committed state refers to: generations older than the previous one (BM25
         folders, vector stores) and the temporary files a killed run left (only names this project
         writes). The previous generation stays until the next commit, so a long-lived reader that
         opened it before this commit finishes its question and then moves on (see ``changed``)."""
         if self.server is not None:
-            self._tidy_server({self.manifest.chroma_dir, self.manifest.previous_chroma_dir})
+            name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
+            keep = {self.manifest.chroma_dir, self.manifest.previous_chroma_dir}
+            if self._catalog_writable:
+                drop_retired(chroma_http_client(*self.server), name, keep, self._retired)
         generations.remove_unreferenced(self.root, self.manifest)
         generation = self.manifest.generation
         if self._catalog is not None and self._catalog_writable:
             self._catalog.forget_before(generation - 1)  # rows neither this generation nor the previous sees
-
-
-def _catalog_readable(root: Path) -> bool:
-    try:
-        Catalog(root / CATALOG).close()
-    except IndexError_:
-        return False
-    return True

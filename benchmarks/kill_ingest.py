@@ -84,6 +84,16 @@ def check(index: Path, expect: int) -> list[str]:
         problems.append("duplicate chunk ids")
     if set(chunk_ids) != chroma:
         problems.append(f"chunks: {len(chroma - set(chunk_ids))} orphans, {len(set(chunk_ids) - chroma)} missing")
+    # stored vectors no paper lists (garbage left in older stores, assistant.segments) must be exactly
+    # those the manifest counts: anything else is an orphan a killed run left in a listed store
+    held = store.collection.ids()
+    if (
+        len(held - set(chunk_ids)) > manifest.chunk_garbage
+        or store.collection.stored() != len(chunk_ids) + manifest.chunk_garbage
+    ):
+        problems.append(
+            f"chunks: {store.collection.stored() - len(chunk_ids)} unlisted, manifest counts {manifest.chunk_garbage}"
+        )
     if set(bm25) != set(chunk_ids):
         problems.append("BM25 and manifest disagree")
     if set(sentence_ids) != sentences:
@@ -97,7 +107,7 @@ def check(index: Path, expect: int) -> list[str]:
     if not {p.name for p in index.glob("bm25-*")} <= allowed:
         problems.append(f"BM25 folders left: {sorted(p.name for p in index.glob('bm25-*'))}")
     stores = {p.name for p in index.glob("chroma*") if p.is_dir()}
-    if not stores <= {manifest.chroma_dir, manifest.previous_chroma_dir}:
+    if not stores <= manifest.kept_stores():
         problems.append(f"vector stores left: {sorted(stores)}")
     sentences = {p.name for p in index.glob("sentences-*")}  # staged *.tmp ones included: the run finished
     if not sentences <= {manifest.sentence_dir, manifest.previous_sentence_dir}:

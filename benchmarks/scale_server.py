@@ -41,6 +41,12 @@ idx, data = work / "index", work / "data"
 manifest = json.loads((src / "manifest.json").read_text())
 if not data.exists():
     shutil.copytree(src / manifest["chroma_dir"], data)
+    # an index grown by ingests has delta stores beside its base (assistant.segments): one collection here
+    from assistant.chroma import collection_name
+    from assistant.delta import merge_into
+
+    name = collection_name(manifest["embedding_model"], manifest["chunk_size"], manifest["chunk_overlap"])
+    merge_into(data, [src / d for d in manifest.get("chroma_deltas", [])], name)
     shutil.copytree(
         src, idx, ignore=lambda d, names: [n for n in names if n.startswith("chroma") or n.startswith(".lock")]
     )
@@ -71,6 +77,7 @@ try:
             client.get_collection(c.name).modify(name=new)
     manifest["chroma_dir"] = "server/" + token
     manifest["previous_chroma_dir"] = None
+    manifest["chroma_deltas"] = manifest["previous_chroma_deltas"] = []
     (idx / "manifest.json").write_text(json.dumps(manifest))
     cfg = work / "config.toml"
     cfg.write_text(f'[index]\npath = "{idx}"\nchroma_host = "127.0.0.1"\nchroma_port = {port}\n')

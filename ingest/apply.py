@@ -95,7 +95,7 @@ def apply(
     # about what the new vectors take on disk (HNSW, Chroma's SQLite, its log), checked before copying
     writer.space_wanted = sum(dimension * 12 + 3 * len(c.text) + 1024 for _, c in all_chunks)
     if all_chunks:
-        writer.begin()  # writes go to a copy of the committed vectors (crash safety: IndexWriter.begin)
+        writer.begin()  # writes go to a new delta store, never a committed one (crash safety: IndexWriter.begin)
     # a crashed run may have stored some already (in the copy it left, when that copy is sound)
     already = writer.existing([(kind, c.id) for kind, c in all_chunks]) if all_chunks else set()
     # Longest first across the whole run, as one encode call would order them: batches then hold

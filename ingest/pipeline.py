@@ -234,8 +234,9 @@ def _apply(
         if not storage.is_disk_full(exc):
             raise
         root = settings.index.path
-        needed = writer.space_wanted + storage.folder_size(root / writer.committed_dir) + storage.MARGIN
-        writer.abandon()  # this run's partial copy must not keep the disk full
+        copied = storage.folder_size(root / writer.committed_dir) if writer.copying else 0  # a delta copies nothing
+        needed = writer.space_wanted + copied + storage.MARGIN
+        writer.abandon()  # this run's partial delta or copy must not keep the disk full
         free = storage.free_space(root)
         raise storage.DiskFullError(storage.disk_full_message(root, needed, free, "this ingest")) from exc
 

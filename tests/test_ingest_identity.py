@@ -493,11 +493,14 @@ def test_a_next_store_naming_the_committed_store_is_never_written_or_deleted(tmp
     b = write_jsonl(tmp_path / "b.jsonl", [{"title": "Wombat Dens", "abstract": "We map dens."}])
     run_ingest([b], settings, rebuild=rebuild)
     manifest = PaperIndex.open(settings).manifest
-    assert manifest.chroma_dir != committed and len(manifest.papers) == (1 if rebuild else 2)
-    # the writer used a copy; the old one stays as the previous generation (for readers) until the next commit
-    assert manifest.previous_chroma_dir == committed and (settings.index.path / committed).is_dir()
+    written = manifest.chroma_deltas[-1] if manifest.chroma_deltas else manifest.chroma_dir  # the writer's store
+    assert written != committed and len(manifest.papers) == (1 if rebuild else 2)
+    # the writer used a store of its own (a delta beside the base; a rebuild: a new base); the committed one
+    # stays, as the base (a delta) or as the previous generation (for readers) until the next commit
+    assert (manifest.previous_chroma_dir if rebuild else manifest.chroma_dir) == committed
+    assert (settings.index.path / committed).is_dir()
     assert sorted(p.name for p in settings.index.path.iterdir() if p.name.startswith(("chroma", "next"))) == sorted(
-        [manifest.chroma_dir, committed]
+        [written, committed]
     )
 
 

@@ -185,9 +185,10 @@ def test_a_lost_vector_store_is_rebuilt_from_the_previous_one(built) -> None:  #
     settings, corpus = built
     extra = corpus.parent / "extra.jsonl"
     extra.write_text(json.dumps({"title": "Kelp Forest Acoustics", "abstract": "We map kelp by sound."}) + "\n")
-    run_ingest([extra], settings)  # generation 2; generation 1's store stays as the previous one
+    run_ingest([extra], settings)  # generation 2, in a delta store beside generation 1's (the base)
     manifest = json.loads((settings.index.path / "manifest.json").read_text())
-    shutil.rmtree(settings.index.path / manifest["chroma_dir"])
+    # the store generation 2 wrote is lost (a delta; a copy of the base before segments)
+    shutil.rmtree(settings.index.path / (manifest["chroma_deltas"] or [manifest["chroma_dir"]])[-1])
     one_clear_error(settings, "vector store", "is missing", "ingest --repair")
     report = run_ingest([], settings, repair=True)
     assert report.restored == "store" and 0 < report.embedded <= 6  # the one paper the old store lacked

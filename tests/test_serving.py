@@ -120,15 +120,19 @@ def test_the_running_ui_moves_to_each_new_generation_without_an_error(live) -> N
     manifest = json.loads((settings.index.path / "manifest.json").read_text())
     kept = sorted(p.name for p in settings.index.path.iterdir() if p.name.startswith(("bm25-", "chroma")))
     generation = manifest["generation"]
-    assert kept == sorted(
-        [f"bm25-{generation - 1}", f"bm25-{generation}", manifest["chroma_dir"], manifest["previous_chroma_dir"]]
-    )
+    stores = [manifest["chroma_dir"], manifest["previous_chroma_dir"], *manifest["chroma_deltas"]]
+    stores += manifest["previous_chroma_deltas"]  # the stores the two kept generations list (assistant.segments)
+    assert kept == sorted([f"bm25-{generation - 1}", f"bm25-{generation}", *filter(None, stores)])
 
 
-def test_a_chain_two_commits_behind_answers_from_the_newest(tmp_path: Path) -> None:
+def test_a_chain_two_commits_behind_answers_from_the_newest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In-process: the files of the generation a chain opened are deleted by the second commit after it."""
+    from assistant import segments
     from ingest.pipeline import run_ingest
 
+    # every commit compacts (writes a new base, as every commit copied the store before segments), so the
+    # second commit deletes the store the chain opened; a delta commit would leave it (its base) in place
+    monkeypatch.setattr(segments, "MAX_DELTAS", 0)
     settings = build(tmp_path)
     chain = AnswerChain(settings)
     assert chain.retrieve(MOE_Q).sources[0].title == MOE_TITLE  # generation 1 is open (Chroma, BM25)
