@@ -36,7 +36,7 @@ from assistant.chroma import (
 )
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.manifest import BACKUP, MANIFEST_VERSION, Manifest, empty_manifest, read_manifest
-from assistant.segments import compaction_due
+from assistant.segments import compaction_due, is_delta
 from assistant.sentvec import LegacySentences, PendingSentences, SentenceFile, newest_folder
 from assistant.storage import write_atomic
 from assistant.store import PaperIndex
@@ -264,20 +264,18 @@ class IndexWriter(PaperIndex):
         if self._begun:
             return
         copy = self.fresh or self.legacy_sentences or not self.store_present()
-        if not copy:
-            copy = compaction_due(self.collection, len(self._deltas))
+        optional = not copy and compaction_due(self.collection, len(self._deltas))  # a copy only to tidy
         name = collection_name(self.manifest.embedding_model, self.manifest.chunk_size, self.manifest.chunk_overlap)
         keep = self.manifest.kept_stores() | {self.committed_dir, *self.committed_deltas}
-        work = delta.prepare(
-            self.root,
-            self.manifest.generation + 1,
-            [self.committed_dir, *self._deltas],
-            keep,
-            name,
-            copy=copy,
-            fresh=self.fresh,
-            extra=self.space_wanted,
-        )
+        where = (self.root, self.manifest.generation + 1, [self.committed_dir, *self._deltas], keep, name)
+        try:
+            work = delta.prepare(*where, copy=copy or optional, fresh=self.fresh, extra=self.space_wanted)
+        except storage.DiskFullError:
+            if not optional:
+                raise
+            # a compaction that does not fit waits for a later run: this one writes a delta (nothing was written)
+            work = delta.prepare(*where, copy=False, fresh=self.fresh, extra=self.space_wanted)
+        copy = copy or (optional and not is_delta(work))
         self._close_clients()
         if copy:
             self._chroma_dir, self._deltas = work, []

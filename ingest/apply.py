@@ -123,7 +123,9 @@ def apply(
         writer.commit(new)
     else:
         writer.tidy()  # what a run killed before its commit left beside the committed state
-    return Applied(len(to_embed), len(repairs), new, committing)
+    # what the store had lost and this run embedded again (a store left whole answers for the rest)
+    lost = sum(1 for _, c in repairs if c.id not in already)
+    return Applied(len(to_embed), lost, new, committing)
 
 
 def _stage_entries(plan: Plan, new: Manifest) -> None:

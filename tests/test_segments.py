@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from assistant import segments
+from assistant import segments, storage
 from assistant.chroma import chroma_client
 from assistant.manifest import load_manifest
 from assistant.segments import Segments, nearest
@@ -254,4 +255,42 @@ def test_an_index_of_one_store_opens_and_upgrades_without_re_embedding(
     assert len(embedded) == 2
     upgraded = load_manifest(index)
     assert upgraded.chroma_dir == old["chroma_dir"] and len(upgraded.chroma_deltas) == 1
+    _consistent(index)
+
+
+def test_a_compaction_that_does_not_fit_waits_and_the_run_writes_a_delta(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = copy_index(built, tmp_path / "index")
+    settings = _settings(index)
+    monkeypatch.setattr(segments, "MAX_DELTAS", 1)
+    run_ingest([write_jsonl(tmp_path / "n40.jsonl", [PAPERS[40]])], settings)
+    one = load_manifest(index)
+    assert len(one.chroma_deltas) == 1  # the next commit is due to compact
+    base = storage.folder_size(index / one.chroma_dir)
+    # room for a small delta, not for a copy of the base: the compaction waits, nothing is refused
+    monkeypatch.setattr(storage, "free_space", lambda path: storage.MARGIN + base // 2)
+    report = run_ingest([write_jsonl(tmp_path / "n41.jsonl", [PAPERS[41]])], settings)
+    assert report.added == 1
+    two = load_manifest(index)
+    assert two.chroma_dir == one.chroma_dir and len(two.chroma_deltas) == 2
+    _consistent(index)
+    # with room again the next run compacts
+    monkeypatch.undo()
+    monkeypatch.setattr(segments, "MAX_DELTAS", 1)
+    run_ingest([write_jsonl(tmp_path / "n42.jsonl", [PAPERS[42]])], settings)
+    three = load_manifest(index)
+    assert three.chroma_dir != one.chroma_dir and three.chroma_deltas == []
+    _consistent(index)
+
+
+def test_a_lost_delta_is_reported_as_what_it_held_not_the_whole_index(built: Path, tmp_path: Path) -> None:
+    index = copy_index(built, tmp_path / "index")
+    settings = _settings(index)
+    run_ingest([write_jsonl(tmp_path / "n40.jsonl", [PAPERS[40]])], settings)
+    manifest = load_manifest(index)
+    shutil.rmtree(index / manifest.chroma_deltas[0])  # one paper's chunk vectors (its sentences stay)
+    report = run_ingest([write_jsonl(tmp_path / "n40.jsonl", [PAPERS[40]])], settings)  # a plain re-run
+    assert report.repaired == report.embedded >= 1
+    assert report.repaired < 10  # the 40 papers of the base were never lost (was: every vector of the index)
     _consistent(index)
