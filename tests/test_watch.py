@@ -20,36 +20,16 @@ from click.testing import CliRunner
 from assistant.cli import papers
 from assistant.errors import InputError
 from assistant.watch import WATCH_FILE, Cited, Snapshot, Watched, WatchList
+from tests.watch_papers import BASE, QUESTION, SOURDOUGH
 
 REPO = Path(__file__).resolve().parent.parent
 
-BASE = [
-    {
-        "title": "Sparse Mixture-of-Experts Routing for Efficient Language Model Inference",
-        "abstract": "Sparse mixture-of-experts layers activate only a few expert networks per token. "
-        "We propose a load-balanced top-2 router that keeps every expert busy and cuts inference latency.",
-        "arxiv_id": "2409.00001",
-    },
-    {
-        "title": "Contrastive Pretraining of Protein Structure Encoders",
-        "abstract": "We pretrain a geometric graph encoder of protein structures with a contrastive objective; "
-        "it improves enzyme function prediction and fold classification.",
-        "arxiv_id": "2409.00002",
-    },
-]
-SOURDOUGH = {
-    "title": "Fermentation Kinetics of Sourdough Bread",
-    "abstract": "Wild yeast and lactic acid bacteria ferment sourdough. We model how dough rise and acidity "
-    "depend on fermentation temperature and hydration, and find that warmer dough ferments twice as fast.",
-    "arxiv_id": "2409.00003",
-}
 SECOND = {
     "title": "Temperature Control of Sourdough Starters",
     "abstract": "We measure how the temperature of a sourdough starter changes the balance of yeast and "
     "lactic acid bacteria, and how quickly the sourdough ferments at 20 and 30 degrees.",
     "arxiv_id": "2409.00004",
 }
-QUESTION = "How does temperature affect sourdough fermentation?"
 
 
 def write(folder: Path, name: str, records: list[dict[str, Any]]) -> Path:
