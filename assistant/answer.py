@@ -235,7 +235,7 @@ class AnswerChain:
             english=english,
             dates=dates,
             abbreviations=generation.abbreviations() if self.settings.retrieval.abbreviations else None,
-            collection_days=generation.days(),
+            collection_days=generation.days,
             spelling=partial(corrections, chunks_with=index.chunks_with, writes=index.writes),
         )
         if english:

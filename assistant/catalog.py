@@ -123,6 +123,11 @@ class Catalog:
         query = f"SELECT id, day, date FROM papers WHERE {_VISIBLE} AND (day IS NOT NULL OR date IS NOT NULL)"
         return list(self.db.execute(query, {"g": generation}))
 
+    def any_dated(self, generation: int) -> bool:
+        """Does any paper of ``generation`` carry a date? (one row read, not every dated paper's)"""
+        query = f"SELECT 1 FROM papers WHERE {_VISIBLE} AND (day IS NOT NULL OR date IS NOT NULL) LIMIT 1"
+        return self.db.execute(query, {"g": generation}).fetchone() is not None
+
     def by_match_key(self, key: str, generation: int) -> list[str]:
         query = f"SELECT id FROM papers WHERE match_key = :k AND {_VISIBLE} ORDER BY added, id"
         return [row[0] for row in self.db.execute(query, {"k": key, "g": generation})]
@@ -338,6 +343,12 @@ class PaperTable(Mapping[str, PaperEntry]):
             return [(pid, e.day, e.date) for pid, e in self.items() if e.day or e.date]
         rows = [r for r in self.catalog.dates(self.generation) if r[0] not in self.staged]
         return rows + [(pid, e.day, e.date) for pid, e in self.staged.items() if e is not None and (e.day or e.date)]
+
+    def any_dated(self) -> bool:
+        """Does any paper carry a date? (staged changes included; without them one catalog row is read)"""
+        if self.inline is not None or self.catalog is None or self.cleared or self.staged:
+            return bool(self.dates())
+        return self.catalog.any_dated(self.generation)
 
     # -- staging -------------------------------------------------------------------------------
 

@@ -178,12 +178,13 @@ def read_question(
     english: str | None = None,
     dates: list[str] | None = None,
     abbreviations: Abbreviations | None = None,
-    collection_days: list[str] | None = None,
+    collection_days: list[str] | Callable[[], list[str]] | None = None,
     spelling: Callable[[str], dict[str, str]] | None = None,
 ) -> Query:
     """Build the :class:`Query` for ``raw`` (the text as received; ``english``: its translation when
     it was not English; ``dates``: an explicit ``--date`` filter, which wins over dates in the text;
-    ``collection_days``: the ISO days the collection's papers carry, newest resolving relative dates;
+    ``collection_days``: the ISO days the collection's papers carry, newest resolving relative dates
+    (or a function giving them, called only when the question names a relative date);
     ``spelling``: the collection's reading of typed words it never uses, ``assistant.spelling``).
     Raises EmptyQuestion when nothing is left after cleaning."""
     asked, cut = clean_question(raw)  # EmptyQuestion when nothing is left
@@ -308,7 +309,7 @@ def read_question(
     )
 
 
-def resolve_relative(text: str, days: list[str]) -> tuple[list[str] | None, str]:
+def resolve_relative(text: str, days: list[str] | Callable[[], list[str]]) -> tuple[list[str] | None, str]:
     """Relative dates resolved against the collection's newest dated paper: ``(filter, note)``;
     ``(None, "")`` when the question names none. "last week" is the 7 days up to the newest date,
     "last month" 30 days (N weeks / N days / N months likewise), "in 2024" that year's months,
@@ -316,6 +317,7 @@ def resolve_relative(text: str, days: list[str]) -> tuple[list[str] | None, str]
     m = _RELATIVE.search(text)
     if not m:
         return None, ""
+    days = days() if callable(days) else days  # read only now: every dated paper's row at 100k is ~0.2 s
     full = sorted(d for d in days if re.fullmatch(r"\d{4}-\d\d-\d\d", d))
     if m.group("year"):
         year = int(m.group("year"))

@@ -366,7 +366,7 @@ class PaperIndex:
     def any_dated(self) -> bool:
         """Does any committed paper carry a date? (read once per opened generation)"""
         if self._any_dated is None:
-            self._any_dated = bool(self.manifest.papers.dates())
+            self._any_dated = self.manifest.papers.any_dated()
         return self._any_dated
 
     def chunk_texts(self, chunk_ids: list[str]) -> dict[str, str]:

@@ -138,3 +138,19 @@ def test_a_lost_catalog_is_repaired_from_the_sources_without_embedding_again(tmp
     report = run_ingest([source], settings, repair=True)
     assert (report.restored, report.embedded, report.added) == ("sources", 0, 4)
     assert Retriever(settings).search("When do corals spawn?").sources[0].title == "Coral Spawning Timing"
+
+
+def test_any_dated_reads_one_row_and_sees_staged_changes(tmp_path: Path) -> None:
+    settings = Settings(index=tmp_path / "index")
+    run_ingest([jsonl(tmp_path / "a.jsonl", PAPERS[:2])], settings)
+    index = PaperIndex.open(settings)
+    assert index.any_dated is False and index.manifest.papers.any_dated() is False
+    dated = [{**PAPERS[2], "date": "2024-09-03"}]
+    run_ingest([jsonl(tmp_path / "b.jsonl", dated)], settings)
+    index = PaperIndex.open(settings)
+    assert index.any_dated is True
+    assert index.manifest.papers.any_dated() == bool(index.manifest.papers.dates())
+    staged = index.manifest.staged()
+    (pid, _, _), *others = index.manifest.papers.dates()
+    del staged.papers[pid]  # staged, not committed: the one dated paper is gone from this view
+    assert others == [] and staged.papers.any_dated() is False and index.any_dated is True
