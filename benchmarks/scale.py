@@ -255,12 +255,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
         sizes, [r["disk_bytes_per_paper"] / 1024 for r in results["collections"]], marker="o", label="disk KiB/paper"
     )
     axes[2].plot(sizes, [r["ask_peak_rss_mib"] for r in results["collections"]], marker="o", label="ask peak RSS MiB")
-    axes[2].plot(
-        sizes,
-        [r["incremental"]["share_of_full"] * 100 for r in results["collections"]],
-        marker="o",
-        label="+1% ingest, % of full",
-    )
+    shared = [
+        (n, (r.get("incremental") or {}).get("share_of_full"))
+        for n, r in zip(sizes, results["collections"], strict=True)
+    ]
+    shared = [(n, share * 100) for n, share in shared if share is not None]  # None: --ingest-sizes "" skipped it
+    if shared:
+        axes[2].plot(*zip(*shared, strict=True), marker="o", label="+1% ingest, % of full")
     axes[2].set(xscale="log", yscale="log", xlabel="papers", title="Memory, disk, incremental ingest")
     axes[2].legend()
     fig.tight_layout()
@@ -276,12 +277,20 @@ def table(results: dict[str, Any]) -> str:
     ]
     for r in results["collections"]:
         lat = r["latency_ms"]
-        inc = r["incremental"]
+        inc = r.get("incremental") or {}
+        share = inc.get("share_of_full")
+        step = (
+            "not run"
+            if not inc
+            else f"{inc['seconds']} ({share * 100:.1f}%)"
+            if share
+            else f"{inc['seconds']} (no estimate)"
+        )
         lines.append(
             f"| {r['papers']:,} | {lat['retrieve']['p50']} / {lat['retrieve']['p95']} | {lat['dense']['p95']} "
             f"| {lat['bm25']['p95']} | {lat['fused']['p95']} | {r['cold_start_s']} | {r['open_ms']} "
             f"| {r['bm25_load_ms']} | {r['ask_peak_rss_mib']} | {r['disk_bytes_per_paper'] / 1024:.1f} "
-            f"| {inc['seconds']} ({inc['share_of_full'] * 100:.1f}%) |"
+            f"| {step} |"
         )
     return "\n".join(lines)
 
@@ -376,6 +385,8 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=2))
     if per_paper:  # the full-ingest estimate follows the measured per-paper encode cost
         for row in results["collections"]:
+            if "incremental" not in row:
+                continue
             full = row["papers"] * per_paper
             row["incremental"]["full_estimate_s"] = round(full, 1)
             row["incremental"]["share_of_full"] = round(row["incremental"]["seconds"] / full, 4)
