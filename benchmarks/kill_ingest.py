@@ -1,6 +1,8 @@
 """Kill trials: SIGKILL the real ``ingest`` at random moments; after each, a re-run must leave an
 index whose manifest, Chroma chunks, sentence vectors and BM25 agree exactly (no orphans, no
-duplicates) and hold every paper of the collection.
+duplicates) and hold every paper of the collection; the vectors stored beyond the listed ones (in
+chunk stores and in sentence folders, bases and deltas) are exactly the garbage the manifest
+counts, and no store or sentence folder is on disk that neither kept generation lists.
 
 Trial 0 kills a from-scratch ingest of the whole collection. Every later trial first removes a
 random 2-12% of the papers from the committed index (through the index's own commit, as a
@@ -34,6 +36,7 @@ import time  # noqa: E402
 
 import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
 from assistant.manifest import load_manifest  # noqa: E402
+from assistant.sentsegments import SentenceSegments  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from assistant.store import PaperIndex  # noqa: E402
 from assistant.writer import IndexWriter  # noqa: E402
@@ -109,8 +112,20 @@ def check(index: Path, expect: int) -> list[str]:
     stores = {p.name for p in index.glob("chroma*") if p.is_dir()}
     if not stores <= manifest.kept_stores():
         problems.append(f"vector stores left: {sorted(stores)}")
+    # the same for the sentence folders (base and deltas, assistant.sentsegments): rows stored across
+    # them are the listed ones plus the garbage the manifest counts, and no unlisted id beyond it
+    held_sentences = store.sentences
+    if isinstance(held_sentences, SentenceSegments):
+        unlisted = set(held_sentences.ids()) - set(sentence_ids)
+        stored = held_sentences.stored()
+        if len(unlisted) > manifest.sentence_garbage or stored != len(sentence_ids) + manifest.sentence_garbage:
+            problems.append(
+                f"sentences: {stored - len(sentence_ids)} unlisted rows, manifest counts {manifest.sentence_garbage}"
+            )
+    else:
+        problems.append("sentences: no sentence folder")
     sentences = {p.name for p in index.glob("sentences-*")}  # staged *.tmp ones included: the run finished
-    if not sentences <= {manifest.sentence_dir, manifest.previous_sentence_dir}:
+    if not sentences <= manifest.kept_sentences():
         problems.append(f"sentence folders left: {sorted(sentences)}")
     return problems
 
