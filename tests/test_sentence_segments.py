@@ -238,6 +238,8 @@ def test_compaction_writes_one_new_base_and_drops_the_deltas(tmp_path: Path, mon
     assert three.sentence_dir == f"sentences-{three.generation}" and three.sentence_deltas == []
     assert three.sentence_garbage == 0 and SentenceFile(index / three.sentence_dir).count() == three.sentence_count
     assert three.previous_sentence_dir == two.sentence_dir and three.previous_sentence_deltas == two.sentence_deltas
+    # the previous generation's base and deltas stay on disk for a reader still on it, until the next commit
+    assert _sentence_folders(index) == {three.sentence_dir, two.sentence_dir, *two.sentence_deltas}
     reader = PaperIndex.open(settings)
     again = reader.sentence_vectors([pid, _pid(index, PAPERS[3]["title"])])
     assert {k: v[0] for k, v in again.items()} == {k: v[0] for k, v in shown.items()}
