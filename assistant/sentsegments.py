@@ -142,13 +142,19 @@ class SentenceSegments:
         pids = list(dict.fromkeys(paper_ids))
         listed = self.listing(pids) if pids else {}
         owner = {sid: pid for pid in pids for sid in listed.get(pid, [])}
-        found = self.get(owner)
-        if not found:
+        left, sids, blocks = list(owner), [], []
+        for part in reversed(self.parts):  # each id from the newest part holding it; no text is read
+            if not left:
+                break
+            found = part.rows(left)
+            if found:
+                sids += list(found)
+                blocks.append(part.vectors_at(list(found.values())))
+                left = [sid for sid in left if sid not in found]
+        if not sids:
             return []
-        sids = sorted(found)
-        block = np.asarray([found[sid][1] for sid in sids], dtype="float32")
         # einsum, not BLAS (see SentenceFile.nearest)
-        scores = np.einsum("ij,j->i", block, np.asarray(vector, dtype="float32"))
+        scores = np.einsum("ij,j->i", np.concatenate(blocks), np.asarray(vector, dtype="float32"))
         hits = [(sid, owner[sid], float(score)) for sid, score in zip(sids, scores.tolist(), strict=True)]
         return sorted(hits, key=lambda hit: (-hit[2], hit[0]))[: max(n, 0)]
 
