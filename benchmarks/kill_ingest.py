@@ -130,6 +130,12 @@ def check(index: Path, expect: int) -> list[str]:
     return problems
 
 
+def _sentence_folders(index: Path) -> str:
+    """The committed sentence folders, said briefly: "base + N deltas, G garbage"."""
+    m = load_manifest(index)
+    return f"sentences: {m.sentence_dir} + {len(m.sentence_deltas)} deltas, {m.sentence_garbage} garbage"
+
+
 def remove_some(index: Path, rng: random.Random, share: tuple[float, float]) -> int:
     """Drop a random share of the papers from the committed index (their chunks go with them)."""
 
@@ -189,6 +195,7 @@ def main() -> None:
                 print(f"trial {len(results) - 1}: {problems}", flush=True)
                 break  # the index can no longer be used: stop here
             kills += killed
+            folders = _sentence_folders(index)
             results.append(
                 {
                     "trial": len(results),
@@ -196,12 +203,13 @@ def main() -> None:
                     "kill_after_s": round(delay, 2),
                     "killed": killed,
                     "problems": problems,
+                    "sentence_folders": folders,
                 }
             )
             print(
                 f"trial {len(results) - 1}: {removed} papers removed, "
                 + (f"killed at {delay:.1f} s" if killed else f"finished before {delay:.1f} s")
-                + f": {problems or 'consistent'}",
+                + f" ({folders}): {problems or 'consistent'}",
                 flush=True,
             )
     failures = sum(bool(r["problems"]) for r in results)
