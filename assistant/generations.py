@@ -91,7 +91,7 @@ def commit_sentences(
     staged = set(pending.known)
     segmented = isinstance(base, SentenceSegments) and committed.base is not None and bool(base.parts)
     if segmented and not change.clear and not base.lost:
-        tidy = len(base.parts) > 1 or base.garbage > 0  # a compaction would change something
+        tidy = len(base.parts) > 1 or base.garbage > 0 or bool(old - new)  # a compaction would drop something
         if not (tidy and (compact or compaction_due(base, len(base.parts) - 1))):
             return _add_delta(root, generation, committed, dimension, base, pending, change, listed_elsewhere)
     held = _held_ids(base)
