@@ -267,6 +267,25 @@ def test_the_share_of_sentence_deltas_and_garbage_compacts_the_sentences_alone(t
     _consistent(index)
 
 
+def test_a_chunk_compaction_compacts_the_sentences_only_when_that_drops_something(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = copy_index(built, tmp_path / "index")
+    monkeypatch.setattr(segments, "MAX_DELTAS", 0)  # every commit compacts the chunks
+    before = load_manifest(index)
+    run_ingest([write_jsonl(tmp_path / "b.jsonl", PAPERS[20:21])], _settings(index))
+    added = load_manifest(index)
+    assert added.chroma_dir != before.chroma_dir and added.chroma_deltas == []
+    # one sentence base, no garbage, nothing removed: a new base would be the same rows, so a delta
+    assert added.sentence_dir == before.sentence_dir and len(added.sentence_deltas) == 1
+    _remove(index, [LONG["title"]])  # makes 5 rows of garbage: compacted with the chunks
+    removed = load_manifest(index)
+    assert removed.sentence_dir == f"sentences-{removed.generation}" and removed.sentence_deltas == []
+    assert removed.sentence_garbage == 0 and removed.sentence_count == added.sentence_count - 5
+    assert SentenceFile(index / removed.sentence_dir).count() == removed.sentence_count
+    _consistent(index)
+
+
 @pytest.mark.parametrize("which", ["base", "delta"])
 def test_a_lost_sentence_folder_is_named_and_repair_re_embeds_only_its_rows(
     built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
