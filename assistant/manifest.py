@@ -12,7 +12,10 @@ Layout of the index directory::
     chroma-<gen>-<token>-delta/  the vectors one commit added (``assistant.segments``); the manifest
                              lists the base and its deltas, and no listed store is written again
     bm25-<gen>/              bm25s index over the same chunks, one folder per generation (``assistant.bm25``)
-    sentences-<gen>/         abstract sentences with their vectors, memory-mapped arrays (``assistant.sentvec``)
+    sentences-<gen>/         abstract sentences with their vectors, memory-mapped arrays (``assistant.sentvec``):
+                             the base folder, written whole only by a compaction or a rebuild
+    sentences-<gen>-delta/   the sentence vectors one commit added (``assistant.sentsegments``); the
+                             manifest lists the base and its deltas, and no listed folder is written again
     next-store.json          the store an ingest in progress writes (gone after its commit)
     .lock                    held by the one writer
 
@@ -37,7 +40,12 @@ from assistant.errors import IndexError_, IndexMismatchError
 if TYPE_CHECKING:
     from assistant.settings import Settings
 
-MANIFEST_VERSION = 2  # 1: paper records inline in manifest.json (read, and moved to the catalog at the next commit)
+# 1: paper records inline in manifest.json (read, and moved to the catalog at the next commit);
+# 2: records in the catalog; 3: sentence vectors in a base and delta folders (``sentence_deltas``).
+# 1 and 2 are read (2 as 3 with no sentence delta) and become 3 at their next commit; a build that
+# reads only 1 and 2 refuses a format-3 index with its "has format 3, rebuild" message.
+MANIFEST_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class Manifest(BaseModel):
@@ -68,6 +76,11 @@ class Manifest(BaseModel):
     # sentences are in the Chroma collection ``<name>-sentences`` (moved at its next commit)
     sentence_dir: str | None = None
     previous_sentence_dir: str | None = None  # kept until the next commit, like previous_chroma_dir
+    # delta sentence folders read with sentence_dir, oldest first (``assistant.sentsegments``, format 3);
+    # none in an older index, which opens as it is and gains its first delta at the next commit
+    sentence_deltas: list[str] = Field(default_factory=list)
+    previous_sentence_deltas: list[str] = Field(default_factory=list)  # the previous generation's
+    sentence_garbage: int = 0  # sentence rows the listed folders hold beyond sentence_count (replaced, removed)
     inline_papers: dict[str, PaperEntry] = Field(default_factory=dict, alias="papers", exclude=True)
     _table: PaperTable | None = PrivateAttr(None)
 
@@ -88,6 +101,15 @@ class Manifest(BaseModel):
     def kept_stores(self) -> set[str | None]:
         """The vector stores this generation and the previous one read (bases and deltas)."""
         return {self.chroma_dir, self.previous_chroma_dir, *self.chroma_deltas, *self.previous_chroma_deltas}
+
+    def kept_sentences(self) -> set[str | None]:
+        """The sentence folders this generation and the previous one read (bases and deltas)."""
+        return {
+            self.sentence_dir,
+            self.previous_sentence_dir,
+            *self.sentence_deltas,
+            *self.previous_sentence_deltas,
+        }
 
     def chunk_owner(self) -> dict[str, str]:
         """Every chunk id -> its paper (reads every record: for tools and tests, not the query path)."""
@@ -129,10 +151,10 @@ def load_manifest(root: Path) -> Manifest:
 
 
 def check_compatible(manifest: Manifest, settings: Settings) -> None:
-    if manifest.version not in (1, MANIFEST_VERSION):
+    if manifest.version not in READABLE_VERSIONS:
         raise IndexMismatchError(
-            f"index {settings.index.path} has format {manifest.version}, this version reads {MANIFEST_VERSION}: "
-            "rebuild it with `ingest --rebuild`"
+            f"index {settings.index.path} has format {manifest.version}, this version reads formats "
+            f"{READABLE_VERSIONS[0]} to {MANIFEST_VERSION}: rebuild it with `ingest --rebuild`"
         )
     wanted = settings.embedding.model
     if manifest.embedding_model != wanted:

@@ -126,7 +126,7 @@ class Retriever:
         sparse = self.index.sparse(query, cfg.candidates, allowed)
         # a paper's best sentence: a ranking signal when weighted, and an abstention signal always.
         # Scored exactly over the abstract sentences of the papers the two lists found (stored vectors
-        # read by id, assistant.sentvec), not searched over every sentence: a paper neither list found
+        # read by id, assistant.sentsegments), not searched over every sentence: a paper neither list found
         # has no rank to gain (see docs/architecture.md, Sentence vectors).
         papers = dict.fromkeys(hit.paper_id for hit in (*dense, *sparse))
         sentence = self.index.sentence_hits(vector, papers, cfg.candidates)

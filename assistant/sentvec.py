@@ -88,11 +88,13 @@ class SentenceFile:
             return {}
         needles = np.array(keys)
         found = np.searchsorted(ids, needles)
-        out = {}
-        for key, row in zip(keys, found.tolist(), strict=True):
-            if row < len(ids) and ids[row] == key:
-                out[key.decode()] = row
-        return out
+        held = ids[np.minimum(found, len(ids) - 1)] == needles  # one comparison for all of them
+        return {key.decode(): row for key, row, hit in zip(keys, found.tolist(), held.tolist(), strict=True) if hit}
+
+    def vectors_at(self, rows: list[int]) -> np.ndarray:
+        """The float32 unit vectors of ``rows`` (from :meth:`rows`), shape (len(rows), dimension)."""
+        vectors = self._load()[1]
+        return np.asarray(vectors[np.asarray(rows, dtype="int64")], dtype="float32")
 
     def nearest(self, vector: np.ndarray, paper_ids: Iterable[str], n: int) -> list[tuple[str, str, float]]:
         """The ``n`` stored sentences of ``paper_ids`` most similar to the unit ``vector`` (dimension,):

@@ -2,7 +2,7 @@
 
 :class:`PaperIndex` opens the committed generation (``assistant.manifest``), searches its chunks,
 dense (``assistant.chroma``) and sparse (``assistant.bm25``), reads abstract sentences and their
-vectors by id (``assistant.sentvec``) and papers from the catalog (``assistant.catalog``). Only
+vectors by id (``assistant.sentsegments``) and papers from the catalog (``assistant.catalog``). Only
 what the manifest's papers list is ever returned, so vectors a writer added before its commit stay
 invisible. Writing is
 ``assistant.writer``'s :class:`~assistant.writer.IndexWriter`, a :class:`PaperIndex` that may also write.
@@ -30,7 +30,8 @@ from assistant.chroma import (
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.manifest import BACKUP, Manifest, check_compatible, paper_of, read_manifest
 from assistant.segments import Segments, nearest
-from assistant.sentvec import LegacySentences, SentenceFile
+from assistant.sentsegments import SentenceSegments, open_segments
+from assistant.sentvec import LegacySentences
 from assistant.storage import file_stamp
 from assistant.text import index_terms
 
@@ -203,14 +204,14 @@ class PaperIndex:
         return self._collection
 
     @property
-    def sentences(self) -> SentenceFile | LegacySentences:
+    def sentences(self) -> SentenceSegments | LegacySentences:
         """The committed abstract sentences with their vectors, embedded at ingest so that picking
         evidence for a question costs dot products, not an encoder pass per sentence: the generation's
-        ``sentences-<gen>/`` arrays (``assistant.sentvec``), or for an index built before them its
-        Chroma collection ``<name>-sentences`` (read-only here; the next commit moves them)."""
+        base and delta folders read as one (``assistant.sentsegments``), or for an index built before
+        them its Chroma collection ``<name>-sentences`` (read-only here; the next commit moves them)."""
         if self._sentences is None:
             if self.manifest.sentence_dir:
-                self._sentences = SentenceFile(self.root / self.manifest.sentence_dir)
+                self._sentences = open_segments(self.root, self.manifest)
             elif self.legacy_sentences:
                 self._sentences = LegacySentences(self._open_collection("-sentences"))
             else:
@@ -267,7 +268,7 @@ class PaperIndex:
     def sentence_hits(self, vector: np.ndarray, paper_ids: Collection[str], n: int) -> list[Hit]:
         """The ``n`` abstract sentences of ``paper_ids`` most similar to the unit ``vector`` (cosine:
         exact dot products over their stored vectors, best first; ids are sentence ids)."""
-        if isinstance(self.sentences, SentenceFile):  # by id prefix: no catalog read
+        if isinstance(self.sentences, SentenceSegments):  # by id (prefix, or the papers' listed ids)
             return [Hit(sid, pid, score, "") for sid, pid, score in self.sentences.nearest(vector, paper_ids, n)]
         if self.sentences.collection is None:
             return []
@@ -322,10 +323,12 @@ class PaperIndex:
         where they hold garbage (``assistant.segments``), only the ids a committed paper lists (all,
         when a writer starts from no committed papers: a repair from the sources reuses any)."""
         if kind == "sentences":
-            return set(self.sentences.ids()) | self._staged
-        held, store = self.collection.ids(), self.collection
-        everything = (len(store.parts) == 1 and not store.garbage) or self.manifest.papers.cleared
-        return held if everything else set(self.owners(held))
+            sent = self.sentences
+            held, store = set(sent.ids()), sent if isinstance(sent, SentenceSegments) else None
+        else:
+            held, store = self.collection.ids(), self.collection
+        everything = store is None or (len(store.parts) == 1 and not store.garbage) or self.manifest.papers.cleared
+        return (held if everything else set(self.owners(held, kind))) | (self._staged if kind == "sentences" else set())
 
     # -- reading -------------------------------------------------------------------------------
 

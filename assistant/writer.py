@@ -3,9 +3,9 @@
 An :class:`IndexWriter` is a :class:`~assistant.store.PaperIndex` (it reads what it writes) that
 never writes what readers use. It adds its vectors to a new delta store beside the committed ones
 (or, at a compaction, to a new base: :meth:`IndexWriter.begin`, ``assistant.segments``), writes the
-next generation's BM25 and sentence folders beside the current ones (sentence vectors are staged on
-disk until then, ``assistant.sentvec``) and the papers' rows as the next generation in the catalog,
-and only then replaces ``manifest.json`` atomically, naming the new store
+next generation's BM25 folder and a sentence delta folder (staged on disk until then,
+``assistant.sentsegments``) beside the current ones and the papers' rows as the next generation in
+the catalog, and only then replaces ``manifest.json`` atomically, naming the new store
 (:meth:`IndexWriter.commit`). What a killed run left beside the committed state is reused or removed
 by the next run; a damaged or lost manifest, catalog or store is recovered by ``ingest --repair``
 (:meth:`IndexWriter.open_for_write`). ``docs/architecture.md`` has the whole protocol.
@@ -37,7 +37,8 @@ from assistant.chroma import (
 from assistant.errors import IndexError_, IndexMismatchError, IndexMissingError
 from assistant.manifest import BACKUP, MANIFEST_VERSION, Manifest, empty_manifest, read_manifest
 from assistant.segments import compaction_due, is_delta
-from assistant.sentvec import LegacySentences, PendingSentences, SentenceFile, newest_folder
+from assistant.sentsegments import SentenceSegments, newest_sentences, open_segments
+from assistant.sentvec import LegacySentences, PendingSentences
 from assistant.storage import write_atomic
 from assistant.store import PaperIndex
 from assistant.text import title_key
@@ -68,6 +69,7 @@ class IndexWriter(PaperIndex):
         self._pending = PendingSentences(root / f"sentences-{manifest.generation + 1}.parts.tmp")
         self._staged = self._pending.known  # sentence ids this run staged: existing() and stored_ids() see them
         self.committed_sentences = manifest.sentence_dir  # what readers use (a rebuild: the on-disk manifest's)
+        self.committed_sentence_deltas = list(manifest.sentence_deltas)  # read with committed_sentences
 
     @classmethod
     def open_for_write(
@@ -102,19 +104,20 @@ class IndexWriter(PaperIndex):
         if not rebuild and (recovered := cls._recover(settings, dimension, repair=repair)) is not None:
             return recovered
         if rebuild:
-            previous, committed, sentences, deltas = 0, "chroma", None, []
+            previous, committed, sentences, deltas = 0, "chroma", (None, []), []
             try:
                 if path.is_file():
                     on_disk = read_manifest(path)
-                    previous, committed, sentences = on_disk.generation, on_disk.chroma_dir, on_disk.sentence_dir
-                    deltas = on_disk.chroma_deltas
+                    previous, committed, deltas = on_disk.generation, on_disk.chroma_dir, on_disk.chroma_deltas
+                    sentences = (on_disk.sentence_dir, list(on_disk.sentence_deltas))
             except IndexError_:
                 pass
             settings.index.path.mkdir(parents=True, exist_ok=True)
             empty = empty_manifest(settings, dimension).model_copy(update={"generation": previous})
             index = cls(settings.index.path, empty)
             index.fresh = True
-            index.committed_dir, index.committed_sentences, index.committed_deltas = committed, sentences, deltas
+            index.committed_dir, index.committed_deltas = committed, deltas
+            index.committed_sentences, index.committed_sentence_deltas = sentences
             return index
         if path.is_file():
             index = cls.open(settings)
@@ -198,7 +201,7 @@ class IndexWriter(PaperIndex):
         # (only the rows the sources list are kept); the next generation is above any folder's
         deltas = healthy_deltas(root, generation) if newest else []
         update = {"generation": max(generation, generations.newest_on_disk(root))}
-        update |= {"chroma_dir": newest or "chroma", "chroma_deltas": deltas, "sentence_dir": newest_folder(root)}
+        update |= {"chroma_dir": newest or "chroma", "chroma_deltas": deltas} | newest_sentences(root)
         empty = empty_manifest(settings, dimension).model_copy(update=update)
         index = cls(root, empty)
         index.fresh = newest is None
@@ -214,7 +217,7 @@ class IndexWriter(PaperIndex):
         kind: str = "chunks",
     ) -> None:
         """Chunks: written in slices of the client's max batch size (Chroma rejects larger batches).
-        Sentences: staged on disk for the commit's ``sentences-<gen>/`` (metadata not kept)."""
+        Sentences: staged on disk for the commit's sentence delta or base folder (metadata not kept)."""
         if kind == "sentences":
             self._pending.add(ids, vectors, texts)
             return
@@ -237,8 +240,11 @@ class IndexWriter(PaperIndex):
             self.collection.delete(ids=ids[start : start + step])
 
     @property
-    def sentences(self) -> SentenceFile | LegacySentences:
-        """None of the committed rows when the writer starts empty (``fresh``: a rebuild, a lost store)."""
+    def sentences(self) -> SentenceSegments | LegacySentences:
+        """None of the committed rows when the writer starts empty (``fresh``: a rebuild, a lost store);
+        a missing or damaged sentence folder is left out (its rows are embedded again, ``lost``)."""
+        if self._sentences is None and self.manifest.sentence_dir and not self.fresh:
+            self._sentences = open_segments(self.root, self.manifest, skip_damaged=True)
         return LegacySentences(None) if self.fresh else super().sentences
 
     def begin(self) -> None:
@@ -302,8 +308,9 @@ class IndexWriter(PaperIndex):
         self._begun = False
         shutil.rmtree(self.root / f"bm25-{generation + 1}", ignore_errors=True)
         self._pending.discard()
-        if f"sentences-{generation + 1}" not in {generations.on_disk_sentences(self.root), self.committed_sentences}:
-            shutil.rmtree(self.root / f"sentences-{generation + 1}", ignore_errors=True)
+        generations.remove_unnamed_sentences(
+            self.root, generation, {self.committed_sentences, *self.committed_sentence_deltas}
+        )
         storage.clear_staging(self.root)
         if self._catalog is not None and self._catalog_writable:
             with contextlib.suppress(Exception):
@@ -356,11 +363,9 @@ class IndexWriter(PaperIndex):
         if not adding and self.collection.stored() != counts[1] + lingering[0]:
             self._sweep_all(changes, clear)  # what a killed run (or an older version) left unowned
             stale = []
-        manifest.sentence_dir = self._commit_sentences(
-            generations.SentenceChange(changes, before, clear, counts[2]), generation
-        )
-        previous = self.committed_sentences
-        manifest.previous_sentence_dir = previous if previous != manifest.sentence_dir else None
+        folders = self._commit_sentences(generations.SentenceChange(changes, before, clear, counts[2]), generation)
+        for key, value in folders.fields(self.committed_sentences, self.committed_sentence_deltas).items():
+            setattr(manifest, key, value)
         excluded = set(stale)
         ids, texts = delta.chunk_texts(
             self.collection,
@@ -383,6 +388,7 @@ class IndexWriter(PaperIndex):
             self.delete(stale)
         self.manifest = manifest
         self.committed_sentences, self._sentences = manifest.sentence_dir, None
+        self.committed_sentence_deltas = list(manifest.sentence_deltas)
         self._pending.folder = self.root / f"sentences-{generation + 1}.parts.tmp"  # emptied by the commit
         manifest.attach(PaperTable(self._catalog, generation))
         self.committed_dir, self.committed_deltas = manifest.chroma_dir, list(manifest.chroma_deltas)
@@ -395,21 +401,24 @@ class IndexWriter(PaperIndex):
         self._dated = {}
         self.tidy()
 
-    def _commit_sentences(self, change: generations.SentenceChange, generation: int) -> str | None:
-        """The next generation's sentence folder (``assistant.generations``); an index built before
-        it has its sentences moved out of Chroma here (the copy drops their collection)."""
+    def _commit_sentences(self, change: generations.SentenceChange, generation: int) -> generations.SentenceFolders:
+        """The next generation's sentence folders (``assistant.generations``: a delta, or a new base
+        when the chunks are compacted too); an index built before them has its sentences moved out of
+        Chroma here (the copy drops their collection)."""
         legacy, base = self.legacy_sentences, self.sentences
 
         def listed_elsewhere() -> set[str]:
             table = PaperTable(self._catalog, self.manifest.generation)
             return {s for pid, e in table.iter_items() if pid not in change.changes for s in e.sentence_ids}
 
-        where = (self.root, generation, self.manifest.sentence_dir, self.manifest.dimension)
-        name = generations.commit_sentences(*where, base, self._pending, change, listed_elsewhere)
+        m = self.manifest
+        committed = generations.SentenceFolders(m.sentence_dir, list(m.sentence_deltas), m.sentence_garbage)
+        where = (self.root, generation, committed, m.dimension, base, self._pending, change, listed_elsewhere)
+        folders = generations.commit_sentences(*where, compact=self.copying)
         if legacy and self.server is None and isinstance(base, LegacySentences) and base.collection is not None:
             with contextlib.suppress(Exception):
                 self.collection._client.delete_collection(base.collection.name)
-        return name
+        return folders
 
     def _sweep_all(self, changes: dict[str, PaperEntry | None], clear: bool) -> None:
         """Delete every stored vector that no paper of the next generation lists (reads all ids)."""

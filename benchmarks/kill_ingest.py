@@ -1,6 +1,8 @@
 """Kill trials: SIGKILL the real ``ingest`` at random moments; after each, a re-run must leave an
 index whose manifest, Chroma chunks, sentence vectors and BM25 agree exactly (no orphans, no
-duplicates) and hold every paper of the collection.
+duplicates) and hold every paper of the collection; the vectors stored beyond the listed ones (in
+chunk stores and in sentence folders, bases and deltas) are exactly the garbage the manifest
+counts, and no store or sentence folder is on disk that neither kept generation lists.
 
 Trial 0 kills a from-scratch ingest of the whole collection. Every later trial first removes a
 random 2-12% of the papers from the committed index (through the index's own commit, as a
@@ -10,7 +12,12 @@ from trial 0), so kills land while reading, loading the model, embedding, upsert
 or replacing the manifest. A run that finishes before its kill is counted, not killed; trials go
 on until ``--trials`` runs were really killed.
 
-    python benchmarks/kill_ingest.py [--data data] [--expect 502] [--trials 20] [--seed 0]
+    python benchmarks/kill_ingest.py [--data data] [--expect 502] [--trials 20] [--seed 0] [--compact-removals]
+
+Without ``--compact-removals`` the removed papers' vectors stay stored as garbage and the re-run
+finds them, so it embeds nothing and writes no delta; with it, each removal commit compacts (a new
+chunk base and sentence base without garbage), and each re-run embeds the removed papers again and
+writes a chunk delta and a sentence delta, which the kills then interrupt.
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import assistant  # noqa: E402,F401 - sets the process environment (assistant.environment)
+from assistant import segments  # noqa: E402
 from assistant.manifest import load_manifest  # noqa: E402
+from assistant.sentsegments import SentenceSegments  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 from assistant.store import PaperIndex  # noqa: E402
 from assistant.writer import IndexWriter  # noqa: E402
@@ -109,22 +118,48 @@ def check(index: Path, expect: int) -> list[str]:
     stores = {p.name for p in index.glob("chroma*") if p.is_dir()}
     if not stores <= manifest.kept_stores():
         problems.append(f"vector stores left: {sorted(stores)}")
+    # the same for the sentence folders (base and deltas, assistant.sentsegments): rows stored across
+    # them are the listed ones plus the garbage the manifest counts, and no unlisted id beyond it
+    held_sentences = store.sentences
+    if isinstance(held_sentences, SentenceSegments):
+        unlisted = set(held_sentences.ids()) - set(sentence_ids)
+        stored = held_sentences.stored()
+        if len(unlisted) > manifest.sentence_garbage or stored != len(sentence_ids) + manifest.sentence_garbage:
+            problems.append(
+                f"sentences: {stored - len(sentence_ids)} unlisted rows, manifest counts {manifest.sentence_garbage}"
+            )
+    else:
+        problems.append("sentences: no sentence folder")
     sentences = {p.name for p in index.glob("sentences-*")}  # staged *.tmp ones included: the run finished
-    if not sentences <= {manifest.sentence_dir, manifest.previous_sentence_dir}:
+    if not sentences <= manifest.kept_sentences():
         problems.append(f"sentence folders left: {sorted(sentences)}")
     return problems
 
 
-def remove_some(index: Path, rng: random.Random, share: tuple[float, float]) -> int:
-    """Drop a random share of the papers from the committed index (their chunks go with them)."""
+def _sentence_folders(index: Path) -> str:
+    """The committed sentence folders, said briefly: "base + N deltas, G garbage"."""
+    m = load_manifest(index)
+    return f"sentences: {m.sentence_dir} + {len(m.sentence_deltas)} deltas, {m.sentence_garbage} garbage"
 
-    store = IndexWriter.open_for_write(Settings(index=index), load_manifest(index).dimension)
-    ids = sorted(store.manifest.papers)
-    drop = rng.sample(ids, max(1, int(len(ids) * rng.uniform(*share))))
-    kept = store.manifest.staged()
-    for pid in drop:
-        del kept.papers[pid]
-    store.commit(kept)
+
+def remove_some(index: Path, rng: random.Random, share: tuple[float, float], compact: bool = False) -> int:
+    """Drop a random share of the papers from the committed index (their chunks go with them).
+    ``compact``: the commit compacts (a new chunk base and a new sentence base, garbage dropped), so
+    the re-run must embed the removed papers again and write chunk and sentence deltas; otherwise
+    their vectors stay as garbage and the re-run reuses them, embedding nothing."""
+    saved = segments.MAX_DELTAS
+    segments.MAX_DELTAS = 0 if compact else saved  # segments.compaction_due: due at any number of deltas
+    try:
+        store = IndexWriter.open_for_write(Settings(index=index), load_manifest(index).dimension)
+        ids = sorted(store.manifest.papers)
+        drop = rng.sample(ids, max(1, int(len(ids) * rng.uniform(*share))))
+        kept = store.manifest.staged()
+        for pid in drop:
+            del kept.papers[pid]
+        store.commit(kept)
+        store.close()
+    finally:
+        segments.MAX_DELTAS = saved
     return len(drop)
 
 
@@ -134,6 +169,11 @@ def main() -> None:
     parser.add_argument("--expect", type=int, default=502, help="Papers the collection holds.")
     parser.add_argument("--trials", type=int, default=20, help="Runs to kill.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--compact-removals",
+        action="store_true",
+        help="Each removal commit compacts, so every re-run embeds the removed papers again and writes deltas.",
+    )
     parser.add_argument("--full-estimate", type=float, default=220.0, help="Seconds a full ingest takes (trial 0).")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/kill_ingest.json")
     args = parser.parse_args()
@@ -155,7 +195,7 @@ def main() -> None:
         print(f"trial 0: full ingest {full:.0f} s, killed at {delay:.1f} s: {problems or 'consistent'}", flush=True)
         kills = int(killed)
         while kills < args.trials:
-            removed = remove_some(index, rng, (0.02, 0.12))
+            removed = remove_some(index, rng, (0.02, 0.12), compact=args.compact_removals)
             expected = 6 + (full - 6) * removed / args.expect  # start-up plus the share to embed
             delay = rng.uniform(0, expected * 1.2)
             killed, _ = run_ingest(args.data, index, delay, log)
@@ -174,6 +214,7 @@ def main() -> None:
                 print(f"trial {len(results) - 1}: {problems}", flush=True)
                 break  # the index can no longer be used: stop here
             kills += killed
+            folders = _sentence_folders(index)
             results.append(
                 {
                     "trial": len(results),
@@ -181,12 +222,13 @@ def main() -> None:
                     "kill_after_s": round(delay, 2),
                     "killed": killed,
                     "problems": problems,
+                    "sentence_folders": folders,
                 }
             )
             print(
                 f"trial {len(results) - 1}: {removed} papers removed, "
                 + (f"killed at {delay:.1f} s" if killed else f"finished before {delay:.1f} s")
-                + f": {problems or 'consistent'}",
+                + f" ({folders}): {problems or 'consistent'}",
                 flush=True,
             )
     failures = sum(bool(r["problems"]) for r in results)

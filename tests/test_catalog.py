@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from assistant.catalog import CATALOG, Catalog
-from assistant.manifest import load_manifest
+from assistant.manifest import MANIFEST_VERSION, load_manifest
 from assistant.retrieve import Retriever
 from assistant.settings import Settings
 from assistant.store import PaperIndex
@@ -90,7 +90,7 @@ def test_an_index_of_format_1_is_read_and_moved_into_the_catalog(tmp_path: Path)
     assert search.sources[0].title == "Glacier Seismology"
     run_ingest([jsonl(tmp_path / "b.jsonl", PAPERS[3:])], settings)
     migrated = json.loads((root / "manifest.json").read_text())
-    assert migrated["version"] == 2 and "papers" not in migrated and migrated["paper_count"] == 4
+    assert migrated["version"] == MANIFEST_VERSION == 3 and "papers" not in migrated and migrated["paper_count"] == 4
     assert [title for title, *_ in rows(root)] == sorted(p["title"] for p in PAPERS)
     index = PaperIndex.open(settings)
     index.check_complete()
