@@ -20,12 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from assistant.errors import IndexError_
 from assistant.sentvec import SentenceFile, newest_folder
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from assistant.manifest import Manifest
@@ -107,26 +109,22 @@ class SentenceSegments:
 
     def rows(self, wanted: Iterable[str]) -> dict[str, int]:
         """Those of ``wanted`` that any part holds -> their row in the newest part holding them."""
-        left = list(dict.fromkeys(wanted))
-        out: dict[str, int] = {}
-        for part in reversed(self.parts):
-            if not left:
-                break
-            found = part.rows(left)
-            out.update(found)
-            left = [sid for sid in left if sid not in found]
-        return out
+        return self._newest(wanted, lambda part, left: part.rows(left))
 
     def get(self, wanted: Iterable[str]) -> dict[str, tuple[str, np.ndarray]]:
         """Sentence id -> (text, float32 unit vector of shape (dimension,)), each from the newest part
         holding it. An id names one text (it carries the paper's content hash), so a row kept as
         garbage in an older part is the same sentence when a paper lists its id again."""
+        return self._newest(wanted, lambda part, left: part.get(left))
+
+    def _newest(self, wanted: Iterable[str], read: Callable[[SentenceFile, list[str]], dict[str, T]]) -> dict[str, T]:
+        """``read(part, ids)`` over the parts, newest first, each asked only for the ids no newer part held."""
         left = list(dict.fromkeys(wanted))
-        out: dict[str, tuple[str, np.ndarray]] = {}
+        out: dict[str, T] = {}
         for part in reversed(self.parts):
             if not left:
                 break
-            found = part.get(left)
+            found = read(part, left)
             out.update(found)
             left = [sid for sid in left if sid not in found]
         return out
