@@ -163,6 +163,17 @@ def remove_some(index: Path, rng: random.Random, share: tuple[float, float], com
     return len(drop)
 
 
+def _keep(index: Path, log: Path, keep: Path) -> Path:
+    """Copy a failed trial's index (if any) and ingest log to ``keep``, for reading after the run."""
+    shutil.rmtree(keep, ignore_errors=True)
+    if index.exists():
+        shutil.copytree(index, keep)
+    keep.mkdir(parents=True, exist_ok=True)
+    if log.exists():
+        shutil.copy(log, keep / "ingest.log")
+    return keep
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT / "data")
@@ -177,6 +188,9 @@ def main() -> None:
     parser.add_argument("--full-estimate", type=float, default=220.0, help="Seconds a full ingest takes (trial 0).")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/kill_ingest.json")
     args = parser.parse_args()
+    args.data = args.data.resolve()  # ingest runs from the repository's root: a relative path is the caller's
+    if not args.data.exists():
+        sys.exit(f"kill_ingest: --data {args.data} does not exist")
     rng = random.Random(args.seed)
     Settings()  # fail early on a bad config
     results: list[dict[str, object]] = []
@@ -185,8 +199,12 @@ def main() -> None:
         # trial 0: the whole collection from scratch, killed within its expected length; the killed
         # run plus the re-run that completes it give the full length, which places the later kills
         delay = rng.uniform(0, args.full_estimate)
-        killed, ran = run_ingest(args.data, index, delay, log)
-        _, rerun = run_ingest(args.data, index, None, log)
+        try:
+            killed, ran = run_ingest(args.data, index, delay, log)
+            _, rerun = run_ingest(args.data, index, None, log)
+        except IngestFailed as exc:
+            keep = _keep(index, log, args.out.parent / "kill_ingest_failed_0")
+            sys.exit(f"trial 0: {exc} (index and log kept in {keep})")
         full = ran + rerun if killed else ran
         problems = check(index, args.expect)
         results.append(
@@ -204,10 +222,7 @@ def main() -> None:
                 problems = check(index, args.expect)
             except IngestFailed as exc:
                 problems = [f"re-run failed: {exc}"]
-                keep = args.out.parent / f"kill_ingest_failed_{len(results)}"
-                shutil.rmtree(keep, ignore_errors=True)
-                shutil.copytree(index, keep)
-                shutil.copy(log, keep / "ingest.log")
+                keep = _keep(index, log, args.out.parent / f"kill_ingest_failed_{len(results)}")
                 problems.append(f"index and log kept in {keep}")
                 kills += killed
                 results.append({"trial": len(results), "removed": removed, "killed": killed, "problems": problems})
