@@ -17,6 +17,7 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,16 @@ class SentenceChange:
     before: dict[str, PaperEntry]
     clear: bool
     count: int
+
+    @cached_property
+    def old(self) -> set[str]:
+        """The sentence ids the changed papers listed before this commit."""
+        return {s for e in self.before.values() for s in e.sentence_ids}
+
+    @cached_property
+    def new(self) -> set[str]:
+        """The sentence ids the changed papers list after it."""
+        return {s for e in self.changes.values() if e is not None for s in e.sentence_ids}
 
 
 @dataclass(frozen=True)
@@ -86,9 +97,7 @@ def commit_sentences(
     ``compact``: write a new base (the chunks are compacted too). A delta holds exactly the staged
     rows; a new base the listed rows of ``base`` and the staged ones. Raises IndexError_ (naming
     ``ingest --repair``) when rows the next generation lists are neither stored nor staged."""
-    old = {s for e in change.before.values() for s in e.sentence_ids}
-    new = {s for e in change.changes.values() if e is not None for s in e.sentence_ids}
-    staged = set(pending.known)
+    old, new, staged = change.old, change.new, set(pending.known)
     segmented = isinstance(base, SentenceSegments) and committed.base is not None and bool(base.parts)
     if segmented and not change.clear and not base.lost:
         tidy = len(base.parts) > 1 or base.garbage > 0 or bool(old - new)  # a compaction would drop something
@@ -123,9 +132,7 @@ def _add_delta(
     """``commit_sentences`` without a compaction: the committed folders plus, when this run staged
     rows, a delta of them. Checks by counts (the committed rows are whole when the stored rows minus
     the garbage are the committed count) and the changed papers' ids, else every listed id."""
-    old = {s for e in change.before.values() for s in e.sentence_ids}
-    new = {s for e in change.changes.values() if e is not None for s in e.sentence_ids}
-    staged = set(pending.known)
+    old, new, staged = change.old, change.new, set(pending.known)
     whole = held_count_of(base) == change.count - len(new) + len(old)
     if pending.parts == 0 and old == new and whole:
         return committed  # nothing to write: the committed folders serve

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from assistant.errors import IndexError_
-from assistant.sentvec import SentenceFile, newest_folder
+from assistant.sentvec import SentenceFile, healthy, newest_folder
 
 T = TypeVar("T")
 
@@ -43,15 +42,6 @@ def delta_folder(generation: int) -> str:
 def is_sentence_folder(name: str) -> bool:
     """A committed sentence folder's name (a base or a delta; not a ``.tmp`` staging folder)."""
     return re.fullmatch(r"sentences-\d+(-delta)?", name) is not None
-
-
-def healthy(folder: Path) -> bool:
-    """Does ``folder`` open as a sentence folder (files present, lengths agreeing)?"""
-    try:
-        SentenceFile(folder).count()
-    except IndexError_:
-        return False
-    return True
 
 
 def healthy_deltas_after(root: Path, generation: int) -> list[str]:
@@ -140,25 +130,24 @@ class SentenceSegments:
         pids = list(dict.fromkeys(paper_ids))
         listed = self.listing(pids) if pids else {}
         owner = {sid: pid for pid in pids for sid in listed.get(pid, [])}
-        left, sids, blocks = list(owner), [], []
-        for part in reversed(self.parts):  # each id from the newest part holding it; no text is read
-            if not left:
-                break
-            found = part.rows(left)
-            if found:
-                sids += list(found)
-                blocks.append(part.vectors_at(list(found.values())))
-                left = [sid for sid in left if sid not in found]
-        if not sids:
+        found = self._newest(owner, _vectors)  # each id from the newest part holding it; no text is read
+        if not found:
             return []
+        sids = list(found)
         # einsum, not BLAS (see SentenceFile.nearest)
-        scores = np.einsum("ij,j->i", np.concatenate(blocks), np.asarray(vector, dtype="float32"))
+        scores = np.einsum("ij,j->i", np.stack(list(found.values())), np.asarray(vector, dtype="float32"))
         hits = [(sid, owner[sid], float(score)) for sid, score in zip(sids, scores.tolist(), strict=True)]
         return sorted(hits, key=lambda hit: (-hit[2], hit[0]))[: max(n, 0)]
 
     def close(self) -> None:
         for part in self.parts:
             part.close()
+
+
+def _vectors(part: SentenceFile, ids: list[str]) -> dict[str, np.ndarray]:
+    """Those of ``ids`` that ``part`` holds -> their float32 vector (one read of their rows)."""
+    rows = part.rows(ids)
+    return dict(zip(rows, part.vectors_at(list(rows.values())), strict=True)) if rows else {}
 
 
 def open_segments(root: Path, manifest: Manifest, *, skip_damaged: bool = False) -> SentenceSegments:

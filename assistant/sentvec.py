@@ -255,13 +255,16 @@ def newest_folder(root: Path) -> str | None:
         tail = path.name.removeprefix("sentences-")
         if path.is_dir() and tail.isdigit():
             found.append((int(tail), path.name))
-    for _, name in sorted(found, reverse=True):
-        try:
-            SentenceFile(root / name).count()
-        except IndexError_:
-            continue
-        return name
-    return None
+    return next((name for _, name in sorted(found, reverse=True) if healthy(root / name)), None)
+
+
+def healthy(folder: Path) -> bool:
+    """Does ``folder`` open as a sentence folder (files present, lengths agreeing)?"""
+    try:
+        SentenceFile(folder).count()
+    except IndexError_:
+        return False
+    return True
 
 
 class LegacySentences:
