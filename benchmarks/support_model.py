@@ -8,7 +8,13 @@
   ``--held-fold K`` restricts it to the claims of fold K (claim id modulo 5, as
   ``training.claims.fold_of``), which a model trained with ``--held-fold K`` never saw.
 
-    .venv/bin/python benchmarks/support_model.py --models /tmp/ce/support-onnx
+- ``--product``: the same fold's claims through the answer step's own check
+  (``assistant.support.SupportScorer.judge`` against "title. abstract"), side by side: the heuristic
+  at 0.65, the learned check (model x number, figure and name checks) at 0.5, and the heuristic with
+  the learned veto (a sentence the model reads as contradicted, ``support.CONTRADICTED``, is dropped).
+
+    .venv/bin/python benchmarks/support_model.py --held-fold 0 --product
+    .venv/bin/python benchmarks/support_model.py --candidate /tmp/support.onnx --held-fold 0   # not shipped yet
 """
 
 from __future__ import annotations
@@ -48,6 +54,39 @@ def auc(pos: list[float], neg: list[float]) -> float:
     return wins / (len(pos) * len(neg))
 
 
+def operating_point(pos: list[float], neg: list[float], most_passed: float = 0.10) -> dict[str, float]:
+    """The lowest threshold at which at most ``most_passed`` of ``neg`` (contradicted claims) pass,
+    and the share of ``pos`` (supported claims) passed there: the issue's target reads it as
+    contradicted <= 10% while supported >= 70%."""
+    above_all = max(neg, default=0.0) + 1e-9  # passes none of them
+    cut = next((t for t in sorted(neg) if sum(s >= t for s in neg) <= most_passed * len(neg)), above_all)
+    return {
+        "threshold": round(cut, 4),
+        "contradicted_passed": round(sum(s >= cut for s in neg) / len(neg), 3),
+        "supported_passed": round(sum(s >= cut for s in pos) / len(pos), 3),
+    }
+
+
+def product(model: object, claims: list[tuple[str, str, str]]) -> dict[str, dict[str, float]]:
+    """Passed rates of SUPPORT and CONTRADICT claims under the answer step's checks (see the docstring)."""
+    from assistant.embedding import QueryEncoder
+    from assistant.settings import load_settings
+    from assistant.support import SupportScorer
+
+    settings = load_settings()
+    scorer = SupportScorer(QueryEncoder(settings.embedding.model, settings.cache), 0.5, model)  # type: ignore[arg-type]
+    passed: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    for label, claim, text in claims:
+        j = scorer.judge(claim, [text])
+        passed["heuristic at 0.65"][label].append(j.heuristic >= 0.65)
+        passed["learned x checks at 0.5"][label].append(j.score >= 0.5)
+        passed["heuristic, learned veto"][label].append(j.heuristic >= 0.65 and not j.contradicted)
+    return {
+        check: {f"{label.lower()}_passed": round(sum(v) / len(v), 3) for label, v in sorted(by.items())}
+        for check, by in passed.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", type=Path, default=None, help="folder of the model files (default: shipped)")
@@ -55,15 +94,26 @@ def main() -> None:
     parser.add_argument("--claims", type=Path, default=ROOT.parent / "shared/benchmarks/scifact-claims")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--held-fold", type=int, default=None, help="only SciFact claims of this fold")
+    parser.add_argument(
+        "--candidate", type=Path, default=None, help="an int8 ONNX support model not shipped yet (no sha256 check)"
+    )
+    parser.add_argument("--product", action="store_true", help="also the answer step's checks, side by side")
     args = parser.parse_args()
 
-    from assistant.crossencoder import CrossEncoder
+    from assistant.crossencoder import MODELS_DIR, TOKENIZER, CrossEncoder, ModelFile, sha256_of
     from assistant.text import split_sentences
     from ingest.readers import read_paths
     from ingest.records import Paper
     from training.claims import fold_of
 
-    model = CrossEncoder.load("support", args.models, threads=2)
+    if args.candidate is not None:  # a model being evaluated before it ships: its own digest, the shipped tokenizer
+        tokenizer = args.candidate.parent / TOKENIZER[0]
+        if not tokenizer.is_file():
+            tokenizer.write_bytes((MODELS_DIR / TOKENIZER[0]).read_bytes())
+        spec = ModelFile("support", args.candidate.name, sha256_of(args.candidate), 128)
+        model = CrossEncoder(spec, args.candidate.parent, threads=2)
+    else:
+        model = CrossEncoder.load("support", args.models, threads=2)
     papers = {p.title: p for p in read_paths([ROOT / "data"]) if isinstance(p, Paper)}
     by_kind: dict[str, list[int]] = defaultdict(list)
     for line in (ROOT / "evals/support_pairs.jsonl").read_text(encoding="utf-8").splitlines():
@@ -81,6 +131,7 @@ def main() -> None:
     }
     sentences = json.loads((args.claims / "corpus_sentences.json").read_text(encoding="utf-8"))
     scores: dict[str, list[float]] = {"SUPPORT": [], "CONTRADICT": []}
+    claims: list[tuple[str, str, str]] = []  # (label, claim, "title. abstract")
     with (args.claims / "claims_train.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             doc = sentences.get(row["evidence_doc_id"])
@@ -88,12 +139,17 @@ def main() -> None:
                 continue
             if row["evidence_label"] in scores and doc is not None:
                 scores[row["evidence_label"]].append(best(model, row["claim"], windows(doc["title"], doc["sentences"])))
+                text = f"{doc['title'].rstrip('.')}. " + " ".join(doc["sentences"])
+                claims.append((row["evidence_label"], row["claim"], text))
     report["scifact_claims_train"] = {
         "held_fold": args.held_fold,
         "n": {k: len(v) for k, v in scores.items()},
         "passed": {k: round(sum(s >= args.threshold for s in v) / len(v), 3) for k, v in scores.items()},
         "auc_support_vs_contradict": round(auc(scores["SUPPORT"], scores["CONTRADICT"]), 3),
+        "at_contradicted_10pct": operating_point(scores["SUPPORT"], scores["CONTRADICT"]),
     }
+    if args.product:
+        report["product_checks_on_the_fold"] = product(model, claims)
     text = json.dumps(report, indent=1)
     print(text)
     if args.out:

