@@ -112,7 +112,7 @@ class Scorer(Protocol):
 def windows(evidence: str) -> list[str]:
     """The support model's evidence units for one paper's text ("title. abstract"): its first
     sentence (the title) followed by each run of up to three consecutive abstract sentences, as in
-    training (``training.support_data.window``; MiniCheck scores chunks the same way)."""
+    training (``training.relevance_data.window``; MiniCheck scores chunks the same way)."""
     units = split_sentences(evidence)
     if len(units) <= 4:
         return [" ".join(units)] if units else []

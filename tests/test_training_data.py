@@ -4,6 +4,7 @@ contradictions (``training.claims``, ``training.support_data.reversed_claims``).
 from __future__ import annotations
 
 import csv
+import json
 import random
 from pathlib import Path
 
@@ -57,3 +58,43 @@ def test_support_claims_are_reversed_into_contradictions_with_the_same_evidence(
         assert pair["label"] == 0 and pair["evidence"] == original["evidence"]
         assert pair["claim"] != original["claim"] and pair["kind"] in {"scifact-negation", "scifact-antonym"}
     assert reversed_claims(random.Random(13), pairs) == made  # seeded
+
+
+def test_model_rewrites_become_a_minimal_pair_and_preambles_or_copies_are_dropped(tmp_path: Path) -> None:
+    """``training.rewrites.clean`` is our handling of the embedded model's output (fed here by hand)."""
+    from training.rewrites import clean
+    from training.support_data import rewritten
+
+    claim = "Sympathetic nerve activity is elevated throughout normal pregnancy."
+    assert clean("The opposite statement would be:", claim) is None
+    assert clean(f'"{claim}"', claim) is None
+    assert clean("Opposite: Sympathetic nerve activity falls during pregnancy.\nNote: ...", claim) == (
+        "Sympathetic nerve activity falls during pregnancy."
+    )
+    rows = [
+        {
+            "id": "claim:3",
+            "claim": claim,
+            "evidence": "E1",
+            "source": "scifact-claims",
+            "paraphrase": "P",
+            "reversal": "R",
+        },
+        {
+            "id": "claim:4",
+            "claim": "C",
+            "evidence": "E2",
+            "source": "scifact-claims",
+            "paraphrase": "P",
+            "reversal": None,
+        },
+    ]
+    path = tmp_path / "rewrites.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    pairs = rewritten(path)
+    assert [(p["claim"], p["label"], p["kind"]) for p in pairs] == [
+        (claim, 1, "llm-source"),
+        ("R", 0, "llm-reversal"),
+        ("P", 1, "llm-paraphrase"),
+    ]
+    assert {p["evidence"] for p in pairs} == {"E1"} and {p["group"] for p in pairs} == {"rewrite:claim:3"}

@@ -198,6 +198,12 @@ def synthetic_pairs(rng: random.Random, corpus: Corpus, doc_positions: list[int]
     return pairs
 
 
+def window(doc: Doc, sents: list[str], i: int) -> str:
+    """The evidence: the title and up to three sentences around sentence ``i``."""
+    start = max(0, min(i - 1, len(sents) - 3))
+    return f"{doc.title.rstrip('.')}. " + " ".join(sents[start : start + 3])
+
+
 def load_bundled(data: Path) -> list[Doc]:
     """The bundled corpus through ingest's readers (records that fail validation are skipped)."""
     from ingest.readers import read_paths

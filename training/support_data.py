@@ -26,6 +26,8 @@ MiniCheck (Tang et al., 2024), from abstracts of the bundled corpus and a seeded
   of an abstract (SciFact's own CONTRADICT claims were written as negations of claims, Wadden et
   al., 2020). ``--synthetic-max N`` keeps a seeded sample of N synthetic pairs (the second stage of
   ``make models-support`` weighs the claims more).
+- ``--rewrites PATH``: the embedded model's paraphrase (1) and reversal (0) of a claim or abstract
+  sentence, with the source itself (1), against one evidence window (``training.rewrites``).
 
 Never read: ``evals/support_pairs.jsonl`` (evaluation only), SciFact validation/test claims.
 """
@@ -42,7 +44,8 @@ from typing import Any
 
 from assistant.text import split_sentences
 from training.claims import FOLDS, scifact_claims
-from training.relevance_data import SCIFACT, Corpus, Doc, load_bundled, load_scifact
+from training.relevance_data import SCIFACT, Corpus, Doc, load_bundled, load_scifact, window
+from training.rewrites import read_rows
 
 ANTONYMS = [
     ("increase", "decrease"),
@@ -303,12 +306,6 @@ def _perturb(rng: random.Random, number: str) -> str:
     return f"{new:.{len(number.split('.')[1]) if '.' in number else 0}f}" if new != value else number + "0"
 
 
-def window(doc: Doc, sents: list[str], i: int) -> str:
-    """The evidence: the title and up to three sentences around sentence ``i``."""
-    start = max(0, min(i - 1, len(sents) - 3))
-    return f"{doc.title.rstrip('.')}. " + " ".join(sents[start : start + 3])
-
-
 def synthetic(rng: random.Random, corpus: Corpus, positions: list[int], per_doc: int) -> list[dict[str, Any]]:
     neighbours = corpus.search([corpus.docs[p].text[:600] for p in positions], k=6)
     pairs: list[dict[str, Any]] = []
@@ -328,26 +325,8 @@ def synthetic(rng: random.Random, corpus: Corpus, positions: list[int], per_doc:
                 continue
             made, bad = dress(rng, sents, i, made, bad)
             group = f"{doc.corpus}:{doc.id}:{i}"
-            pairs.append(
-                {
-                    "claim": made[0],
-                    "evidence": evidence,
-                    "label": 1,
-                    "kind": made[1],
-                    "group": group,
-                    "source": doc.corpus,
-                }
-            )
-            pairs.append(
-                {
-                    "claim": bad[0],
-                    "evidence": evidence,
-                    "label": 0,
-                    "kind": bad[1],
-                    "group": group,
-                    "source": doc.corpus,
-                }
-            )
+            for (claim, kind), label in ((made, 1), (bad, 0)):
+                pairs.append(_pair(claim, evidence, label, kind, group, doc.corpus))
     return pairs
 
 
@@ -370,6 +349,23 @@ def reversed_claims(rng: random.Random, claim_pairs: list[dict[str, Any]]) -> li
     return made
 
 
+def rewritten(path: Path) -> list[dict[str, Any]]:
+    """Pairs from ``training.rewrites`` rows: the source (1), its paraphrase (1) and reversal (0)."""
+    pairs = []
+    for row in read_rows(path):
+        if not row.get("reversal"):  # without a reversal there is no minimal pair
+            continue
+        made = [(row["claim"], 1, "llm-source"), (row["reversal"], 0, "llm-reversal")]
+        if row.get("paraphrase"):
+            made.append((row["paraphrase"], 1, "llm-paraphrase"))
+        pairs += [_pair(c, row["evidence"], y, k, f"rewrite:{row['id']}", row["source"]) for c, y, k in made]
+    return pairs
+
+
+def _pair(claim: str, evidence: str, label: int, kind: str, group: str, source: str) -> dict[str, Any]:
+    return {"claim": claim, "evidence": evidence, "label": label, "kind": kind, "group": group, "source": source}
+
+
 def build(
     seed: int,
     data: Path,
@@ -380,6 +376,7 @@ def build(
     held_fold: int | None = None,
     claim_reversals: bool = False,
     synthetic_max: int = 0,
+    rewrites: Path | None = None,
 ) -> list[dict]:
     rng = random.Random(seed)
     bundled = Corpus(load_bundled(data))
@@ -396,6 +393,8 @@ def build(
         if claim_reversals:
             claim_pairs += reversed_claims(rng, claim_pairs)
         pairs += claim_pairs * CLAIM_REPEAT
+    if rewrites is not None:
+        pairs += rewritten(rewrites) * CLAIM_REPEAT
     rng.shuffle(pairs)
     return [{"query": p["claim"], "passage": p["evidence"], **p} for p in pairs]
 
@@ -414,6 +413,7 @@ def main() -> None:
     )
     parser.add_argument("--claim-reversals", action="store_true", help="add each SUPPORT claim reversed, label 0")
     parser.add_argument("--synthetic-max", type=int, default=0, help="keep a seeded sample of N synthetic pairs")
+    parser.add_argument("--rewrites", type=Path, default=None, help="training.rewrites output to add")
     args = parser.parse_args()
     pairs = build(
         args.seed,
@@ -425,6 +425,7 @@ def main() -> None:
         args.held_fold,
         args.claim_reversals,
         args.synthetic_max,
+        args.rewrites,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8") as fh:
