@@ -12,7 +12,7 @@ Sources, sampled with ``--seed``: SciFact train SUPPORT claims (folds other than
 against their rationale) and sentences of the bundled and SciFact corpus abstracts (test-gold
 abstracts left out), in that order of priority. The run is resumable: rows are appended to ``--out``
 one at a time and a rerun skips the ids already there, so the job can be spread over several
-sessions (about 2-4 s per rewrite on the shared 2-core machine). Never read:
+sessions (about 20 rows a minute, a paraphrase and a reversal each, on the 2-core machine alone). Never read:
 ``evals/support_pairs.jsonl``, SciFact validation/test claims.
 
     python -m training.rewrites --out /tmp/papers-models/rewrites.jsonl --max-minutes 40
@@ -43,7 +43,6 @@ PROMPTS = {
         "Statement: {claim}\nOpposite:"
     ),
 }
-LABEL = {"paraphrase": 1, "reversal": 0}
 
 
 def sources(seed: int, data: Path, scifact: Path, claims: Path, held_fold: int | None) -> list[dict[str, Any]]:
